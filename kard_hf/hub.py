@@ -1,0 +1,72 @@
+"""Hub plumbing shared by every artifact: cards rendered from hub_cards/, folder push, path-or-id resolution.
+
+Tokens are never passed as flags: huggingface_hub reads ``HF_TOKEN`` or the login cache itself.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+from pathlib import Path
+
+import jinja2
+
+from . import __version__
+from .errors import InputError
+
+CITATIONS = {
+    "kard": """@inproceedings{kang2023knowledge,
+  title={Knowledge-Augmented Reasoning Distillation for Small Language Models in Knowledge-Intensive Tasks},
+  author={Kang, Minki and Lee, Seanie and Baek, Jinheon and Kawaguchi, Kenji and Hwang, Sung Ju},
+  booktitle={Advances in Neural Information Processing Systems},
+  year={2023}
+}""",
+    "knife": """@article{chan2022knife,
+  title={KNIFE: Distilling Reasoning Knowledge From Free-Text Rationales},
+  author={Chan, Aaron and Zeng, Zhiyuan and Lake, Wyatt and Joshi, Brihi and Chen, Hanjie and Ren, Xiang},
+  journal={arXiv preprint arXiv:2212.09721},
+  year={2022}
+}""",
+}
+
+_environment = jinja2.Environment(
+    loader=jinja2.FunctionLoader(
+        lambda name: importlib.resources.files("kard_hf.hub_cards").joinpath(name).read_text(encoding="utf-8")),
+    undefined=jinja2.StrictUndefined, keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True,
+)
+
+
+def render_card(template: str, **context) -> str:
+    """Render ``hub_cards/<template>.md.j2`` with ``context`` (plus ``kard_hf_version`` and ``citations``)."""
+    return _environment.get_template(f"{template}.md.j2").render(
+        kard_hf_version=__version__, citations=CITATIONS, **context)
+
+
+def write_card(folder: str | Path, template: str, **context) -> Path:
+    """Write the rendered card as ``folder/README.md`` (the file the Hub shows)."""
+    path = Path(folder) / "README.md"
+    path.write_text(render_card(template, **context), encoding="utf-8")
+    return path
+
+
+def push_folder(folder: str | Path, repo_id: str, *, repo_type: str = "model", private: bool | None = None,
+                commit_message: str = "Upload with kard_hf") -> str:
+    """Create ``repo_id`` if needed and upload ``folder`` to it; return the commit URL."""
+    from huggingface_hub import HfApi
+
+    api = HfApi()
+    api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True)
+    return api.upload_folder(folder_path=str(folder), repo_id=repo_id, repo_type=repo_type,
+                             commit_message=commit_message).commit_url
+
+
+def resolve_folder(path_or_id: str | Path, *, repo_type: str = "model", what: str = "artifact") -> Path:
+    """A local folder for ``path_or_id``: the folder itself, or a Hub snapshot (from the local cache when offline)."""
+    path = Path(path_or_id)
+    if path.is_dir():
+        return path
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(str(path_or_id), repo_type=repo_type))
+    except Exception as e:  # not found, offline without a cached copy, bad id: one message for all
+        raise InputError(f"cannot find this {what} locally or on the Hub: {e}", file=path_or_id) from None
