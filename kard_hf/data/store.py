@@ -1,0 +1,44 @@
+"""A DatasetDict saved together with a ``kard_hf.json`` manifest: how rationale datasets (``kard-hf
+rationales``) and processed datasets (``kard-hf augment``) are stored, locally or on the Hub."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..errors import DataError
+from ..fileio import atomic_path, read_json
+
+MANIFEST_NAME = "kard_hf.json"
+FORMAT_VERSION = 1
+
+
+def save_dataset_dict(dataset_dict, manifest: dict, path: str | Path) -> None:
+    """Save the DatasetDict and its manifest together, atomically."""
+    with atomic_path(path) as tmp:
+        dataset_dict.save_to_disk(str(tmp))
+        (tmp / MANIFEST_NAME).write_text(json.dumps({"format_version": FORMAT_VERSION, **manifest}, indent=2) + "\n")
+
+
+def load_dataset_dict(path_or_id: str | Path):
+    """``(DatasetDict, manifest)`` from a folder written by :func:`save_dataset_dict` or a Hub dataset id.
+
+    A Hub dataset pushed by kard_hf carries the manifest as a file of its repository.
+    """
+    import datasets
+
+    path = Path(path_or_id)
+    if path.is_dir():
+        if not (path / "dataset_dict.json").is_file():
+            raise DataError("not a saved DatasetDict (no dataset_dict.json)", file=path)
+        manifest_path = path / MANIFEST_NAME
+        manifest = read_json(manifest_path) if manifest_path.is_file() else {}
+        return datasets.load_from_disk(str(path)), manifest
+    from huggingface_hub import hf_hub_download
+
+    try:
+        dataset_dict = datasets.load_dataset(str(path_or_id))
+        manifest = read_json(hf_hub_download(str(path_or_id), MANIFEST_NAME, repo_type="dataset"))
+    except Exception as e:  # offline, missing repo, missing manifest: all "cannot load"
+        raise DataError(f"cannot load the dataset: {e}", file=path_or_id) from None
+    return dataset_dict, manifest
