@@ -29,3 +29,16 @@ def require_columns(dataset, required, *, file=None, split: str | None = None, p
         why = f" (needed {purpose})" if purpose else ""
         raise DataError(f"split {split!r} lacks column(s) {', '.join(missing)}{why}; was it made by 'kard-hf augment'?",
                         file=file, field=missing[0])
+
+
+def features_for(split: str):
+    """The Arrow features of a processed split, so that empty lists and unlabeled answers keep their types."""
+    import datasets
+
+    string, strings, floats = datasets.Value("string"), datasets.List(datasets.Value("string")), datasets.List(
+        datasets.Value("float32"))
+    types = {"id": string, "stem": string, "options": strings, "answer": datasets.Value("int64"), "question": string,
+             "rationale_index": datasets.Value("int64"), "rationale": string, "target": string, "passages": strings,
+             "passage_ids": strings, "passage_scores": floats, "rationales": strings, "candidates": strings,
+             "candidate_ids": strings, "candidate_scores": floats, "silver_passages": strings, "silver_ids": strings}
+    return datasets.Features({column: types[column] for column in columns_for(split)})

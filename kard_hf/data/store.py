@@ -42,3 +42,23 @@ def load_dataset_dict(path_or_id: str | Path):
     except Exception as e:  # offline, missing repo, missing manifest: all "cannot load"
         raise DataError(f"cannot load the dataset: {e}", file=path_or_id) from None
     return dataset_dict, manifest
+
+
+def push_dataset_dict(dataset_dict, manifest: dict, repo_id: str, *, card_template: str, private: bool | None = None,
+                      **card_context) -> None:
+    """Push the splits, the manifest and a card rendered from ``hub_cards/<card_template>.md.j2``.
+
+    The card keeps the metadata block that ``DatasetDict.push_to_hub`` wrote (configs, features),
+    so ``datasets.load_dataset(repo_id)`` works as for any Hub dataset.
+    """
+    from huggingface_hub import DatasetCard, HfApi
+
+    from ..hub import render_card
+
+    full_manifest = {"format_version": FORMAT_VERSION, **manifest}
+    dataset_dict.push_to_hub(repo_id, private=private)
+    HfApi().upload_file(path_or_fileobj=(json.dumps(full_manifest, indent=2) + "\n").encode(),
+                        path_in_repo=MANIFEST_NAME, repo_id=repo_id, repo_type="dataset")
+    card = DatasetCard.load(repo_id)
+    card.text = DatasetCard(render_card(card_template, manifest=full_manifest, **card_context)).text
+    card.push_to_hub(repo_id)

@@ -1,0 +1,94 @@
+"""``kard-hf build-kb`` and ``kard-hf augment``."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..arguments import parse_args
+from ..data.arguments import QuestionDataArguments
+from ..data.store import push_dataset_dict, save_dataset_dict
+from ..errors import ConfigError
+from .augment import augment as augment_splits
+from .corpus import CORPUS_FORMATS, CorpusColumns, read_corpus
+from .kb import BM25Parameters, KnowledgeBase
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class OutputArguments:
+    """Where an artifact goes: a local folder, and optionally a Hub repository."""
+
+    output_dir: str = field(metadata={"help": "Folder to write (replaced atomically when complete)."})
+    overwrite_output_dir: bool = field(default=False, metadata={"help": "Replace an existing output folder."})
+    push_to_hub: bool = field(default=False, metadata={"help": "Also push the result to the Hub (token from HF_TOKEN or 'hf auth login')."})
+    hub_id: str | None = field(default=None, metadata={"help": "Hub repository id for --push_to_hub."})
+    private: bool = field(default=False, metadata={"help": "Create the Hub repository as private."})
+
+    def __post_init__(self):
+        if self.push_to_hub and not self.hub_id:
+            raise ConfigError("--push_to_hub needs --hub_id")
+        if Path(self.output_dir).exists() and not self.overwrite_output_dir:
+            raise ConfigError("already exists; pass --overwrite_output_dir to replace it", file=self.output_dir)
+
+
+@dataclass
+class CorpusArguments:
+    """The passage corpus to index."""
+
+    corpus: str = field(metadata={"help": "Passages: a JSONL/CSV/TSV file (DPR's psgs_w100.tsv works), a DatasetDict folder or a Hub id."})
+    corpus_format: str = field(default="auto", metadata={"help": f"One of {', '.join(CORPUS_FORMATS)}."})
+    corpus_split: str = field(default="train", metadata={"help": "Split of a datasets corpus."})
+    id_column: str = field(default="id", metadata={"help": "Passage id column."})
+    text_column: str = field(default="text", metadata={"help": "Passage text column."})
+    title_column: str = field(default="title", metadata={"help": "Passage title column (optional in the data)."})
+
+
+@dataclass
+class AugmentArguments:
+    """Retrieval settings of ``augment`` (METHOD.md steps 2 and 5)."""
+
+    knowledge_base: str = field(metadata={"help": "A knowledge-base folder (kard-hf build-kb) or Hub id."})
+    train_passages: int = field(default=5, metadata={"help": "Passages stored per train row, retrieved with the rationale (a trainer uses the first k)."})
+    candidates: int = field(default=100, metadata={"help": "κ*: candidates stored per eval question, retrieved with the question."})
+    silver_passages: int = field(default=5, metadata={"help": "Oracle passages stored per eval question, retrieved with its first rationale."})
+    num_threads: int = field(default=-1, metadata={"help": "Search threads (-1: every core)."})
+
+    def __post_init__(self):
+        for name in ("train_passages", "candidates", "silver_passages"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"--{name} must be at least 1, got {getattr(self, name)}")
+
+
+def build_kb(argv: list[str]) -> None:
+    """Index a passage corpus with BM25 and save (and optionally push) the knowledge base."""
+    corpus_args, parameters, output = parse_args((CorpusArguments, BM25Parameters, OutputArguments), argv,
+                                                 prog="kard-hf build-kb")
+    columns = CorpusColumns(corpus_args.id_column, corpus_args.text_column, corpus_args.title_column)
+    passages = read_corpus(corpus_args.corpus, corpus_args.corpus_format, columns=columns, split=corpus_args.corpus_split)
+    kb = KnowledgeBase.build(passages, parameters)
+    kb.save_pretrained(output.output_dir)
+    print(f"Knowledge base of {len(kb)} passages written to {output.output_dir} (fingerprint {kb.fingerprint[:12]})")
+    if output.push_to_hub:
+        print(f"Pushed: {kb.push_to_hub(output.hub_id, private=output.private)}")
+
+
+def augment(argv: list[str]) -> None:
+    """Retrieve passages for every split and save the processed DatasetDict."""
+    data_args, augment_args, output = parse_args((QuestionDataArguments, AugmentArguments, OutputArguments), argv,
+                                                 prog="kard-hf augment")
+    kb = KnowledgeBase.from_pretrained(augment_args.knowledge_base)
+    splits, source_manifest = data_args.load()
+    dataset_dict, manifest = augment_splits(splits, kb, train_passages=augment_args.train_passages,
+                                            candidates=augment_args.candidates,
+                                            silver_passages=augment_args.silver_passages,
+                                            num_threads=augment_args.num_threads,
+                                            teacher=source_manifest.get("teacher"))
+    save_dataset_dict(dataset_dict, manifest, output.output_dir)
+    sizes = ", ".join(f"{split} {len(dataset)}" for split, dataset in dataset_dict.items())
+    print(f"Processed dataset ({sizes} rows) written to {output.output_dir}")
+    if output.push_to_hub:
+        push_dataset_dict(dataset_dict, manifest, output.hub_id, card_template="processed_dataset", private=output.private)
+        print(f"Pushed to https://huggingface.co/datasets/{output.hub_id}")
