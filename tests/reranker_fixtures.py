@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import random
 
+import pytest
+import torch
+
 SYLLABLES = ["kor", "vath", "mel", "lis", "dra", "nor", "quen", "tal", "bry", "som", "zel", "ith", "pra", "dun",
              "wex", "ol", "fen", "gar", "ush", "tir"]
 KINDS = [
@@ -67,3 +70,13 @@ def synthetic_world(num_entities: int = 40, num_test: int = 8, seed: int = 0) ->
     train, test = rows[:-num_test], rows[-num_test:]
     test = [{**{k: v for k, v in row.items() if k != "rationale"}, "rationales": [row["rationale"]]} for row in test]
     return {"corpus": corpus, "train": train, "test": test}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """Tiny models gain nothing from intra-op threads, and on a shared 2-core machine two threads
+    per process run several times slower than one; restored after the module."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 import torch
 from transformers import AutoConfig, AutoModel, BertConfig, GPT2Config, T5Config
@@ -9,6 +10,7 @@ from transformers import AutoConfig, AutoModel, BertConfig, GPT2Config, T5Config
 from kard_hf.errors import DataError, ModelError
 from kard_hf.reranker import (KardRerankerConfig, KardRerankerModel, Reranker, RerankerCollator,
                               bm25_distillation_loss, late_interaction_scores, ranking_metrics)
+from reranker_fixtures import one_torch_thread  # noqa: F401 (autouse fixture)
 
 
 # -- loss ---------------------------------------------------------------------------------------
@@ -79,7 +81,7 @@ CANDIDATES = [["Veltram is a trading city built on both banks of the Orvane rive
 IDS = [["p-veltram", "d-01"], ["p-calder", "p-veltram", "d-02"], ["p-quessa", "d-01"]]
 
 
-def test_save_reload_through_automodel_gives_identical_scores(tiny_reranker, tmp_path):
+def test_save_reload_through_automodel_gives_the_same_scores(tiny_reranker, tmp_path):
     before = tiny_reranker.score(QUESTIONS, CANDIDATES, IDS)
     tiny_reranker.save_pretrained(tmp_path / "reranker", metrics={"eval_reranker_hits@1": 0.5})
     config = json.loads((tmp_path / "reranker" / "config.json").read_text())
@@ -87,8 +89,8 @@ def test_save_reload_through_automodel_gives_identical_scores(tiny_reranker, tmp
     assert type(AutoModel.from_pretrained(tmp_path / "reranker")) is KardRerankerModel
     assert isinstance(AutoConfig.from_pretrained(tmp_path / "reranker"), KardRerankerConfig)
     again = Reranker.from_pretrained(tmp_path / "reranker").score(QUESTIONS, CANDIDATES, IDS)
-    for a, b in zip(before, again):
-        assert torch.equal(torch.from_numpy(a), torch.from_numpy(b))
+    for a, b in zip(before, again):  # equal weights; kernels on loaded tensors may differ in the last bit
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=0)
     card = (tmp_path / "reranker" / "README.md").read_text()
     assert "kard_reranker" in card and "hits@1" in card and "kang2023knowledge" in card
 

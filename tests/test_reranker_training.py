@@ -20,7 +20,7 @@ from kard_hf.reranker import KardRerankerConfig, KardRerankerModel, Reranker
 from kard_hf.reranker.candidates import build_candidates
 from kard_hf.reranker.trainer import RerankerTrainer, RerankerTrainingArguments, apply_lora
 from kard_hf.vocab import train_tokenizer
-from reranker_fixtures import synthetic_world
+from reranker_fixtures import one_torch_thread, synthetic_world  # noqa: F401 (autouse fixture)
 
 
 @pytest.fixture(scope="module")

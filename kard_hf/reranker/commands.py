@@ -11,6 +11,8 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from transformers.trainer_utils import IntervalStrategy
+
 from ..arguments import parse_args
 from ..data.processed import TRAIN_SPLIT
 from ..data.store import load_dataset_dict
@@ -97,6 +99,9 @@ def train_reranker(argv: list[str]) -> None:
     if push and not args.hub_model_id:
         raise ConfigError("push_to_hub needs hub_model_id", field="hub_model_id")
     train, eval_dataset = _candidate_splits(data_args, args)
+    if eval_dataset is None and args.eval_strategy != "no":
+        logger.warning("no evaluation split with rationales: eval_strategy set to 'no'")
+        args.eval_strategy = IntervalStrategy.NO
     tokenizer = AutoTokenizer.from_pretrained(model_args.backbone)
     model = KardRerankerModel.from_backbone(model_args.backbone, projection_dim=model_args.projection_dim,
                                             normalize=model_args.normalize)
@@ -113,6 +118,6 @@ def train_reranker(argv: list[str]) -> None:
             "metrics": metrics}
     if trainer.is_world_process_zero():
         final = reranker.save_pretrained(Path(args.output_dir) / FINAL_DIR, **card)
-        print(f"reranker saved to {final}" + (f"\n{format_comparison(metrics)}" if metrics else ""))
+        print(f"reranker saved to {final}" + (f"\n{format_comparison(metrics, prefix='eval_')}" if metrics else ""))
         if push:
             print(f"pushed: {reranker.push_to_hub(args.hub_model_id, private=args.hub_private_repo, **card)}")

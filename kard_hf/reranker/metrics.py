@@ -37,10 +37,10 @@ def evaluate_reranker(reranker, candidate_rows) -> dict[str, float]:
     return metrics
 
 
-def format_comparison(metrics: dict[str, float]) -> str:
-    """A two-row table (reranker vs BM25 by question) of the metrics of :func:`evaluate_reranker`."""
+def format_comparison(metrics: dict[str, float], prefix: str = "") -> str:
+    """A two-row table (reranker vs BM25 by question) of the metrics of :func:`evaluate_reranker`, whose
+    names start with ``prefix`` (``"eval_"`` for the trainer's)."""
     names = [f"hits@{k}" for k in HITS_AT] + ["mrr"]
-    prefix = next(iter(metrics)).split("reranker_")[0] if metrics else ""
     lines = ["| ranker | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
     for label, key in (("reranker", "reranker_"), ("BM25 (question)", "bm25_question_")):
         lines.append(f"| {label} | " + " | ".join(f"{metrics[prefix + key + n]:.3f}" for n in names) + " |")

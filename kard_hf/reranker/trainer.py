@@ -103,6 +103,6 @@ class RerankerTrainer(Trainer):
                    for name, value in evaluate_reranker(self.reranker(), dataset).items()}
         self.log(metrics)
         if self.is_world_process_zero():
-            print(format_comparison(metrics))
+            print(format_comparison(metrics, prefix=f"{metric_key_prefix}_"))
         self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
         return metrics
