@@ -76,6 +76,8 @@ class RerankerTrainer(Trainer):
 
     def __init__(self, model=None, args: RerankerTrainingArguments | None = None, train_dataset=None,
                  eval_dataset=None, processing_class=None, data_collator=None, **kwargs):
+        if not isinstance(args, RerankerTrainingArguments):
+            raise ConfigError("RerankerTrainer needs RerankerTrainingArguments (temperatures, pools, lengths)")
         if data_collator is None:
             data_collator = RerankerCollator(processing_class, args.query_max_length, args.passage_max_length)
         if train_dataset is not None:
@@ -101,7 +103,7 @@ class RerankerTrainer(Trainer):
         dataset = eval_dataset if eval_dataset is not None else self.eval_dataset
         metrics = {f"{metric_key_prefix}_{name}": value
                    for name, value in evaluate_reranker(self.reranker(), dataset).items()}
-        self.log(metrics)
+        self.log(dict(metrics))  # a copy: log() adds the epoch to what it is given
         if self.is_world_process_zero():
             print(format_comparison(metrics, prefix=f"{metric_key_prefix}_"))
         self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
