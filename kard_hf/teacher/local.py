@@ -31,7 +31,9 @@ class TransformersTeacher(Teacher):
     """Samples rationales with ``model.generate`` on batches of ``batch_size`` prompts (dynamic padding).
 
     Instruction-tuned tokenizers with a chat template get the prompt as one user message
-    (``use_chat_template``); others read the raw few-shot text and continue it.
+    (``use_chat_template``); others read the raw few-shot text and continue it. A prompt longer
+    than ``max_input_tokens`` (for a causal model, by default what its position embeddings leave
+    room for besides the new tokens) loses its beginning, never the question at its end.
     """
 
     kind = "transformers"
@@ -48,6 +50,16 @@ class TransformersTeacher(Teacher):
         self.lm.to(self.device)
         self.batch_size, self.max_input_tokens = batch_size, max_input_tokens
         self.use_chat_template = use_chat_template and getattr(self.tokenizer, "chat_template", None) is not None
+        self.tokenizer.truncation_side = "left"
+
+    def _input_limit(self, max_new_tokens: int) -> int | None:
+        if self.max_input_tokens or self.lm.config.is_encoder_decoder:
+            return self.max_input_tokens
+        positions = getattr(self.lm.config, "max_position_embeddings", None) or getattr(self.lm.config, "n_positions", None)
+        if positions and positions <= max_new_tokens:
+            raise ConfigError(f"max_new_tokens {max_new_tokens} leaves no room for the prompt in {positions} positions",
+                              field="max_new_tokens")
+        return positions - max_new_tokens if positions else None
 
     def _input_text(self, prompt: str) -> str:
         if self.use_chat_template:
@@ -72,8 +84,9 @@ class TransformersTeacher(Teacher):
 
         if sampling.seed is not None:
             torch.manual_seed(sampling.seed)
+        limit = self._input_limit(sampling.max_new_tokens)
         inputs = self.tokenizer([self._input_text(p) for p in prompts], return_tensors="pt", padding=True,
-                                truncation=self.max_input_tokens is not None, max_length=self.max_input_tokens,
+                                truncation=limit is not None, max_length=limit,
                                 add_special_tokens=not self.use_chat_template).to(self.device)
         with torch.no_grad():
             output = self.lm.generate(**inputs, do_sample=sampling.temperature > 0, temperature=sampling.temperature or None,
