@@ -5,7 +5,8 @@ ends with "So, the answer is (X)." where X is the gold letter read from the prom
 "Correct answer: (X)" line (or, with ``wrong_odd_choices``, a wrong letter for odd choices).
 ``script`` lists the behaviours of the first requests (``"429"``, ``"500"``, ``"401"``,
 ``"malformed"``, ``"slow"``); ``malformed_for`` makes every request about one question malformed.
-Every request body is recorded, with the question it asks about.
+Every request body is recorded, with the question it asks about and when it arrived, and the
+most requests ever in flight at once is kept.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ class ChatServer:
         self.script, self.wrong_odd_choices, self.malformed_for = list(script), wrong_odd_choices, malformed_for
         self.slow_seconds, self.delay = slow_seconds, delay
         self.requests: list[dict] = []
+        self.in_flight = self.max_in_flight = 0
         self.lock = threading.Lock()
         server = self
 
@@ -37,8 +39,10 @@ class ChatServer:
                     behaviour = server.script.pop(0) if server.script else "ok"
                     body["_question"], body["_gold"] = _QUERY.search(body["messages"][-1]["content"]).groups()
                     body["_authorization"] = self.headers.get("Authorization")
-                    body["_path"] = self.path
+                    body["_path"], body["_time"] = self.path, time.monotonic()
                     server.requests.append(body)
+                    server.in_flight += 1
+                    server.max_in_flight = max(server.max_in_flight, server.in_flight)
                 if server.malformed_for and server.malformed_for in body["_question"]:
                     behaviour = "malformed"
                 time.sleep(server.delay)
@@ -51,6 +55,9 @@ class ChatServer:
                     self.wfile.write(payload)
                 except (BrokenPipeError, ConnectionResetError):  # the client gave up (a timeout test)
                     pass
+                finally:
+                    with server.lock:
+                        server.in_flight -= 1
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True

@@ -93,6 +93,16 @@ def test_429_500_and_timeouts_are_retried(tmp_path, fixtures_dir, caplog):
     assert manifest["teacher"]["kept"] == QUESTIONS
 
 
+def test_requests_in_flight_are_bounded_and_rate_limited(tmp_path, fixtures_dir):
+    with ChatServer(delay=0.2) as server:
+        assert run_cli(server.base_url, fixtures_dir, tmp_path / "a", "--n", "1", "--max_concurrency", "2") == 0
+        assert server.max_in_flight == 2
+    with ChatServer() as server:
+        assert run_cli(server.base_url, fixtures_dir, tmp_path / "b", "--n", "1", "--requests_per_minute", "300") == 0
+        times = [body["_time"] for body in server.requests]
+    assert times[-1] - times[0] > 0.9 * 0.2 * (QUESTIONS - 1)  # 300/min: one start every 0.2 s
+
+
 def test_malformed_json_is_retried_reported_and_never_cached(tmp_path, fixtures_dir, caplog, capsys):
     out = tmp_path / "out"
     with ChatServer(script=["malformed"]) as server, caplog.at_level(logging.WARNING):

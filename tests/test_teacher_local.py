@@ -111,19 +111,21 @@ def test_the_cache_survives_a_truncated_last_line_and_rejects_garbage(tmp_path):
         SampleCache(path)
 
 
-@pytest.mark.parametrize("model_fixture", ["tiny_t5_path", "tiny_causal_path"])
-def test_local_teacher_end_to_end(tmp_path, fixtures_dir, model_fixture, request):
+@pytest.mark.parametrize("model_fixture, filter_args", [("tiny_t5_path", []), ("tiny_causal_path", ["--filter", "verifier"])])
+def test_local_teacher_end_to_end(tmp_path, fixtures_dir, model_fixture, filter_args, request):
     model_path = request.getfixturevalue(model_fixture)
+    filter_args = filter_args + (["--verifier_model", str(model_path)] if filter_args else [])
     out, prompt = tmp_path / "out", tmp_path / "short_prompt.txt"
     prompt.write_text("Question: {question}\nCorrect answer: ({answer})\nExplanation:")
     argv = ["rationales", "--prompt", str(prompt), "--train_file", str(fixtures_dir / "medqa_usmle_hf_train.jsonl"),
             "--test_file", str(fixtures_dir / "medqa_usmle_hf_test.jsonl"), "--generate_splits", "train", "test",
             "--teacher", "transformers", "--model", str(model_path), "--n", "2", "--max_new_tokens", "6",
-            "--batch_size", "4", "--seed", "0", "--output_dir", str(out)]
+            "--batch_size", "4", "--seed", "0", "--output_dir", str(out), *filter_args]
     assert main(argv) == 0
     dataset_dict, manifest = load_dataset_dict(out)
     teacher = manifest["teacher"]
     assert teacher["kind"] == "transformers" and teacher["model"] == str(model_path)
+    assert teacher["filter"] == ({"kind": "verifier", "model": str(model_path)} if filter_args else {"kind": "answer"})
     assert teacher["splits"]["train"]["kept"] + teacher["splits"]["train"]["dropped"] == 2 * QUESTIONS
     assert teacher["kept"] + teacher["dropped"] == 2 * (QUESTIONS + 2)
     assert sum(map(len, dataset_dict["train"]["rationales"])) == teacher["splits"]["train"]["kept"]
