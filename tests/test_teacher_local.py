@@ -1,15 +1,18 @@
 """The rationale pipeline without an endpoint: local models, the verifier, filters, prompts, the cache, custom teachers."""
 
 import re
+from pathlib import Path
 
 import pytest
 
+from kard_hf.arguments import parse_args
 from kard_hf.cli import main
 from kard_hf.data import LETTERS, MCQExample, load_mcq, read_rationales
 from kard_hf.data.store import load_dataset_dict
 from kard_hf.errors import DataError, TeacherError
 from kard_hf.teacher import (BUILTIN_PROMPTS, AnswerFilter, Completion, SampleCache, SamplingParams, Teacher,
                              VerifierFilter, filter_rationales, load_prompt, sample_rationales)
+from kard_hf.teacher.commands import FilterArguments, RationaleDataArguments, TeacherArguments
 
 QUESTIONS = 6
 
@@ -163,3 +166,11 @@ def test_local_causal_teacher_keeps_the_end_of_a_prompt_longer_than_its_position
     assert len(teacher.tokenizer(prompt)["input_ids"]) > teacher.lm.config.n_positions
     completion = teacher.complete(prompt, 2, SamplingParams(max_new_tokens=4, seed=0))
     assert len(completion.texts) == 2 and completion.prompt_tokens == teacher.lm.config.n_positions - 4
+
+
+@pytest.mark.parametrize("recipe", sorted((Path(__file__).parents[1] / "recipes" / "rationales").glob("*.yaml")),
+                         ids=lambda p: p.stem)
+def test_recipes_parse(recipe):
+    data, teacher, filtering = parse_args([RationaleDataArguments, TeacherArguments, FilterArguments], ["--config", str(recipe)])
+    assert data.generate_splits == ["train", "test"] and teacher.n == 10 and filtering.filter == "answer"
+    assert load_prompt(teacher.prompt).name == recipe.stem.split("_")[0]
