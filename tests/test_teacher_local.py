@@ -28,22 +28,17 @@ class PlantedTeacher(Teacher):
     kind, model = "planted", "tests/fixtures/rationales"
 
     def __init__(self, examples, rationales):
-        self.by_question = {e.id: rationales[e.id] for e in examples}
+        self.by_stem = {e.stem: (e.id, rationales[e.id]) for e in examples}
         self.calls = []
 
     def complete(self, prompt, n, sampling):
-        question_id = next(q for q in self.by_question if self.question_text(q) in prompt)
+        question_id, texts = next(found for stem, found in self.by_stem.items() if f"Question: {stem}" in prompt)
         self.calls.append((question_id, n))
-        return Completion(self.by_question[question_id][-n:])
-
-    def question_text(self, question_id):
-        return self.stems[question_id]
+        return Completion(texts[-n:])
 
 
 def planted_teacher(train, fixtures_dir):
-    teacher = PlantedTeacher(train, read_rationales(fixtures_dir / "rationales"))
-    teacher.stems = {e.id: e.stem for e in train}
-    return teacher
+    return PlantedTeacher(train, read_rationales(fixtures_dir / "rationales"))
 
 
 def test_filter_counts_on_planted_rationales(train, fixtures_dir):
