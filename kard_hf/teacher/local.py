@@ -10,7 +10,11 @@ from .base import Completion, Job, SamplingParams, Teacher, cut_at_stop
 
 
 def load_lm(model_name_or_path: str, *, purpose: str):
-    """``(model, tokenizer)`` for a seq2seq or causal LM, in eval mode; a causal tokenizer pads on the left."""
+    """``(model, tokenizer)`` for a seq2seq or causal LM, in eval mode.
+
+    Too long inputs lose their beginning (the end holds the question or the verifier's cue); a
+    causal tokenizer also pads on the left, so generation continues right after the prompt.
+    """
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
     try:
@@ -20,6 +24,7 @@ def load_lm(model_name_or_path: str, *, purpose: str):
         model = model_class.from_pretrained(model_name_or_path).eval()
     except (OSError, ValueError) as e:
         raise ModelError(f"cannot load the {purpose} model {model_name_or_path!r}: {e}") from None
+    tokenizer.truncation_side = "left"
     if not config.is_encoder_decoder:
         tokenizer.padding_side = "left"
         if tokenizer.pad_token is None:
@@ -50,7 +55,6 @@ class TransformersTeacher(Teacher):
         self.lm.to(self.device)
         self.batch_size, self.max_input_tokens = batch_size, max_input_tokens
         self.use_chat_template = use_chat_template and getattr(self.tokenizer, "chat_template", None) is not None
-        self.tokenizer.truncation_side = "left"
 
     def _input_limit(self, max_new_tokens: int) -> int | None:
         if self.max_input_tokens or self.lm.config.is_encoder_decoder:
