@@ -3,7 +3,7 @@
 It answers ``POST /v1/chat/completions`` the way OpenAI-compatible servers do. Each rationale
 ends with "So, the answer is (X)." where X is the gold letter read from the prompt's
 "Correct answer: (X)" line (or, with ``wrong_odd_choices``, a wrong letter for odd choices).
-``script`` lists the behaviours of the first requests (``"429"``, ``"500"``, ``"401"``,
+``ignore_n`` answers one choice whatever ``n`` asks for, as some servers do. ``script`` lists the behaviours of the first requests (``"429"``, ``"500"``, ``"401"``,
 ``"malformed"``, ``"slow"``); ``malformed_for`` makes every request about one question malformed.
 Every request body is recorded, with the question it asks about and when it arrived, and the
 most requests ever in flight at once is kept.
@@ -21,8 +21,10 @@ _QUERY = re.compile(r"Question: (.*)\nCorrect answer: \(([A-H])\)\nExplanation:$
 
 
 class ChatServer:
-    def __init__(self, *, script=(), wrong_odd_choices=False, malformed_for=None, slow_seconds=2.0, delay=0.0):
+    def __init__(self, *, script=(), wrong_odd_choices=False, malformed_for=None, slow_seconds=2.0, delay=0.0,
+                 ignore_n=False):
         self.script, self.wrong_odd_choices, self.malformed_for = list(script), wrong_odd_choices, malformed_for
+        self.ignore_n = ignore_n
         self.slow_seconds, self.delay = slow_seconds, delay
         self.requests: list[dict] = []
         self.in_flight = self.max_in_flight = 0
@@ -84,7 +86,7 @@ class ChatServer:
             time.sleep(self.slow_seconds)
         gold = "ABCDEFGH".index(body["_gold"])
         choices = []
-        for i in range(body.get("n") or 1):
+        for i in range(1 if self.ignore_n else body.get("n") or 1):
             wrong = (gold + 1) % 2  # A or B, never the gold letter
             letter = "ABCDEFGH"[wrong if self.wrong_odd_choices and i % 2 else gold]
             content = f"Thinking about: {body['_question'][:40]}. Step {i}. So, the answer is ({letter})."

@@ -80,6 +80,13 @@ def test_normal_run_filters_caches_and_records_the_teacher(tmp_path, fixtures_di
         assert server.count() == 2 * QUESTIONS
 
 
+def test_a_server_that_ignores_n_is_asked_again_for_the_rest(tmp_path, fixtures_dir):
+    with ChatServer(ignore_n=True) as server:
+        assert run_cli(server.base_url, fixtures_dir, tmp_path / "out", "--n", "3") == 0
+        assert [body.get("n") for body in server.requests if "Veltram" in body["_question"]] == [3, 2, None]
+    assert len(cache_records(tmp_path / "out.cache.jsonl")) == 3 * QUESTIONS
+
+
 def test_429_500_and_timeouts_are_retried(tmp_path, fixtures_dir, caplog):
     with ChatServer(script=["429", "500", "slow"], slow_seconds=1.5) as server, caplog.at_level(logging.WARNING):
         code = run_cli(server.base_url, fixtures_dir, tmp_path / "out", "--n", "1", "--max_concurrency", "1",

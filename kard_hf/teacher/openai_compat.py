@@ -11,6 +11,7 @@ or more of the base URL than its host.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import random
 import threading
@@ -145,7 +146,7 @@ class OpenAICompatibleTeacher(Teacher):
     async def _request(self, client, limiter: _RateLimiter, prompt: str, n: int,
                        sampling: SamplingParams) -> tuple[list[str], int, int]:
         """One chat-completions call, retried; returns (texts, prompt tokens, completion tokens)."""
-        for attempt in range(self.max_retries + 1):
+        for attempt in itertools.count():
             await limiter.wait()
             try:
                 response = await client.chat_completion(
@@ -161,7 +162,6 @@ class OpenAICompatibleTeacher(Teacher):
             delay = min(delay, self.max_backoff)
             logger.warning("%s: %s; retry %d/%d in %.1fs", self.host, failure, attempt + 1, self.max_retries, delay)
             await asyncio.sleep(delay)
-        raise AssertionError("unreachable")
 
     def _classify(self, error: Exception) -> _Retryable:
         """A retryable failure, or raise :class:`TeacherError` (fatal) or the error itself (a bug)."""
