@@ -70,6 +70,9 @@ def test_normal_run_filters_caches_and_records_the_teacher(tmp_path, fixtures_di
         assert (teacher["filter"], teacher["kept"], teacher["dropped"]) == ({"kind": "answer"}, 6, 6)
         card = (out / "README.md").read_text()
         assert teacher["prompt"]["sha256"] in card and "| train | 6 | 6 | 6 | 0 |" in card
+        from datasets import load_dataset  # as a Hub copy of the folder is read: the card's configs name the splits
+
+        assert load_dataset(str(out))["train"].to_list() == train.to_list()
         assert len(cache_records(f"{out}.cache.jsonl")) == 2 * QUESTIONS
 
         # A second run is served from the cache alone.
