@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import argparse
 
-from transformers import AutoTokenizer
+from transformers import AutoConfig, AutoTokenizer
 
 from ..arguments import load_recipe, parse_args
 from ..errors import ConfigError, ModelError
 from ..hub import resolve_folder
 from .arguments import (KnifeDataArguments, KnifeMethodArguments, KnifeModelArguments, KnifeTeacherTrainingArguments,
                         KnifeTrainingArguments)
+from .configuration import KnifeT5Config
 from .collator import KnifeCollator, KnifeDistillationCollator
 from .data import load_knife_rows
 from .modeling import KnifeT5ForMultipleChoice, load_t5_family
@@ -65,10 +66,11 @@ def train_teacher(data: KnifeDataArguments, model_args: KnifeModelArguments, tra
 def load_teacher(name_or_path: str):
     """``(teacher, tokenizer)`` from a checkpoint of ``--method knife-teacher``; anything else is a :class:`ModelError`."""
     folder = resolve_folder(name_or_path, what="KNIFE teacher")
-    try:
-        teacher = KnifeT5ForMultipleChoice.from_pretrained(folder)
-    except (OSError, ValueError, TypeError) as e:
-        raise ModelError(f"{name_or_path!r} is not a KNIFE teacher (train one with --method knife-teacher): {e}") from None
+    model_type = AutoConfig.from_pretrained(folder).model_type
+    if model_type != KnifeT5Config.model_type:
+        raise ModelError(f"{name_or_path!r} is not a KNIFE teacher (model_type {model_type!r}); train one with "
+                         "--method knife-teacher")
+    teacher = KnifeT5ForMultipleChoice.from_pretrained(folder)
     return teacher, AutoTokenizer.from_pretrained(folder)
 
 
