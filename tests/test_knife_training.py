@@ -10,7 +10,7 @@ from kard_hf.errors import ConfigError, DataError, ModelError
 from kard_hf.knife import (KnifeCollator, KnifeDistillationCollator, KnifeTeacherTrainer, KnifeTrainer, load_knife_model,
                            load_knife_rows, load_t5_family, predict_choices)
 from kard_hf.knife.arguments import KnifeTeacherTrainingArguments, KnifeTrainingArguments
-from kard_hf.knife.commands import train
+from kard_hf.knife.commands import parse, train
 from kard_hf.vocab import train_tokenizer
 from knife_fixtures import save_processed, use_worktree_card_templates
 
@@ -165,3 +165,31 @@ def test_processed_eval_rows_take_their_first_rationale(processed):
     test = load_knife_rows(str(processed), split="test")
     assert test[0]["rationale"].startswith("The grey crane nests") and test.column_names == [
         "id", "stem", "options", "answer", "rationale"]
+
+
+@pytest.mark.parametrize("recipe", ["t5-base/knife-teacher", "t5-base/knife", "t5-large/knife-teacher", "t5-large/knife"])
+def test_recipes_parse(recipe):
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "recipes" / f"{recipe}.yaml"
+    method, data, model_args, training = parse(["--config", str(path), "--bf16", "false", "--use_cpu", "true"])
+    assert method == ("knife-teacher" if recipe.endswith("teacher") else "knife")
+    assert data.rationale_column == "facts" and model_args.model_name_or_path.startswith("google-t5/")
+    assert method == "knife-teacher" or model_args.teacher_model_name_or_path == training.output_dir + "-teacher"
+
+
+def test_a_wider_teacher_distils_through_a_projection(tiny_t5_path, t5_tokenizer, processed, tmp_path):
+    from kard_hf.knife import KnifeT5Config, KnifeT5ForMultipleChoice
+
+    config = KnifeT5Config(vocab_size=len(t5_tokenizer), d_model=48, d_kv=8, d_ff=64, num_layers=2, num_heads=4,
+                           decoder_start_token_id=0, dropout_rate=0.0)
+    KnifeT5ForMultipleChoice(config).save_pretrained(tmp_path / "wide")
+    t5_tokenizer.save_pretrained(tmp_path / "wide")
+    argv = ["--method", "knife", "--model_name_or_path", str(tiny_t5_path), "--teacher_model_name_or_path",
+            str(tmp_path / "wide"), "--dataset", str(processed), "--output_dir", str(tmp_path / "student"),
+            "--max_steps", "1", "--report_to", "none", "--use_cpu", "true", "--save_strategy", "no"]
+    with pytest.raises(ConfigError, match="differ in width"):
+        train(argv)
+    train(argv + ["--task_weight", "1.0"])
+    student = KnifeT5ForMultipleChoice.from_pretrained(tmp_path / "student")
+    assert student.config.teacher_hidden_size == 48 and student.teacher_projection.weight.shape == (48, 32)

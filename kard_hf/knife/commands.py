@@ -116,10 +116,17 @@ def _run(trainer, training):
     return trainer
 
 
-def train(argv: list[str]) -> None:
-    """Entry point for ``kard-hf train --method knife-teacher|knife [--config recipe.yaml] [--key value ...]``."""
+def parse(argv: list[str]) -> tuple:
+    """``(method, data, model, training)`` arguments of ``argv``; the method picks the training-arguments class."""
     method = _method(argv)
     training_type = KnifeTeacherTrainingArguments if method == "knife-teacher" else KnifeTrainingArguments
-    _, data, model_args, training = parse_args([KnifeMethodArguments, KnifeDataArguments, KnifeModelArguments,
-                                                training_type], argv, prog=f"{PROG} --method {method}")
+    method_args, data, model_args, training = parse_args(
+        [KnifeMethodArguments, KnifeDataArguments, KnifeModelArguments, training_type], argv,
+        prog=f"{PROG} --method {method}")
+    return method_args.method, data, model_args, training
+
+
+def train(argv: list[str]) -> None:
+    """Entry point for ``kard-hf train --method knife-teacher|knife [--config recipe.yaml] [--key value ...]``."""
+    method, data, model_args, training = parse(argv)
     (train_teacher if method == "knife-teacher" else train_student)(data, model_args, training)
