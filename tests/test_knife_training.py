@@ -193,3 +193,28 @@ def test_a_wider_teacher_distils_through_a_projection(tiny_t5_path, t5_tokenizer
     train(argv + ["--task_weight", "1.0"])
     student = KnifeT5ForMultipleChoice.from_pretrained(tmp_path / "student")
     assert student.config.teacher_hidden_size == 48 and student.teacher_projection.weight.shape == (48, 32)
+
+
+def test_cached_teacher_states_give_the_same_loss_without_running_the_teacher(tiny_t5_path, t5_tokenizer, rows,
+                                                                             tmp_path):
+    teacher = load_t5_family(str(tiny_t5_path), role="teacher")
+    student = load_t5_family(str(tiny_t5_path), role="student").train()
+    for p in student.parameters():
+        p.data.add_(torch.randn_like(p) * 0.05)
+    collator = KnifeDistillationCollator(KnifeCollator(t5_tokenizer), KnifeCollator(t5_tokenizer, with_rationale=True))
+    plain = KnifeTrainer(model=student, teacher=teacher, args=KnifeTrainingArguments(output_dir=str(tmp_path), **STEPS),
+                         train_dataset=rows, data_collator=collator)
+    cached = KnifeTrainer(model=student, teacher=teacher, train_dataset=rows, data_collator=collator,
+                          args=KnifeTrainingArguments(output_dir=str(tmp_path), cache_teacher_states=True,
+                                                      kd_layers="all", **STEPS))
+    assert "row_index" in cached.train_dataset.column_names
+    with torch.no_grad():
+        for trainer in (plain, cached):  # shorter and longer questions together: padding differs per batch
+            batches = [collator(list(trainer.train_dataset.select(indices))) for indices in ([0, 5], [5, 3, 1])]
+            first = [trainer.compute_loss(student, batch) for batch in batches]
+            calls = []
+            trainer.teacher.register_forward_hook(lambda *a: calls.append(1))
+            again = [trainer.compute_loss(student, batch) for batch in batches]
+            assert torch.allclose(torch.stack(first), torch.stack(again), atol=1e-6)
+            assert len(calls) == (2 if trainer is plain else 0)
+    assert len(cached.teacher_cache) == 4

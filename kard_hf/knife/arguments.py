@@ -85,6 +85,9 @@ class KnifeTrainingArguments(TrainingArguments):
     kd_distance: str = field(default="mse", metadata={"help": f"Distance between states: {', '.join(DISTANCES)}."})
     kd_layers: str = field(default="last", metadata={
         "help": "'last': align the final states; 'all': every block's output (teacher and student of equal depth)."})
+    cache_teacher_states: bool = field(default=False, metadata={
+        "help": "Keep the teacher's targets of every training row in memory after the first epoch instead of running "
+                "the teacher on every step (faster from epoch 2; memory grows with rows x choices x tokens x hidden)."})
     remove_unused_columns: bool = field(default=False, metadata={"help": "The collator reads the raw text columns."})
 
     def __post_init__(self):

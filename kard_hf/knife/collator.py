@@ -111,4 +111,6 @@ class KnifeDistillationCollator:
         check_aligned(student_tokens, teacher_tokens, rows)
         batch = self.student.pad(student_tokens)
         batch.update({f"teacher_{key}": value for key, value in self.teacher.pad(teacher_tokens).items()})
+        if "row_index" in rows[0]:  # the key of the trainer's teacher cache
+            batch["row_index"] = torch.tensor([row["row_index"] for row in rows], dtype=torch.long)
         return with_labels(batch, rows)

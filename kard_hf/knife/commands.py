@@ -106,8 +106,9 @@ def train_student(data: KnifeDataArguments, model_args: KnifeModelArguments, tra
 
 
 def _run(trainer, training):
-    """Train (resuming from the last checkpoint of output_dir when asked), save, evaluate, push."""
-    trainer.train(resume_from_checkpoint=training.resume_from_checkpoint)
+    """Train, save, evaluate, push. ``--resume_from_checkpoint last`` resumes from output_dir's latest checkpoint."""
+    resume = training.resume_from_checkpoint
+    trainer.train(resume_from_checkpoint=True if resume in ("last", "true", "True") else resume)
     trainer.save_model()
     if trainer.eval_dataset is not None:
         trainer.save_metrics("eval", trainer.evaluate())

@@ -11,8 +11,10 @@ from transformers import Trainer
 
 from ..errors import ModelError
 from ..hub import write_card
+from .arguments import KnifeTrainingArguments
 from .losses import knife_loss
 from .modeling import KnifeT5ForMultipleChoice
+from .teacher_cache import TeacherStateCache, Targets
 
 
 def choice_accuracy(eval_prediction) -> dict[str, float]:
@@ -66,41 +68,61 @@ class KnifeTrainer(_KnifeCardMixin, Trainer):
 
     Arguments: :class:`~kard_hf.knife.arguments.KnifeTrainingArguments`; data collator:
     :class:`~kard_hf.knife.collator.KnifeDistillationCollator`. The teacher runs in eval mode under
-    ``no_grad`` on every step (see docs/knife.md for why its states are not cached). In evaluation
-    the student is scored alone, as at test time.
+    ``no_grad``, on every step, or once per row with ``cache_teacher_states`` (its targets are then
+    kept in memory; see :mod:`kard_hf.knife.teacher_cache`). In evaluation the student is scored
+    alone, as at test time.
     """
 
     loss_is_scaled_for_ga = False
 
-    def __init__(self, *args, teacher: KnifeT5ForMultipleChoice, card_context: dict | None = None, **kwargs):
-        super().__init__(*args, **kwargs)
+    def __init__(self, model, args: KnifeTrainingArguments, *, teacher: KnifeT5ForMultipleChoice, train_dataset=None,
+                 card_context: dict | None = None, **kwargs):
+        if args.cache_teacher_states and train_dataset is not None and "row_index" not in train_dataset.column_names:
+            train_dataset = train_dataset.add_column("row_index", list(range(len(train_dataset))))  # the cache's key
+        super().__init__(model=model, args=args, train_dataset=train_dataset, **kwargs)
         _require_knife_model(self.model, "student")
         _require_knife_model(teacher, "teacher")
         self.teacher = teacher.to(self.args.device).eval().requires_grad_(False)
         self.card_context = card_context or {}
         self.loss_weights = self.args.loss_weights()
+        self.teacher_cache = TeacherStateCache() if self.args.cache_teacher_states else None
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        student_inputs = {k: v for k, v in inputs.items() if not k.startswith("teacher_") and k != "labels"}
+        student_inputs = {k: v for k, v in inputs.items() if not k.startswith("teacher_") and k not in ("labels", "row_index")}
         labels = inputs.get("labels")
         if not model.training:  # evaluation: the student alone, as at test time
             outputs = model(**student_inputs, labels=labels)
             return (outputs.loss, outputs) if return_outputs else outputs.loss
-        teacher_inputs = {k[len("teacher_"):]: v for k, v in inputs.items() if k.startswith("teacher_")}
         every_layer = self.loss_weights.layers == "all"
         outputs = model(**student_inputs, output_hidden_states=every_layer)
-        with torch.no_grad():
-            teacher_outputs = self.teacher(**teacher_inputs, output_hidden_states=every_layer)
+        teacher = self._teacher_targets(inputs, every_layer)
         layers = lambda out, side: (getattr(out, f"{side}_hidden_states")[1:] if every_layer  # noqa: E731
                                     else [getattr(out, f"{side}_last_hidden_state")])
         loss, parts = knife_loss(
-            self.loss_weights, student_encoder=layers(outputs, "encoder"), teacher_encoder=layers(teacher_outputs, "encoder"),
+            self.loss_weights, student_encoder=layers(outputs, "encoder"), teacher_encoder=teacher["encoder"],
             task_mask=student_inputs["attention_mask"], student_decoder=layers(outputs, "decoder"),
-            teacher_decoder=layers(teacher_outputs, "decoder"), student_scores=outputs.logits,
-            teacher_scores=teacher_outputs.logits, choice_mask=student_inputs["choice_mask"], labels=labels,
+            teacher_decoder=teacher["decoder"], student_scores=outputs.logits, teacher_scores=teacher["scores"],
+            choice_mask=student_inputs["choice_mask"], labels=labels,
             project=getattr(self.accelerator.unwrap_model(model), "teacher_projection", None))
         self._log_parts(parts)
         return (loss, outputs) if return_outputs else loss
+
+    def _teacher_targets(self, inputs: dict, every_layer: bool) -> Targets:
+        """The teacher's states the losses read (encoder states cut to the task input), from the cache if there."""
+        shape = tuple(inputs["input_ids"].shape)
+        rows = inputs["row_index"].tolist() if self.teacher_cache is not None and "row_index" in inputs else None
+        if rows is not None and (cached := self.teacher_cache.get(rows, shape, inputs["input_ids"].device)) is not None:
+            return cached
+        with torch.no_grad():
+            out = self.teacher(**{k[len("teacher_"):]: v for k, v in inputs.items() if k.startswith("teacher_")},
+                               output_hidden_states=every_layer)
+        encoder = out.encoder_hidden_states[1:] if every_layer else [out.encoder_last_hidden_state]
+        decoder = out.decoder_hidden_states[1:] if every_layer else [out.decoder_last_hidden_state]
+        targets = {"encoder": [states[:, :, :shape[2]] for states in encoder], "decoder": list(decoder),
+                   "scores": out.logits}
+        if rows is not None:
+            self.teacher_cache.put(rows, targets, inputs["attention_mask"], inputs["choice_mask"])
+        return targets
 
     def _log_parts(self, parts: dict[str, torch.Tensor]) -> None:
         sums = getattr(self, "_part_sums", {})
