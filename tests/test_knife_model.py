@@ -97,7 +97,8 @@ def test_save_and_reload_give_identical_scores(knife_model, t5_tokenizer, tmp_pa
     for loaded in (KnifeT5ForMultipleChoice.from_pretrained(tmp_path), AutoModelForMultipleChoice.from_pretrained(tmp_path)):
         loaded.set_attn_implementation("eager")
         assert type(loaded) is KnifeT5ForMultipleChoice
-        assert torch.equal(loaded.eval()(**batch).logits, knife_model(**batch).logits)
+        # float32 round-off only: CPU kernels may sum in another order between two model instances
+        torch.testing.assert_close(loaded.eval()(**batch).logits, knife_model(**batch).logits, rtol=0, atol=1e-6)
 
 
 def test_backbone_weights_come_from_the_t5_checkpoint(knife_model, tiny_t5):
