@@ -30,6 +30,13 @@ def _require_knife_model(model, role: str) -> None:
                          f"(see kard_hf.knife.load_t5_family), got {type(model).__name__}")
 
 
+def _aligned_states(output, side: str, every_layer: bool) -> list[torch.Tensor]:
+    """The ``side`` ("encoder"/"decoder") states the losses compare: every block's output, or the final ones."""
+    if every_layer:
+        return list(getattr(output, f"{side}_hidden_states")[1:])  # [0] is the embedding output
+    return [getattr(output, f"{side}_last_hidden_state")]
+
+
 class _KnifeCardMixin:
     """Writes README.md (the model card) on every save and before a push."""
 
@@ -96,11 +103,10 @@ class KnifeTrainer(_KnifeCardMixin, Trainer):
         every_layer = self.loss_weights.layers == "all"
         outputs = model(**student_inputs, output_hidden_states=every_layer)
         teacher = self._teacher_targets(inputs, every_layer)
-        layers = lambda out, side: (getattr(out, f"{side}_hidden_states")[1:] if every_layer  # noqa: E731
-                                    else [getattr(out, f"{side}_last_hidden_state")])
         loss, parts = knife_loss(
-            self.loss_weights, student_encoder=layers(outputs, "encoder"), teacher_encoder=teacher["encoder"],
-            task_mask=student_inputs["attention_mask"], student_decoder=layers(outputs, "decoder"),
+            self.loss_weights, student_encoder=_aligned_states(outputs, "encoder", every_layer),
+            teacher_encoder=teacher["encoder"], task_mask=student_inputs["attention_mask"],
+            student_decoder=_aligned_states(outputs, "decoder", every_layer),
             teacher_decoder=teacher["decoder"], student_scores=outputs.logits, teacher_scores=teacher["scores"],
             choice_mask=student_inputs["choice_mask"], labels=labels,
             project=getattr(self.accelerator.unwrap_model(model), "teacher_projection", None))
@@ -116,10 +122,8 @@ class KnifeTrainer(_KnifeCardMixin, Trainer):
         with torch.no_grad():
             out = self.teacher(**{k[len("teacher_"):]: v for k, v in inputs.items() if k.startswith("teacher_")},
                                output_hidden_states=every_layer)
-        encoder = out.encoder_hidden_states[1:] if every_layer else [out.encoder_last_hidden_state]
-        decoder = out.decoder_hidden_states[1:] if every_layer else [out.decoder_last_hidden_state]
-        targets = {"encoder": [states[:, :, :shape[2]] for states in encoder], "decoder": list(decoder),
-                   "scores": out.logits}
+        targets = {"encoder": [states[:, :, :shape[2]] for states in _aligned_states(out, "encoder", every_layer)],
+                   "decoder": _aligned_states(out, "decoder", every_layer), "scores": out.logits}
         if rows is not None:
             self.teacher_cache.put(rows, targets, inputs["attention_mask"], inputs["choice_mask"])
         return targets
