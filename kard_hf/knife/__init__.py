@@ -1,6 +1,7 @@
 """KNIFE (Chan et al., 2022): a teacher that reads free-text rationales through a bottleneck, and a student
 aligned to its hidden states (METHOD.md §2, docs/knife.md)."""
 
+from .arguments import KnifeTeacherTrainingArguments, KnifeTrainingArguments
 from .collator import KnifeCollator, KnifeDistillationCollator
 from .configuration import KnifeT5Config
 from .data import load_knife_rows
@@ -12,5 +13,5 @@ from .trainer import KnifeTeacherTrainer, KnifeTrainer, choice_accuracy
 __all__ = [
     "KnifeT5Config", "KnifeT5ForMultipleChoice", "KnifeOutput", "load_t5_family", "KnifeCollator",
     "KnifeDistillationCollator", "load_knife_rows", "KnifeLossWeights", "knife_loss", "masked_distance",
-    "KnifeTeacherTrainer", "KnifeTrainer", "choice_accuracy", "load_knife_model", "predict_choices",
+    "KnifeTeacherTrainingArguments", "KnifeTrainingArguments", "KnifeTeacherTrainer", "KnifeTrainer", "choice_accuracy", "load_knife_model", "predict_choices",
 ]
