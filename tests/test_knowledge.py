@@ -9,7 +9,7 @@ import pytest
 from kard_hf.cli import main
 from kard_hf.data.processed import EVAL_COLUMNS, TRAIN_COLUMNS
 from kard_hf.data.store import load_dataset_dict
-from kard_hf.errors import KnowledgeBaseError
+from kard_hf.errors import InputError, KnowledgeBaseError
 from kard_hf.knowledge import BM25Parameters, KnowledgeBase, read_corpus
 
 PLANTED = {"veltram", "quessa", "harrowgate", "brindle", "omberlin", "calder", "irisfen", "dunmore"}
@@ -147,3 +147,26 @@ def test_help_lists_commands(capsys):
     assert main(["--help"]) == 0
     out = capsys.readouterr().out
     assert "build-kb" in out and "augment" in out
+
+
+def test_from_pretrained_by_hub_id_from_the_local_cache(saved_kb, kb, tmp_path, monkeypatch):
+    import huggingface_hub.constants
+
+    from hub_cache import populate_hub_cache
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    populate_hub_cache(saved_kb, "someone/fixture-kb", tmp_path / "hub", repo_type="dataset")
+    loaded = KnowledgeBase.from_pretrained("someone/fixture-kb")
+    assert loaded.fingerprint == kb.fingerprint and loaded.search(["Orvane"], k=2) == kb.search(["Orvane"], k=2)
+    with pytest.raises(InputError, match="cannot find this knowledge base locally or on the Hub"):
+        KnowledgeBase.from_pretrained("someone/missing-kb")
+
+
+def test_processed_dataset_card_records_teacher_kb_and_retrieval(kb):
+    from kard_hf.hub import render_card
+
+    manifest = {"kard_hf_version": "0", "knowledge_base": kb.manifest(), "splits": {"train": 3},
+                "retrieval": {"train_passages": 5, "candidates": 100, "silver_passages": 5},
+                "teacher": {"model": "gpt-3.5-turbo", "prompt_sha256": "abc123"}}
+    card = render_card("processed_dataset", manifest=manifest)
+    assert kb.fingerprint in card and "gpt-3.5-turbo" in card and "abc123" in card and "top 100 candidates" in card

@@ -1,0 +1,151 @@
+"""Generate the bundled benchmark: a passage corpus and multiple-choice questions that need it.
+
+Each question asks which country a province belongs to. The answer is in one passage of the
+corpus (worded unlike the question), never in the question. For a share of the provinces the
+corpus also holds "lexical trap" passages that name the province together with a wrong option
+and the question's own words, so BM25 with the question alone often ranks a trap first, while
+BM25 with the teacher's rationale (which names the right country) finds the fact: the situation
+KARD's reranker exists for. Test provinces never occur in training questions, and wrong options
+come from the same subregion as the right one, so neither memorization nor geography priors
+answer a test question.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from ..data.schema import LETTERS, MCQExample
+from ..fileio import atomic_path, write_json, write_jsonl
+from .world import Country, Province, load_world
+
+QUESTION_TEMPLATES = (
+    "In which country is the province of {province}?",
+    "The province of {province} is part of which country?",
+    "Which country does the province of {province} belong to?",
+)
+FACT_TEMPLATES = (
+    "{province} is an administrative region of {country}, located in {region}.",
+    "{province} is one of the first-level administrative divisions of {country}, a nation of {region}.",
+    "The region of {province} is governed as part of {country}; most of its inhabitants are {demonym}.",
+)
+TRAP_TEMPLATES = (
+    "The {province} Cup is a football tournament open to clubs from every province of the country of {country}.",
+    "{province} Street, in {capital}, is one of many streets of the country of {country} named after a province.",
+    "The {province} Prize is given each year to young writers from any province of {country}, the country that founded it.",
+    "A ship called the {province} was built in {country} and carried goods between the provinces of the country.",
+)
+COUNTRY_TEMPLATE = "{country} is a country in {region}. Its capital is {capital}."
+SPLITS = ("train", "validation", "test")
+
+
+@dataclass(frozen=True)
+class BenchmarkConfig:
+    """Sizes and difficulty of the generated benchmark."""
+
+    seed: int = field(default=0, metadata={"help": "Seed: the same seed gives identical files."})
+    num_train: int = field(default=1500, metadata={"help": "Training questions."})
+    num_validation: int = field(default=100, metadata={"help": "Validation questions."})
+    num_test: int = field(default=300, metadata={"help": "Test questions (provinces never seen in training)."})
+    num_options: int = field(default=4, metadata={"help": "Options per question (2 to 8)."})
+    trap_rate: float = field(default=0.6, metadata={"help": "Share of provinces with lexical-trap passages."})
+
+
+@dataclass(frozen=True)
+class Fact:
+    """What the programmatic teacher knows about a question: its province, country and fact passage."""
+
+    question_id: str
+    province: str
+    country: str
+    region: str
+    passage_id: str
+
+
+@dataclass
+class Benchmark:
+    corpus: list[dict]
+    splits: dict[str, list[MCQExample]]
+    facts: dict[str, Fact]
+
+
+def _options(rng: random.Random, country: Country, neighbours: tuple[Country, ...], all_countries: list[Country],
+             count: int) -> tuple[list[str], int]:
+    """``count`` country names: the right one and wrong ones from its subregion (topped up from anywhere)."""
+    pool = [c.name for c in neighbours if c.name != country.name]
+    rng.shuffle(pool)
+    wrong = pool[:count - 1]
+    while len(wrong) < count - 1:
+        candidate = rng.choice(all_countries).name
+        if candidate != country.name and candidate not in wrong:
+            wrong.append(candidate)
+    options = wrong + [country.name]
+    rng.shuffle(options)
+    return options, options.index(country.name)
+
+
+def generate(config: BenchmarkConfig = BenchmarkConfig()) -> Benchmark:
+    """Build the corpus and the question splits for ``config`` (deterministic for its seed)."""
+    provinces, by_region = load_world()
+    countries = {c.name: c for members in by_region.values() for c in members}
+    all_countries = sorted(countries.values(), key=lambda c: c.name)
+    total = config.num_train + config.num_validation + config.num_test
+    if total > len(provinces):
+        raise ValueError(f"asked for {total} questions but the world has {len(provinces)} provinces")
+    rng = random.Random(config.seed)
+    chosen: list[Province] = rng.sample(provinces, total)
+    corpus, facts = [], {}
+    splits: dict[str, list[MCQExample]] = {split: [] for split in SPLITS}
+    bounds = {"train": config.num_train, "validation": config.num_train + config.num_validation, "test": total}
+    for index, province in enumerate(provinces):  # every province has its fact in the KB, asked about or not
+        country = province.country
+        corpus.append({"id": f"fact-{index:05d}", "title": province.name,
+                       "text": rng.choice(FACT_TEMPLATES).format(province=province.name, country=country.name,
+                                                                 region=country.subregion,
+                                                                 demonym=country.demonym or "citizens of " + country.name)})
+    passage_of = {p.name: corpus[i]["id"] for i, p in enumerate(provinces)}
+    for number, province in enumerate(chosen):
+        split = next(s for s in SPLITS if number < bounds[s])
+        country = province.country
+        options, answer = _options(rng, country, by_region[country.subregion], all_countries, config.num_options)
+        question_id = f"{split}-{number:05d}"
+        stem = rng.choice(QUESTION_TEMPLATES).format(province=province.name)
+        splits[split].append(MCQExample(question_id, stem, options, answer))
+        facts[question_id] = Fact(question_id, province.name, country.name, country.subregion, passage_of[province.name])
+        if rng.random() < config.trap_rate:
+            trap_country = countries[rng.choice([o for o in options if o != country.name])]
+            corpus.append({"id": f"trap-{number:05d}", "title": "",
+                           "text": rng.choice(TRAP_TEMPLATES).format(province=province.name, country=trap_country.name,
+                                                                     capital=trap_country.capital or trap_country.name)})
+    for country in all_countries:
+        corpus.append({"id": f"country-{country.name.replace(' ', '_')}", "title": country.name,
+                       "text": COUNTRY_TEMPLATE.format(country=country.name, region=country.subregion,
+                                                       capital=country.capital or "not recorded")})
+    return Benchmark(corpus, splits, facts)
+
+
+def _kard_row(example: MCQExample) -> dict:
+    """The original MedQA/OBQA JSONL layout, so the pipeline reads the benchmark with its real loaders."""
+    row = {"id": example.id, "sent1": example.stem}
+    row.update({f"ending{i}": option for i, option in enumerate(example.options)})
+    row["label"] = example.answer
+    return row
+
+
+def write_benchmark(config: BenchmarkConfig, output_dir: str | Path) -> Benchmark:
+    """Write corpus.jsonl, {train,validation,test}.jsonl, facts.jsonl and benchmark.json (atomically)."""
+    from importlib.metadata import version
+
+    benchmark = generate(config)
+    with atomic_path(output_dir) as tmp:
+        tmp.mkdir()
+        write_jsonl(tmp / "corpus.jsonl", benchmark.corpus)
+        for split, examples in benchmark.splits.items():
+            write_jsonl(tmp / f"{split}.jsonl", map(_kard_row, examples))
+        write_jsonl(tmp / "facts.jsonl", (asdict(fact) for fact in benchmark.facts.values()))
+        write_json(tmp / "benchmark.json", {"config": asdict(config), "source": f"countryinfo {version('countryinfo')}",
+                                            "passages": len(benchmark.corpus),
+                                            "questions": {s: len(e) for s, e in benchmark.splits.items()},
+                                            "letters": LETTERS[:config.num_options]})
+    return benchmark

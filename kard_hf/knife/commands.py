@@ -1,0 +1,133 @@
+"""``kard-hf train --method knife-teacher|knife``: train the rationale-bottleneck teacher, or distil a student from it.
+
+``kard_hf.distill.commands`` hands every ``--method knife*`` call to :func:`train` with the full argv.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from transformers import AutoConfig, AutoTokenizer
+
+from ..arguments import load_recipe, parse_args
+from ..errors import ConfigError, ModelError
+from ..hub import resolve_folder
+from .arguments import (KnifeDataArguments, KnifeMethodArguments, KnifeModelArguments, KnifeTeacherTrainingArguments,
+                        KnifeTrainingArguments)
+from .configuration import KnifeT5Config
+from .collator import KnifeCollator, KnifeDistillationCollator
+from .data import load_knife_rows
+from .modeling import KnifeT5ForMultipleChoice, load_t5_family
+from .trainer import KnifeTeacherTrainer, KnifeTrainer, choice_accuracy
+
+PROG = "kard-hf train"
+
+
+def _method(argv: list[str]) -> str:
+    """The ``--method`` of the command line, else of the recipe (it decides which training arguments apply)."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--method")
+    pre.add_argument("--config")
+    known = pre.parse_known_args(argv)[0]
+    method = known.method or (load_recipe(known.config).get("method") if known.config else None)
+    if method is None:
+        raise ConfigError("--method is required (knife-teacher or knife)", field="method")
+    return method
+
+
+def _rows(data: KnifeDataArguments, split: str, *, require_rationale: bool):
+    return load_knife_rows(data.dataset, split=split, dataset_format=data.dataset_format,
+                           rationale_column=data.rationale_column, require_rationale=require_rationale)
+
+
+def _card_context(data: KnifeDataArguments, model: KnifeModelArguments, training, role: str, **extra) -> dict:
+    repo = training.hub_model_id or training.output_dir
+    return {"role": role, "title": f"KNIFE {role}: {repo}", "base_model": model.model_name_or_path,
+            "dataset": data.dataset, "repo_or_path": repo, **extra}
+
+
+def train_teacher(data: KnifeDataArguments, model_args: KnifeModelArguments, training: KnifeTeacherTrainingArguments):
+    """Fine-tune a T5 on (question ⊕ choice ⊕ rationale) with the decoder limited to the task input."""
+    tokenizer = AutoTokenizer.from_pretrained(model_args.model_name_or_path)
+    model = load_t5_family(model_args.model_name_or_path, role="teacher",
+                           rationale_bottleneck=training.rationale_bottleneck)
+    collator = KnifeCollator(tokenizer, with_rationale=True, bottleneck=training.rationale_bottleneck,
+                             max_task_length=data.max_task_length, max_rationale_length=data.max_rationale_length)
+    eval_rows = _rows(data, data.eval_split, require_rationale=True) if data.eval_split else None
+    trainer = KnifeTeacherTrainer(
+        model=model, args=training, data_collator=collator, processing_class=tokenizer,
+        train_dataset=_rows(data, data.train_split, require_rationale=True), eval_dataset=eval_rows,
+        compute_metrics=choice_accuracy if eval_rows is not None else None,
+        card_context=_card_context(data, model_args, training, "teacher",
+                                   rationale_bottleneck=training.rationale_bottleneck, teacher=None, losses=None))
+    return _run(trainer, training)
+
+
+def load_teacher(name_or_path: str):
+    """``(teacher, tokenizer)`` from a checkpoint of ``--method knife-teacher``; anything else is a :class:`ModelError`."""
+    folder = resolve_folder(name_or_path, what="KNIFE teacher")
+    model_type = AutoConfig.from_pretrained(folder).model_type
+    if model_type != KnifeT5Config.model_type:
+        raise ModelError(f"{name_or_path!r} is not a KNIFE teacher (model_type {model_type!r}); train one with "
+                         "--method knife-teacher")
+    teacher = KnifeT5ForMultipleChoice.from_pretrained(folder)
+    return teacher, AutoTokenizer.from_pretrained(folder)
+
+
+def train_student(data: KnifeDataArguments, model_args: KnifeModelArguments, training: KnifeTrainingArguments):
+    """Distil the teacher's hidden states into a student that reads the task input only."""
+    if not model_args.teacher_model_name_or_path:
+        raise ConfigError("--method knife needs --teacher_model_name_or_path (a --method knife-teacher checkpoint)",
+                          field="teacher_model_name_or_path")
+    teacher, teacher_tokenizer = load_teacher(model_args.teacher_model_name_or_path)
+    tokenizer = AutoTokenizer.from_pretrained(model_args.model_name_or_path)
+    student = load_t5_family(model_args.model_name_or_path, role="student", teacher_hidden_size=teacher.config.d_model)
+    if student.config.d_model == teacher.config.d_model:
+        student.score.load_state_dict(teacher.score.state_dict())  # KD-Out on hidden states needs the teacher's head
+    elif training.kd_out == "hidden" and not training.task_weight:
+        raise ConfigError(f"the student ({student.config.d_model}) and the teacher ({teacher.config.d_model}) differ in "
+                          "width, so the teacher's score head cannot be reused: set task_weight > 0 or kd_out: scores",
+                          field="task_weight")
+    budget = {"max_task_length": data.max_task_length, "max_rationale_length": data.max_rationale_length}
+    collator = KnifeDistillationCollator(
+        student=KnifeCollator(tokenizer, **budget),
+        teacher=KnifeCollator(teacher_tokenizer, with_rationale=True, bottleneck=teacher.config.rationale_bottleneck,
+                              **budget))
+    eval_rows = _rows(data, data.eval_split, require_rationale=False) if data.eval_split else None
+    losses = {name: getattr(training, name) for name in ("kd_mode", "kd_in_weight", "kd_out_weight", "kd_out",
+                                                          "task_weight", "kd_distance", "kd_layers")}
+    trainer = KnifeTrainer(
+        model=student, teacher=teacher, args=training, data_collator=collator, processing_class=tokenizer,
+        train_dataset=_rows(data, data.train_split, require_rationale=True), eval_dataset=eval_rows,
+        compute_metrics=choice_accuracy if eval_rows is not None else None,
+        card_context=_card_context(data, model_args, training, "student", rationale_bottleneck=True,
+                                   teacher=model_args.teacher_model_name_or_path, losses=losses))
+    return _run(trainer, training)
+
+
+def _run(trainer, training):
+    """Train, save, evaluate, push. ``--resume_from_checkpoint last`` resumes from output_dir's latest checkpoint."""
+    resume = training.resume_from_checkpoint
+    trainer.train(resume_from_checkpoint=True if resume in ("last", "true", "True") else resume)
+    trainer.save_model()
+    if trainer.eval_dataset is not None:
+        trainer.save_metrics("eval", trainer.evaluate())
+    if training.push_to_hub:
+        trainer.push_to_hub()
+    return trainer
+
+
+def parse(argv: list[str]) -> tuple:
+    """``(method, data, model, training)`` arguments of ``argv``; the method picks the training-arguments class."""
+    method = _method(argv)
+    training_type = KnifeTeacherTrainingArguments if method == "knife-teacher" else KnifeTrainingArguments
+    method_args, data, model_args, training = parse_args(
+        [KnifeMethodArguments, KnifeDataArguments, KnifeModelArguments, training_type], argv,
+        prog=f"{PROG} --method {method}")
+    return method_args.method, data, model_args, training
+
+
+def train(argv: list[str]) -> None:
+    """Entry point for ``kard-hf train --method knife-teacher|knife [--config recipe.yaml] [--key value ...]``."""
+    method, data, model_args, training = parse(argv)
+    (train_teacher if method == "knife-teacher" else train_student)(data, model_args, training)

@@ -1,0 +1,175 @@
+"""``kard-hf rationales``: sample teacher rationales for MCQ questions, filter them, save a rationale dataset.
+
+Example::
+
+    OPENAI_API_KEY=... kard-hf rationales --config recipes/rationales/medqa_openai.yaml
+    kard-hf rationales --train_file train.jsonl --teacher transformers --model Qwen/Qwen2.5-7B-Instruct \\
+        --prompt medqa --n 10 --output_dir outputs/medqa-rationales
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+
+from ..arguments import parse_args
+from ..data import examples_to_dataset, load_mcq
+from ..data.store import save_dataset_dict
+from ..errors import ConfigError
+from .base import SamplingParams
+from .cache import SampleCache
+from .filtering import make_filter
+from .openai_compat import DEFAULT_BASE_URL, OpenAICompatibleTeacher, host_of
+from .pipeline import filter_rationales, sample_rationales
+from .prompts import load_prompt
+
+logger = logging.getLogger(__name__)
+
+SPLITS = ("train", "validation", "test")
+HF_HOSTS = ("huggingface.co", "hf.space", "huggingface.cloud")
+
+
+@dataclass
+class RationaleDataArguments:
+    output_dir: str = field(metadata={"help": "Where the rationale DatasetDict (and its README.md card) is saved."})
+    train_file: str | None = field(default=None, metadata={"help": "Training questions (any format load_mcq reads)."})
+    validation_file: str | None = field(default=None, metadata={"help": "Validation questions (optional)."})
+    test_file: str | None = field(default=None, metadata={"help": "Test questions (optional)."})
+    data_format: str = field(default="auto", metadata={"help": "Format of the question files: auto, kard, strategyqa, jsonl, csv, datasets."})
+    generate_splits: list[str] = field(default_factory=lambda: ["train"], metadata={
+        "help": "Splits to sample rationales for (the oracle also needs 'test'); other splits are copied as they are."})
+    cache_file: str | None = field(default=None, metadata={
+        "help": "Append-only JSONL of every sample received, for resuming (default: <output_dir>.cache.jsonl)."})
+    push_to_hub: bool = field(default=False, metadata={"help": "Push the dataset and its card to the Hub."})
+    hub_dataset_id: str | None = field(default=None, metadata={"help": "Hub dataset repository id for --push_to_hub."})
+    hub_private: bool | None = field(default=None, metadata={"help": "Create the Hub repository as private."})
+
+    def __post_init__(self):
+        self.files = {s: f for s, f in zip(SPLITS, (self.train_file, self.validation_file, self.test_file)) if f}
+        if not self.files:
+            raise ConfigError("give at least one of --train_file, --validation_file, --test_file")
+        absent = [s for s in self.generate_splits if s not in self.files]
+        if absent:
+            raise ConfigError(f"--generate_splits names {', '.join(absent)} but no file was given for it", field="generate_splits")
+        if self.push_to_hub and not self.hub_dataset_id:
+            raise ConfigError("--push_to_hub needs --hub_dataset_id", field="hub_dataset_id")
+        self.cache_file = self.cache_file or f"{self.output_dir.rstrip('/')}.cache.jsonl"
+
+
+@dataclass
+class TeacherArguments:
+    model: str = field(metadata={"help": "Endpoint model name, or a local model folder / Hub id for --teacher transformers."})
+    teacher: str = field(default="openai", metadata={"help": "openai (any OpenAI-compatible chat-completions endpoint) or transformers (local model)."})
+    base_url: str = field(default=DEFAULT_BASE_URL, metadata={"help": "Endpoint base URL; /chat/completions is appended (vLLM: http://host:8000/v1; HF: https://router.huggingface.co/v1)."})
+    api_key_env: str | None = field(default=None, metadata={
+        "help": "Environment variable holding the API key (default: HF_TOKEN for Hugging Face hosts, else OPENAI_API_KEY; no key is sent if unset)."})
+    prompt: str = field(default="medqa", metadata={"help": "Built-in prompt (medqa, strategyqa, obqa) or a template file with {question} and {answer}."})
+    n: int = field(default=10, metadata={"help": "Rationales sampled per question."})
+    temperature: float = field(default=1.0, metadata={"help": "Sampling temperature (0: greedy for local models)."})
+    top_p: float = field(default=1.0, metadata={"help": "Nucleus sampling threshold."})
+    max_new_tokens: int = field(default=256, metadata={"help": "Longest rationale, in tokens."})
+    seed: int | None = field(default=None, metadata={"help": "Sampling seed (endpoints that support it, local models)."})
+    stop: list[str] = field(default_factory=lambda: ["\nQuestion:"], metadata={"help": "Text where a rationale ends (sent as 'stop' and cut locally)."})
+    max_concurrency: int = field(default=8, metadata={"help": "Most requests in flight at once."})
+    requests_per_minute: float | None = field(default=None, metadata={"help": "Optional cap on request starts per minute."})
+    max_retries: int = field(default=5, metadata={"help": "Retries of a request after 429, 5xx, timeouts, connection errors, malformed replies."})
+    backoff: float = field(default=1.0, metadata={"help": "First retry delay in seconds, doubled each retry (Retry-After wins)."})
+    max_backoff: float = field(default=60.0, metadata={"help": "Longest retry delay in seconds."})
+    request_timeout: float = field(default=120.0, metadata={"help": "Seconds to wait for one response."})
+    samples_per_request: int | None = field(default=None, metadata={"help": "Largest n asked in one request (default: all n; 1 for servers without 'n')."})
+    batch_size: int = field(default=4, metadata={"help": "Prompts per generate() call of a local teacher."})
+    use_chat_template: bool = field(default=True, metadata={"help": "Local teacher: wrap the prompt in the tokenizer's chat template when it has one."})
+    max_input_tokens: int | None = field(default=None, metadata={"help": "Local teacher: truncate longer prompts."})
+
+    def __post_init__(self):
+        if self.teacher not in ("openai", "transformers"):
+            raise ConfigError(f"unknown teacher {self.teacher!r}; expected openai or transformers", field="teacher")
+        if self.n < 1:
+            raise ConfigError(f"n must be >= 1, got {self.n}", field="n")
+        if self.max_new_tokens < 1 or self.temperature < 0 or not 0 < self.top_p <= 1:
+            raise ConfigError("need max_new_tokens >= 1, temperature >= 0 and 0 < top_p <= 1")
+
+    def sampling(self) -> SamplingParams:
+        return SamplingParams(self.temperature, self.top_p, self.max_new_tokens, self.seed, list(self.stop))
+
+
+@dataclass
+class FilterArguments:
+    filter: str = field(default="answer", metadata={"help": "answer (parse the rationale's answer), verifier (ask --verifier_model) or none."})
+    verifier_model: str | None = field(default=None, metadata={"help": "Seq2seq or causal LM that reads the letter after 'So, the answer is'."})
+    verifier_batch_size: int = field(default=8, metadata={"help": "Verifier batch size (question-option pairs)."})
+
+    def __post_init__(self):
+        if self.filter not in ("answer", "verifier", "none"):
+            raise ConfigError(f"unknown filter {self.filter!r}; expected answer, verifier or none", field="filter")
+        if self.filter == "verifier" and not self.verifier_model:
+            raise ConfigError("--filter verifier needs --verifier_model", field="verifier_model")
+
+
+def api_key_from_env(name: str | None, base_url: str) -> tuple[str | None, str]:
+    """``(key or None, how to name it in messages)``; a variable named explicitly must be set."""
+    if name:
+        if not os.environ.get(name):
+            raise ConfigError(f"the environment variable {name} (api_key_env) is not set", field="api_key_env")
+        return os.environ[name], f"${name}"
+    host = host_of(base_url).split(":")[0]
+    name = "HF_TOKEN" if host.endswith(HF_HOSTS) else "OPENAI_API_KEY"
+    return os.environ.get(name) or None, f"${name}"
+
+
+def build_teacher(args: TeacherArguments):
+    if args.teacher == "transformers":
+        from .local import TransformersTeacher
+
+        return TransformersTeacher(args.model, batch_size=args.batch_size, use_chat_template=args.use_chat_template,
+                                   max_input_tokens=args.max_input_tokens)
+    api_key, key_name = api_key_from_env(args.api_key_env, args.base_url)
+    return OpenAICompatibleTeacher(
+        args.model, base_url=args.base_url, api_key=api_key, api_key_name=key_name, max_concurrency=args.max_concurrency,
+        requests_per_minute=args.requests_per_minute, max_retries=args.max_retries, backoff=args.backoff,
+        max_backoff=args.max_backoff, timeout=args.request_timeout, samples_per_request=args.samples_per_request)
+
+
+def rationales(argv: list[str]) -> None:
+    """Sample, cache, filter and save teacher rationales (see ``kard-hf rationales --help``)."""
+    import datasets
+
+    from ..hub import push_folder, write_card
+
+    data_args, teacher_args, filter_args = parse_args(
+        [RationaleDataArguments, TeacherArguments, FilterArguments], argv, prog="kard-hf rationales",
+        description="Sample few-shot chain-of-thought rationales from a teacher that sees the gold answer, keep those "
+                    "that reach it, and save a rationale dataset.")
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    prompt = load_prompt(teacher_args.prompt)
+    splits = {split: load_mcq(path, data_args.data_format, split=split) for split, path in data_args.files.items()}
+    teacher = build_teacher(teacher_args)
+    judge = make_filter(filter_args.filter, filter_args.verifier_model, batch_size=filter_args.verifier_batch_size)
+    sampling = teacher_args.sampling()
+    counts = {}
+    with SampleCache(data_args.cache_file) as cache:
+        for split in data_args.generate_splits:
+            labeled = [e for e in splits[split] if e.answer is not None]
+            if len(labeled) < len(splits[split]):
+                logger.warning("%s: %d unlabeled question(s) get no rationale (the prompt needs the gold answer)",
+                               split, len(splits[split]) - len(labeled))
+            samples = sample_rationales(labeled, teacher, prompt, teacher_args.n, sampling, cache, desc=f"rationales ({split})")
+            splits[split], counts[split] = filter_rationales(splits[split], samples, judge)
+            logger.info("%s: kept %d, dropped %d rationales; %d question(s) kept none", split, counts[split].kept,
+                        counts[split].dropped, counts[split].questions_without_rationale)
+    manifest_teacher = {
+        **teacher.describe(), "prompt": {"name": prompt.name, "sha256": prompt.sha256}, "sampling": sampling.to_dict(),
+        "n": teacher_args.n, "filter": judge.describe(), "splits": {s: c.to_dict() for s, c in counts.items()},
+        "kept": sum(c.kept for c in counts.values()), "dropped": sum(c.dropped for c in counts.values()),
+    }
+    dataset_dict = datasets.DatasetDict({split: examples_to_dataset(examples) for split, examples in splits.items()})
+    save_dataset_dict(dataset_dict, {"teacher": manifest_teacher, "splits": {s: len(e) for s, e in splits.items()}},
+                      data_args.output_dir)
+    write_card(data_args.output_dir, "rationale_dataset", teacher=manifest_teacher,
+               num_questions={s: len(e) for s, e in splits.items()})
+    print(f"kept {manifest_teacher['kept']} and dropped {manifest_teacher['dropped']} rationales; "
+          f"saved to {data_args.output_dir}")
+    if data_args.push_to_hub:
+        url = push_folder(data_args.output_dir, data_args.hub_dataset_id, repo_type="dataset", private=data_args.hub_private)
+        print(f"pushed to {url}")

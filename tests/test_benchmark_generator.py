@@ -1,0 +1,51 @@
+"""The bundled benchmark: deterministic, held-out entities, answers only in the corpus."""
+
+import filecmp
+import re
+
+from kard_hf.benchmark.generator import BenchmarkConfig, generate, write_benchmark
+from kard_hf.data import load_mcq
+
+SMALL = BenchmarkConfig(seed=3, num_train=200, num_validation=20, num_test=50)
+
+
+def test_same_seed_gives_identical_files(tmp_path):
+    write_benchmark(SMALL, tmp_path / "a")
+    write_benchmark(SMALL, tmp_path / "b")
+    names = sorted(p.name for p in (tmp_path / "a").iterdir())
+    assert names == ["benchmark.json", "corpus.jsonl", "facts.jsonl", "test.jsonl", "train.jsonl", "validation.jsonl"]
+    match, mismatch, errors = filecmp.cmpfiles(tmp_path / "a", tmp_path / "b", names, shallow=False)
+    assert mismatch == [] and errors == []
+    write_benchmark(BenchmarkConfig(seed=4, num_train=200, num_validation=20, num_test=50), tmp_path / "c")
+    assert not filecmp.cmp(tmp_path / "a" / "test.jsonl", tmp_path / "c" / "test.jsonl", shallow=False)
+
+
+def test_test_entities_never_occur_in_training_questions():
+    benchmark = generate(SMALL)
+    train_text = " ".join(q.stem for q in benchmark.splits["train"])
+    for question in benchmark.splits["test"] + benchmark.splits["validation"]:
+        province = benchmark.facts[question.id].province
+        assert not re.search(rf"\b{re.escape(province)}\b", train_text), province
+
+
+def test_the_answer_is_in_one_fact_passage_not_in_the_question(tmp_path):
+    benchmark = write_benchmark(SMALL, tmp_path / "bench")
+    passages = {row["id"]: row["text"] for row in benchmark.corpus}
+    for question in load_mcq(tmp_path / "bench" / "test.jsonl"):  # the files read back with the real loader
+        fact = benchmark.facts[question.id]
+        gold = question.options[question.answer]
+        assert gold == fact.country and fact.province in passages[fact.passage_id] and gold in passages[fact.passage_id]
+        assert gold not in question.stem
+        assert len(set(question.options)) == len(question.options) == 4
+
+
+def test_traps_name_the_province_with_a_wrong_option():
+    benchmark = generate(SMALL)
+    traps = [row for row in benchmark.corpus if row["id"].startswith("trap-")]
+    assert 0.4 * 270 < len(traps) < 0.8 * 270  # trap_rate 0.6 of the 270 questions
+    questions = {q.id.split("-")[1]: q for split in benchmark.splits.values() for q in split}
+    for trap in traps:
+        question = questions[trap["id"].split("-")[1]]
+        fact = benchmark.facts[question.id]
+        wrong = [o for o in question.options if o != fact.country and o in trap["text"]]
+        assert fact.province in trap["text"] and wrong and fact.country not in trap["text"]
