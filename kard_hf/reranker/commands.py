@@ -1,0 +1,123 @@
+"""``kard-hf train-reranker``: build candidate sets from a processed dataset and its KB, train, evaluate, save.
+
+Checkpoints go to ``output_dir/checkpoint-*`` (``--resume_from_checkpoint`` resumes); the final model
+(LoRA merged, tokenizer, model card) is written atomically to ``output_dir/final`` and pushed to
+``hub_model_id`` when ``push_to_hub`` is set.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from transformers.trainer_utils import IntervalStrategy
+
+from ..arguments import parse_args
+from ..data.processed import TRAIN_SPLIT
+from ..data.store import load_dataset_dict
+from ..errors import ConfigError, KnowledgeBaseError
+from .candidates import build_candidates
+from .metrics import format_comparison
+from .modeling import KardRerankerModel
+from .rerank import Reranker
+from .trainer import RerankerTrainer, RerankerTrainingArguments, apply_lora
+
+logger = logging.getLogger(__name__)
+FINAL_DIR = "final"
+
+
+@dataclass
+class RerankerModelArguments:
+    backbone: str = field(default="michiyasunaga/LinkBERT-base", metadata={
+        "help": "BERT-like encoder to start from: a folder or a Hub id (LinkBERT, BioLinkBERT, MiniLM...)."})
+    projection_dim: int = field(default=128, metadata={"help": "Size of the per-token embeddings."})
+    normalize: bool = field(default=True, metadata={"help": "L2-normalise token embeddings (ColBERT); see tau2."})
+
+    def __post_init__(self):
+        if self.projection_dim < 1:
+            raise ConfigError("projection_dim must be positive", field="projection_dim")
+
+
+@dataclass
+class RerankerDataArguments:
+    dataset: str = field(default=None, metadata={"help": "Processed DatasetDict (kard-hf augment): folder or Hub id."})
+    knowledge_base: str = field(default=None, metadata={"help": "The knowledge base the dataset was augmented "
+                                                                "with: folder or Hub id."})
+    eval_split: str = field(default="validation", metadata={"help": "Split whose questions with rationales are "
+                                                                    "evaluated on; skipped if absent; 'none' to skip."})
+
+    def __post_init__(self):
+        for name in ("dataset", "knowledge_base"):
+            if not getattr(self, name):
+                raise ConfigError(f"--{name} is required", field=name)
+
+
+def _load_knowledge_base(data_args: RerankerDataArguments, manifest: dict):
+    from ..knowledge import KnowledgeBase
+
+    kb = KnowledgeBase.from_pretrained(data_args.knowledge_base)
+    expected = (manifest.get("knowledge_base") or {}).get("fingerprint")
+    if expected and expected != kb.fingerprint:
+        raise KnowledgeBaseError("this is not the knowledge base the dataset was augmented with (fingerprints "
+                                 "differ)", file=data_args.knowledge_base)
+    return kb
+
+
+def _candidate_splits(data_args: RerankerDataArguments, args: RerankerTrainingArguments):
+    dataset_dict, manifest = load_dataset_dict(data_args.dataset)
+    if TRAIN_SPLIT not in dataset_dict:
+        raise ConfigError(f"the dataset has no {TRAIN_SPLIT!r} split", file=data_args.dataset, field="dataset")
+    kb = _load_knowledge_base(data_args, manifest)
+    pools = {"rationale_pool": args.rationale_pool, "question_pool": args.question_pool}
+    train = build_candidates(dataset_dict[TRAIN_SPLIT], kb, split=TRAIN_SPLIT, **pools)
+    eval_dataset = None
+    if data_args.eval_split != "none" and data_args.eval_split in dataset_dict:
+        rows = dataset_dict[data_args.eval_split].filter(lambda row: bool(row["rationales"]))
+        if len(rows):
+            eval_dataset = build_candidates(rows, kb, split=data_args.eval_split, **pools)
+        else:
+            logger.warning("split %r has no rationales: no evaluation", data_args.eval_split)
+    return train, eval_dataset
+
+
+def _card_training(data_args, args) -> dict:
+    names = ("tau1", "tau2", "loss_type", "rationale_pool", "question_pool", "rationale_samples", "question_samples",
+             "learning_rate", "use_lora", "lora_r", "train_passage_encoder")
+    return {**{name: getattr(args, name) for name in names}, "epochs": args.num_train_epochs,
+            "batch_size": args.per_device_train_batch_size, "dataset": data_args.dataset}
+
+
+def train_reranker(argv: list[str]) -> None:
+    """Train a reranker (METHOD.md step 4) and save it to ``output_dir/final``."""
+    from transformers import AutoTokenizer
+
+    model_args, data_args, args = parse_args(
+        [RerankerModelArguments, RerankerDataArguments, RerankerTrainingArguments], argv, prog="kard-hf train-reranker",
+        description="Train the KARD reranker: KL between its scores given the question and BM25 given the rationale.")
+    push, args.push_to_hub = args.push_to_hub, False  # the merged model is pushed at the end, not adapters
+    if push and not args.hub_model_id:
+        raise ConfigError("push_to_hub needs hub_model_id", field="hub_model_id")
+    train, eval_dataset = _candidate_splits(data_args, args)
+    if eval_dataset is None and args.eval_strategy != "no":
+        logger.warning("no evaluation split with rationales: eval_strategy set to 'no'")
+        args.eval_strategy = IntervalStrategy.NO
+    tokenizer = AutoTokenizer.from_pretrained(model_args.backbone)
+    model = KardRerankerModel.from_backbone(model_args.backbone, projection_dim=model_args.projection_dim,
+                                            normalize=model_args.normalize)
+    if args.use_lora:
+        model = apply_lora(model, args)
+    trainer = RerankerTrainer(model=model, args=args, train_dataset=train, eval_dataset=eval_dataset,
+                              processing_class=tokenizer)
+    trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
+    metrics = trainer.evaluate() if eval_dataset is not None else None
+    model = trainer.model.merge_and_unload() if args.use_lora else trainer.model
+    reranker = Reranker(model, tokenizer, query_max_length=args.query_max_length,
+                        passage_max_length=args.passage_max_length)
+    card = {"base_model": model_args.backbone, "training": _card_training(data_args, args),
+            "metrics": metrics}
+    if trainer.is_world_process_zero():
+        final = reranker.save_pretrained(Path(args.output_dir) / FINAL_DIR, **card)
+        print(f"reranker saved to {final}" + (f"\n{format_comparison(metrics, prefix='eval_')}" if metrics else ""))
+        if push:
+            print(f"pushed: {reranker.push_to_hub(args.hub_model_id, private=args.hub_private_repo, **card)}")

@@ -1,0 +1,110 @@
+"""Training the reranker: its arguments dataclass, LoRA wrapping and a Trainer whose loss is KL to BM25."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from transformers import Trainer, TrainingArguments
+
+from ..errors import ConfigError
+from .collator import RerankerCollator
+from .candidates import CandidateSampler
+from .losses import DEFAULT_TAU1, DEFAULT_TAU2, LOSS_TYPES, BM25DistillationLoss
+from .metrics import evaluate_reranker, format_comparison
+from .rerank import Reranker
+
+
+@dataclass
+class RerankerTrainingArguments(TrainingArguments):
+    """TrainingArguments plus the reranker's loss, candidate sampling, lengths and LoRA options."""
+
+    tau1: float = field(default=DEFAULT_TAU1, metadata={"help": "Temperature of the BM25-by-rationale target (> 0)."})
+    tau2: float = field(default=DEFAULT_TAU2, metadata={"help": "Temperature of the reranker's scores (> 0)."})
+    loss_type: str = field(default="kl", metadata={"help": "kl: KL(target || model) as in the paper; ce: "
+                                                           "cross-entropy on BM25's best candidate."})
+    rationale_pool: int = field(default=32, metadata={"help": "BM25 top-k by rationale in each candidate pool."})
+    question_pool: int = field(default=32, metadata={"help": "BM25 top-k by question in each candidate pool."})
+    rationale_samples: int = field(default=4, metadata={"help": "Rationale-pool candidates drawn per step."})
+    question_samples: int = field(default=4, metadata={"help": "Question-pool candidates drawn per step."})
+    query_max_length: int = field(default=256, metadata={"help": "Question tokens kept (longer ones truncated)."})
+    passage_max_length: int = field(default=256, metadata={"help": "Passage tokens kept (longer ones truncated)."})
+    use_lora: bool = field(default=True, metadata={"help": "Train LoRA adapters on the encoder (the released "
+                                                           "recipe); the projection is always fully trained."})
+    lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
+    lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha."})
+    lora_dropout: float = field(default=0.1, metadata={"help": "LoRA dropout."})
+    lora_target_modules: list[str] = field(default_factory=lambda: ["query", "value"],
+                                           metadata={"help": "Encoder modules LoRA adapts (BERT attention query/value)."})
+    train_passage_encoder: bool = field(default=True, metadata={"help": "Backpropagate through the passage "
+                                        "encodings; false encodes passages under no_grad (only the question side learns)."})
+    remove_unused_columns: bool = field(default=False, metadata={"help": "Keep the text columns: the collator "
+                                                                         "tokenizes them."})
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.tau1 <= 0 or self.tau2 <= 0:
+            raise ConfigError(f"tau1 and tau2 must be positive (got {self.tau1}, {self.tau2})", field="tau1")
+        if self.loss_type not in LOSS_TYPES:
+            raise ConfigError(f"loss_type must be one of {', '.join(LOSS_TYPES)}", field="loss_type")
+        if min(self.rationale_pool, self.rationale_samples) < 1 or min(self.question_pool, self.question_samples) < 0:
+            raise ConfigError("pools and samples must be >= 0, with at least one rationale candidate",
+                              field="rationale_samples")
+        if self.rationale_samples + self.question_samples < 2:
+            raise ConfigError("draw at least 2 candidates per step", field="question_samples")
+        if self.remove_unused_columns:
+            raise ConfigError("the reranker's collator needs the text columns: keep remove_unused_columns false",
+                              field="remove_unused_columns")
+
+
+def apply_lora(model, args: RerankerTrainingArguments):
+    """Wrap ``model`` with LoRA on ``args.lora_target_modules``; the projection stays fully trainable."""
+    from peft import LoraConfig, get_peft_model
+
+    config = LoraConfig(r=args.lora_r, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout,
+                        target_modules=list(args.lora_target_modules), modules_to_save=["projection"])
+    return get_peft_model(model, config)
+
+
+class RerankerTrainer(Trainer):
+    """A Trainer for :class:`KardRerankerModel` on rows of :func:`build_candidates`.
+
+    Training rows are subsampled per step by :class:`CandidateSampler`; ``evaluate`` ranks the full
+    candidate sets of the eval rows and reports Hits@k/MRR next to BM25 with the question.
+    """
+
+    args: RerankerTrainingArguments
+
+    def __init__(self, model=None, args: RerankerTrainingArguments | None = None, train_dataset=None,
+                 eval_dataset=None, processing_class=None, data_collator=None, **kwargs):
+        if not isinstance(args, RerankerTrainingArguments):
+            raise ConfigError("RerankerTrainer needs RerankerTrainingArguments (temperatures, pools, lengths)")
+        if data_collator is None:
+            data_collator = RerankerCollator(processing_class, args.query_max_length, args.passage_max_length)
+        if train_dataset is not None:
+            train_dataset = train_dataset.with_transform(CandidateSampler(args.rationale_samples, args.question_samples))
+        super().__init__(model=model, args=args, train_dataset=train_dataset, eval_dataset=eval_dataset,
+                         processing_class=processing_class, data_collator=data_collator, **kwargs)
+        self.loss_fn = BM25DistillationLoss(args.tau1, args.tau2, args.loss_type)
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        labels = inputs.pop("labels")
+        outputs = model(**inputs, freeze_passages=not self.args.train_passage_encoder)
+        loss = self.loss_fn(outputs.scores, labels, inputs["candidate_index"] >= 0)
+        return (loss, outputs) if return_outputs else loss
+
+    def reranker(self) -> Reranker:
+        """The model being trained, wrapped for scoring (a fresh passage cache each call)."""
+        return Reranker(self.accelerator.unwrap_model(self.model), self.processing_class,
+                        batch_size=self.args.per_device_eval_batch_size,
+                        query_max_length=self.args.query_max_length, passage_max_length=self.args.passage_max_length)
+
+    def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval") -> dict[str, float]:
+        """Hits@1/3/5/10 and MRR of the rationale's best passage, reranker vs BM25 by question; logged and printed."""
+        dataset = eval_dataset if eval_dataset is not None else self.eval_dataset
+        metrics = {f"{metric_key_prefix}_{name}": value
+                   for name, value in evaluate_reranker(self.reranker(), dataset).items()}
+        self.log(dict(metrics))  # a copy: log() adds the epoch to what it is given
+        if self.is_world_process_zero():
+            print(format_comparison(metrics, prefix=f"{metric_key_prefix}_"))
+        self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
+        return metrics
