@@ -18,6 +18,7 @@ from .errors import KardError
 COMMANDS: dict[str, tuple[str, str]] = {
     "build-kb": ("kard_hf.knowledge.commands:build_kb", "Index a passage corpus with BM25 into a knowledge base."),
     "augment": ("kard_hf.knowledge.commands:augment", "Retrieve passages for a rationale dataset into a processed DatasetDict."),
+    "train": ("kard_hf.distill.commands:train", "Train a student: ft, rd or kard (knife, knife-teacher: KNIFE)."),
 }
 
 
