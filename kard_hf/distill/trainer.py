@@ -94,6 +94,7 @@ class StudentTrainer(Seq2SeqTrainer):
             train_dataset = self._with_lengths(train_dataset, data_collator, args)
         if eval_dataset is not None:
             check_student_dataset(eval_dataset, args.method, args.num_passages, file=dataset_name, split="eval")
+            eval_dataset = self._with_lengths(eval_dataset, data_collator, args)
         self.dataset_name, self.dataset_manifest = dataset_name, dataset_manifest or {}
         super().__init__(model=model, args=args, data_collator=data_collator, train_dataset=train_dataset,
                          eval_dataset=eval_dataset, processing_class=processing_class, **kwargs)
@@ -106,8 +107,9 @@ class StudentTrainer(Seq2SeqTrainer):
     def _with_lengths(dataset, collator, args):
         if args.train_sampling_strategy != "group_by_length" or args.length_column_name in dataset.column_names:
             return dataset
+        # In memory: a cache file would be written into the user's processed-dataset folder.
         return dataset.map(lambda batch: {args.length_column_name: collator.lengths(batch)}, batched=True,
-                           desc="Measuring lengths for group_by_length")
+                           keep_in_memory=True, desc="Measuring lengths for group_by_length")
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         inputs = dict(inputs)
