@@ -1,0 +1,121 @@
+"""Student training throughput: kard_hf's StudentTrainer vs the released KARD code's style, in one run.
+
+Released style: every input padded to 512 tokens and every target to 128 at preprocessing time,
+random batches, the stock Seq2SeqTrainer. kard_hf: the StudentDataCollator tokenizes late and pads
+each batch to its longest row, and the StudentTrainer groups rows of similar length (default).
+A middle row shows dynamic padding alone (random batches).
+
+Same random-init T5 student (t5-small-shaped by default; --small for a quicker, smaller one), same
+rows, same number of optimizer steps. Rows follow a realistic KARD length distribution: question +
+one passage ≈ 220 tokens, rationale + answer ≈ 60 tokens (log-normal spread).
+
+    python benchmarks/bench_student_training.py            # prints a markdown table
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import tempfile
+import time
+
+import numpy as np
+import torch
+from datasets import Dataset
+from transformers import Seq2SeqTrainer, T5Config, T5ForConditionalGeneration, default_data_collator
+
+from kard_hf.distill import StudentDataCollator, StudentTrainer, StudentTrainingArguments
+from kard_hf.vocab import train_tokenizer
+
+SOURCE_LENGTH, TARGET_LENGTH = 512, 128
+
+
+def synthetic_rows(n: int, seed: int = 0) -> list[dict]:
+    """Processed-dataset rows whose token lengths follow KARD's (words of a closed vocabulary, ~1 token each)."""
+    rng = np.random.default_rng(seed)
+    words = [f"w{i}" for i in range(3000)]
+    text = lambda mean: " ".join(rng.choice(words, size=max(4, int(rng.lognormal(np.log(mean), 0.45)))))
+    return [{"id": str(i), "rationale_index": 0, "question": text(35), "passages": [text(55)],
+             "target": text(28) + "\nAnswer: B"} for i in range(n)]
+
+
+def released_style(rows, collator):
+    """Pre-tokenized rows padded to 512 / 128 (labels padded with -100), as the released preprocessing did."""
+    prompts, targets = collator.encode({k: [r[k] for r in rows] for k in rows[0]})
+    pad = collator.tokenizer.pad_token_id
+    return Dataset.from_dict({
+        "input_ids": [p[:SOURCE_LENGTH] + [pad] * (SOURCE_LENGTH - len(p[:SOURCE_LENGTH])) for p in prompts],
+        "attention_mask": [[1] * len(p[:SOURCE_LENGTH]) + [0] * (SOURCE_LENGTH - len(p[:SOURCE_LENGTH])) for p in prompts],
+        "labels": [t[:TARGET_LENGTH] + [-100] * (TARGET_LENGTH - len(t[:TARGET_LENGTH])) for t in targets],
+    })
+
+
+def run(name, model, trainer_class, dataset, args, **kwargs) -> dict:
+    trainer = trainer_class(model=model, args=args, train_dataset=dataset, **kwargs)
+    start = time.perf_counter()
+    trainer.train()
+    seconds = time.perf_counter() - start
+    samples = args.max_steps * args.per_device_train_batch_size
+    return {"setup": name, "samples/s": samples / seconds, "seconds": seconds}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--steps", type=int, default=12, help="optimizer steps per setup")
+    parser.add_argument("--batch_size", type=int, default=8)
+    parser.add_argument("--repeats", type=int, default=2,
+                        help="run the setups this many times in turn and keep each one's best (a shared VM is noisy)")
+    parser.add_argument("--small", action="store_true", help="a 4-layer d_model=256 student instead of t5-small's shape")
+    options = parser.parse_args()
+    torch.manual_seed(0)
+    random.seed(0)
+    rows = synthetic_rows(options.steps * options.batch_size)  # one epoch: every setup trains on the same rows
+    tokenizer = train_tokenizer([r["question"] + " " + r["passages"][0] + " " + r["target"] for r in rows[:200]] +
+                                ["Answer the following question by reasoning step by step. Question: Knowledge: "
+                                 "Explanation: Answer:"], "t5", vocab_size=4000)
+    shape = (dict(d_model=256, d_kv=64, d_ff=1024, num_layers=4, num_heads=4) if options.small else
+             dict(d_model=512, d_kv=64, d_ff=2048, num_layers=6, num_heads=8))
+    config = T5Config(vocab_size=len(tokenizer), dropout_rate=0.0, pad_token_id=tokenizer.pad_token_id,
+                      eos_token_id=tokenizer.eos_token_id, decoder_start_token_id=tokenizer.pad_token_id, **shape)
+    initial = T5ForConditionalGeneration(config)
+    collator = StudentDataCollator(tokenizer, method="kard", max_source_length=SOURCE_LENGTH,
+                                   max_target_length=TARGET_LENGTH)
+    prompts, targets = collator.encode({k: [r[k] for r in rows] for k in rows[0]})
+    dataset = Dataset.from_list(rows)
+    setups = [
+        ("released style: padded to 512/128, random batches", Seq2SeqTrainer, released_style(rows, collator), "random",
+         {"data_collator": default_data_collator}),
+        ("kard_hf collator, random batches", StudentTrainer, dataset, "random", {"processing_class": tokenizer}),
+        ("kard_hf default: collator + group_by_length", StudentTrainer, dataset, "group_by_length",
+         {"processing_class": tokenizer}),
+    ]
+    best = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for _ in range(options.repeats):
+            for name, trainer_class, data, strategy, kwargs in setups:
+                args = StudentTrainingArguments(output_dir=tmp, per_device_train_batch_size=options.batch_size,
+                                                max_steps=options.steps, train_sampling_strategy=strategy,
+                                                report_to="none", save_strategy="no", disable_tqdm=True, seed=0,
+                                                dataloader_pin_memory=False)
+                result = run(name, _clone(initial), trainer_class, data, args, **kwargs)
+                if name not in best or result["samples/s"] > best[name]["samples/s"]:
+                    best[name] = result
+    results = list(best.values())
+    base = results[0]["samples/s"]
+    print(f"\nStudent: T5 {sum(p.numel() for p in initial.parameters()) / 1e6:.1f}M params, fp32 CPU, batch "
+          f"{options.batch_size}, {options.steps} steps per setup; tokens per row: prompt mean "
+          f"{np.mean([len(p) for p in prompts]):.0f}, target mean {np.mean([len(t) for t in targets]):.0f}\n")
+    print("| setup | samples/s | speed-up |")
+    print("|---|---|---|")
+    for r in results:
+        print(f"| {r['setup']} | {r['samples/s']:.2f} | {r['samples/s'] / base:.2f}x |")
+
+
+def _clone(model):
+    clone = T5ForConditionalGeneration(model.config)
+    clone.load_state_dict(model.state_dict())
+    return clone
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,71 @@
+"""``kard-hf train``: train an ft / rd / kard student from a recipe (knife methods go to kard_hf.knife).
+
+Single process: ``kard-hf train --config recipes/flan-t5-base/kard.yaml``. Several GPUs or DeepSpeed:
+``accelerate launch --config_file recipes/accelerate_configs/zero3.yaml -m kard_hf.cli train --config ...``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from ..arguments import load_recipe, parse_args
+from ..data.store import load_dataset_dict
+from ..errors import DataError
+from .arguments import StudentDataArguments, StudentModelArguments, StudentTrainingArguments
+from .modeling import load_student
+from .trainer import StudentTrainer
+
+logger = logging.getLogger(__name__)
+
+
+def requested_method(argv: list[str]) -> str | None:
+    """The ``--method`` of ``argv``, else the recipe's ``method``, else None."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--method", default=None)
+    pre.add_argument("--config", default=None)
+    known = pre.parse_known_args(argv)[0]
+    if known.method is None and known.config:
+        return load_recipe(known.config).get("method")
+    return known.method
+
+
+def load_splits(data_args: StudentDataArguments):
+    """``(train, eval or None, manifest)`` from the processed dataset."""
+    dataset_dict, manifest = load_dataset_dict(data_args.dataset)
+    for split in filter(None, (data_args.train_split, data_args.eval_split)):
+        if split not in dataset_dict:
+            raise DataError(f"no split {split!r} (has {', '.join(dataset_dict)})", file=data_args.dataset)
+    train = dataset_dict[data_args.train_split]
+    if data_args.max_train_samples is not None:
+        train = train.select(range(min(data_args.max_train_samples, len(train))))
+    evaluation = dataset_dict[data_args.eval_split] if data_args.eval_split else None
+    return train, evaluation, manifest
+
+
+def train(argv: list[str]) -> None:
+    """Train a student, save it (with its model card) to ``output_dir`` and push it if ``push_to_hub``."""
+    method = requested_method(argv)
+    if isinstance(method, str) and method.startswith("knife"):
+        from kard_hf.knife.commands import train as knife_train
+
+        knife_train(argv)
+        return
+    model_args, data_args, args = parse_args((StudentModelArguments, StudentDataArguments, StudentTrainingArguments),
+                                             argv, prog="kard-hf train")
+    train_dataset, eval_dataset, manifest = load_splits(data_args)
+    model, tokenizer = load_student(model_args, args)
+    trainer = StudentTrainer(model=model, args=args, train_dataset=train_dataset, eval_dataset=eval_dataset,
+                             processing_class=tokenizer, dataset_name=data_args.dataset, dataset_manifest=manifest)
+    resume = args.resume_from_checkpoint
+    result = trainer.train(resume_from_checkpoint=True if resume in ("true", "last") else resume)
+    if model_args.use_lora and model_args.merge_lora:
+        if trainer.is_deepspeed_enabled:
+            logger.warning("merge_lora is skipped under DeepSpeed: the adapters are saved; merge them with "
+                           "peft's merge_and_unload after loading")
+        else:
+            trainer.model = trainer.model.merge_and_unload()
+    trainer.log_metrics("train", result.metrics)
+    trainer.save_metrics("train", result.metrics)
+    trainer.save_state()
+    trainer.save_model()  # writes the model card; also pushes when push_to_hub is set

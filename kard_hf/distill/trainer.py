@@ -1,0 +1,162 @@
+"""``StudentTrainer``: a ``Seq2SeqTrainer`` for ft / rd / kard students, seq2seq or decoder-only.
+
+What it changes, each in the narrowest hook:
+
+- ``compute_loss``: :func:`~kard_hf.distill.loss.token_nll` divided by ``num_items_in_batch``, the
+  target-token count of the whole accumulated batch. transformers 5.23 passes that count to any
+  model whose ``forward`` takes ``**kwargs`` and then trusts the model's loss to be scaled for
+  gradient accumulation, but T5 ignores it (a per-micro-batch mean): gradients come out
+  ``gradient_accumulation_steps`` times too large and tokens are weighted by micro-batch. Computing the
+  loss here makes 8 x 1 and 2 x 4 the same step for every architecture.
+- the training dataset gets a ``length`` column (prompt + target tokens) so that the default
+  ``group_by_length`` sampler works although tokenization happens late, in the collator;
+- a callback tells the collator the epoch (passage sampling);
+- ``_save`` / ``create_model_card`` write a model card from ``hub_cards/student.md.j2``.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from transformers import Seq2SeqTrainer, TrainerCallback
+
+from .. import hub
+from ..errors import DataError
+from .collator import METHOD_COLUMNS, StudentDataCollator
+from .loss import token_nll
+
+METHOD_NAMES = {"ft": "fine-tuning (question → answer)", "rd": "reasoning distillation (RD)",
+                "kard": "knowledge-augmented reasoning distillation (KARD)"}
+
+
+def collator_from_args(tokenizer, args, *, decoder_only: bool) -> StudentDataCollator:
+    """The collator that :class:`StudentTrainingArguments` describe (also what inference should rebuild)."""
+    return StudentDataCollator(tokenizer, method=args.method, decoder_only=decoder_only, template=args.template,
+                               num_passages=args.num_passages, sample_passages=args.sample_passages,
+                               max_source_length=args.max_source_length, max_target_length=args.max_target_length,
+                               seed=args.seed)
+
+
+def check_student_dataset(dataset, method: str, num_passages: int, *, file=None, split: str = "train") -> None:
+    """Raise :class:`DataError` if ``dataset`` cannot train a ``method`` student with ``num_passages`` passages."""
+    if len(dataset) == 0:
+        raise DataError(f"split {split!r} is empty: nothing to train on", file=file)
+    missing = [c for c in METHOD_COLUMNS[method] if c not in dataset.column_names]
+    if missing:
+        hint = (" (a kard student needs passages retrieved by 'kard-hf augment'; use --method rd without them)"
+                if "passages" in missing else "")
+        raise DataError(f"split {split!r} lacks column(s) {', '.join(missing)} needed by method {method!r}{hint}",
+                        file=file, field=missing[0])
+    if method == "ft" and dataset.features["answer"].dtype not in ("int64", "int32", "int16", "int8"):
+        raise DataError("column 'answer' must hold option indices", file=file, field="answer")
+    if method == "kard":
+        import pyarrow.compute as pc
+
+        counts = pc.list_value_length(dataset.with_format("arrow")[:]["passages"]).to_numpy(zero_copy_only=False)
+        short = (counts < num_passages).nonzero()[0]
+        if len(short):
+            raise DataError(f"num_passages={num_passages} but this row stores only {int(counts[short[0]])} passages "
+                            "(re-run augment with more train_passages, or lower num_passages)",
+                            file=file, row=f"row {int(short[0])}", field="passages")
+
+
+class _EpochToCollator(TrainerCallback):
+    """Tell the collator which epoch starts, so that passage sampling changes between epochs."""
+
+    def __init__(self, collator: StudentDataCollator):
+        self.collator = collator
+
+    def on_epoch_begin(self, args, state, control, **kwargs):
+        self.collator.epoch = math.floor(state.epoch + 1e-6)
+
+
+class StudentTrainer(Seq2SeqTrainer):
+    """Train an ft / rd / kard student on a processed dataset.
+
+    Same arguments as ``Seq2SeqTrainer`` (``args`` a :class:`StudentTrainingArguments`); the
+    ``data_collator`` defaults to the :class:`StudentDataCollator` the arguments describe.
+    ``dataset_name`` and ``dataset_manifest`` (the processed dataset's ``kard_hf.json``) go into the
+    model card.
+    """
+
+    # compute_loss divides by num_items_in_batch itself: the Trainer must not divide again.
+    loss_is_scaled_for_ga = True
+
+    def __init__(self, model=None, args=None, data_collator=None, train_dataset=None, eval_dataset=None,
+                 processing_class=None, *, dataset_name: str | None = None, dataset_manifest: dict | None = None,
+                 **kwargs):
+        self.is_encoder_decoder = bool(model.config.is_encoder_decoder)
+        if data_collator is None:
+            data_collator = collator_from_args(processing_class, args, decoder_only=not self.is_encoder_decoder)
+        if train_dataset is not None:
+            check_student_dataset(train_dataset, args.method, args.num_passages, file=dataset_name)
+            train_dataset = self._with_lengths(train_dataset, data_collator, args)
+        if eval_dataset is not None:
+            check_student_dataset(eval_dataset, args.method, args.num_passages, file=dataset_name, split="eval")
+            eval_dataset = self._with_lengths(eval_dataset, data_collator, args)
+        self.dataset_name, self.dataset_manifest = dataset_name, dataset_manifest or {}
+        super().__init__(model=model, args=args, data_collator=data_collator, train_dataset=train_dataset,
+                         eval_dataset=eval_dataset, processing_class=processing_class, **kwargs)
+        # Let the Trainer count target tokens over the accumulated batch for every model (see module docstring).
+        self.model_accepts_loss_kwargs = True
+        if isinstance(data_collator, StudentDataCollator) and data_collator.sample_passages:
+            self.add_callback(_EpochToCollator(data_collator))
+
+    @staticmethod
+    def _with_lengths(dataset, collator, args):
+        if args.train_sampling_strategy != "group_by_length" or args.length_column_name in dataset.column_names:
+            return dataset
+        # In memory: a cache file would be written into the user's processed-dataset folder.
+        return dataset.map(lambda batch: {args.length_column_name: collator.lengths(batch)}, batched=True,
+                           keep_in_memory=True, desc="Measuring lengths for group_by_length")
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        inputs = dict(inputs)
+        labels = inputs.pop("labels")
+        if self.is_encoder_decoder:
+            inputs["decoder_input_ids"] = self.accelerator.unwrap_model(model).prepare_decoder_input_ids_from_labels(
+                labels=labels)
+        outputs = model(**inputs)
+        loss = token_nll(outputs.logits, labels, num_items_in_batch, shift=not self.is_encoder_decoder)
+        if self.args.average_tokens_across_devices and num_items_in_batch is not None:
+            # num_items_in_batch is summed over ranks and DDP averages gradients: undo the average.
+            loss = loss * self.accelerator.num_processes
+        return (loss, outputs) if return_outputs else loss
+
+    # ---- model card ------------------------------------------------------------------------------------
+
+    def _save(self, output_dir: str | None = None, state_dict=None) -> None:
+        super()._save(output_dir, state_dict=state_dict)
+        if self.args.should_save:
+            self.write_model_card(output_dir or self.args.output_dir)
+
+    def create_model_card(self, model_name: str | None = None, **kwargs) -> None:
+        """Write the kard_hf student card (called by ``push_to_hub``); the generic Trainer card is not used."""
+        if self.is_world_process_zero():
+            self.write_model_card(self.args.output_dir, model_name=model_name)
+
+    def write_model_card(self, folder, *, model_name: str | None = None) -> Path:
+        args, model = self.args, self.accelerator.unwrap_model(self.model)
+        lora = getattr(model, "peft_config", None)
+        base = model.get_base_model() if lora else model
+        manifest = self.dataset_manifest
+        metrics = {k: v for entry in self.state.log_history for k, v in entry.items()
+                   if k in ("train_loss", "eval_loss", "epoch")}
+        return hub.write_card(
+            folder, "student",
+            model_name=model_name or args.hub_model_id or Path(folder).name,
+            base_model=base.config._name_or_path or "(local)",
+            architecture="seq2seq" if self.is_encoder_decoder else "decoder-only",
+            method=args.method, method_name=METHOD_NAMES[args.method],
+            dataset=self.dataset_name, knowledge_base=manifest.get("knowledge_base"),
+            teacher=manifest.get("teacher"), prompt=args.template, num_passages=args.num_passages,
+            sample_passages=args.sample_passages, max_source_length=args.max_source_length,
+            max_target_length=args.max_target_length,
+            lora={"r": next(iter(lora.values())).r, "alpha": next(iter(lora.values())).lora_alpha} if lora else None,
+            hyperparameters={"learning_rate": args.learning_rate, "num_train_epochs": args.num_train_epochs,
+                             "per_device_train_batch_size": args.per_device_train_batch_size,
+                             "gradient_accumulation_steps": args.gradient_accumulation_steps,
+                             "bf16": args.bf16, "seed": args.seed},
+            metrics=metrics,
+        )
