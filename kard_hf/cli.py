@@ -21,6 +21,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "augment": ("kard_hf.knowledge.commands:augment", "Retrieve passages for a rationale dataset into a processed DatasetDict."),
     "train": ("kard_hf.distill.commands:train", "Train a student: ft, rd or kard (knife, knife-teacher: KNIFE)."),
     "train-reranker": ("kard_hf.reranker.commands:train_reranker", "Train the ColBERT-style reranker with KL to BM25-by-rationale."),
+    "evaluate": ("kard_hf.eval_commands:evaluate", "Answer a processed test split with a student: predictions, accuracy, table."),
+    "predict": ("kard_hf.eval_commands:predict", "Answer new questions (a file or standard input) with a student."),
 }
 
 

@@ -25,6 +25,7 @@ from .. import hub
 from ..errors import DataError
 from .collator import METHOD_COLUMNS, StudentDataCollator
 from .loss import token_nll
+from .spec import StudentSpec
 
 METHOD_NAMES = {"ft": "fine-tuning (question → answer)", "rd": "reasoning distillation (RD)",
                 "kard": "knowledge-augmented reasoning distillation (KARD)"}
@@ -129,7 +130,14 @@ class StudentTrainer(Seq2SeqTrainer):
     def _save(self, output_dir: str | None = None, state_dict=None) -> None:
         super()._save(output_dir, state_dict=state_dict)
         if self.args.should_save:
+            self.student_spec().save(output_dir or self.args.output_dir)
             self.write_model_card(output_dir or self.args.output_dir)
+
+    def student_spec(self) -> StudentSpec:
+        """What inference needs to rebuild this student's inputs (saved as kard_hf_student.json)."""
+        args = self.args
+        return StudentSpec(args.method, args.template, args.num_passages, args.max_source_length, args.max_target_length,
+                           (self.dataset_manifest.get("knowledge_base") or {}).get("fingerprint"))
 
     def create_model_card(self, model_name: str | None = None, **kwargs) -> None:
         """Write the kard_hf student card (called by ``push_to_hub``); the generic Trainer card is not used."""

@@ -1,0 +1,39 @@
+"""What a trained student needs at test time, saved beside its weights as ``kard_hf_student.json``.
+
+The method, prompt layout, number of passages and token budgets decide the exact input the
+student was trained on; the knowledge base's fingerprint lets evaluation refuse a different KB.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..data.formatting import PromptTemplate
+from ..errors import ModelError
+from ..fileio import read_json, write_json
+
+SPEC_NAME = "kard_hf_student.json"
+
+
+@dataclass
+class StudentSpec:
+    method: str
+    template: PromptTemplate
+    num_passages: int
+    max_source_length: int
+    max_target_length: int
+    knowledge_base_fingerprint: str | None = None
+
+    def save(self, folder: str | Path) -> None:
+        write_json(Path(folder) / SPEC_NAME, {**dataclasses.asdict(self), "template": dataclasses.asdict(self.template)})
+
+    @classmethod
+    def load(cls, folder: str | Path) -> "StudentSpec":
+        path = Path(folder) / SPEC_NAME
+        if not path.is_file():
+            raise ModelError(f"{folder} has no {SPEC_NAME}: it was not trained with 'kard-hf train', so its prompt "
+                             "layout is unknown")
+        spec = read_json(path)
+        return cls(**{**spec, "template": PromptTemplate(**spec["template"])})

@@ -1,0 +1,161 @@
+"""``kard-hf evaluate`` (a student on a processed test split) and ``kard-hf predict`` (new questions)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .arguments import parse_args
+from .data.loaders import FORMATS, load_mcq
+from .data.processed import require_columns
+from .data.schema import MCQExample
+from .data.store import load_dataset_dict
+from .errors import ConfigError, DataError, KnowledgeBaseError
+from .evaluation import accuracy, format_table, summarize
+from .fileio import atomic_path, write_json
+from .inference import RETRIEVAL_MODES, Decoding, KARDPipeline, Retrieved
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class PipelineArguments:
+    """The student and what it reads."""
+
+    student: str = field(metadata={"help": "A student folder or Hub id (full model or LoRA adapter) trained with kard-hf train."})
+    retrieval: str | None = field(default=None, metadata={"help": f"One of {', '.join(RETRIEVAL_MODES)} (default: bm25 for kard students, none otherwise)."})
+    reranker: str | None = field(default=None, metadata={"help": "A reranker folder or Hub id (retrieval 'reranker')."})
+    knowledge_base: str | None = field(default=None, metadata={"help": "A knowledge-base folder or Hub id: checked against the dataset's fingerprint; searched when questions come without candidates."})
+    num_passages: int | None = field(default=None, metadata={"help": "k: passages shown to the student (default: as trained)."})
+    candidates: int = field(default=100, metadata={"help": "κ*: BM25 candidates reranked when searching the knowledge base."})
+    decoding: str = field(default="sample", metadata={"help": "sample (self-consistency vote) or greedy."})
+    num_samples: int = field(default=5, metadata={"help": "Rationales sampled per question."})
+    top_k: int = field(default=50, metadata={"help": "Top-k sampling."})
+    top_p: float = field(default=0.95, metadata={"help": "Nucleus sampling."})
+    max_new_tokens: int = field(default=256, metadata={"help": "Longest rationale, in tokens."})
+    batch_size: int = field(default=16, metadata={"help": "Questions per generate call."})
+
+    def decoding_config(self) -> Decoding:
+        return Decoding(self.decoding, self.num_samples, self.top_k, self.top_p, max_new_tokens=self.max_new_tokens)
+
+    def pipeline(self) -> KARDPipeline:
+        return KARDPipeline.from_pretrained(self.student, reranker=self.reranker, knowledge_base=self.knowledge_base,
+                                            retrieval=self.retrieval, num_passages=self.num_passages,
+                                            candidates=self.candidates, batch_size=self.batch_size)
+
+
+@dataclass
+class EvaluateArguments:
+    dataset: str = field(metadata={"help": "A processed dataset (kard-hf augment) folder or Hub id."})
+    output_dir: str = field(metadata={"help": "Where predictions.jsonl and metrics.json go."})
+    split: str = field(default="test", metadata={"help": "The split to evaluate."})
+    seeds: list[int] = field(default_factory=lambda: [0], metadata={"help": "Sampling seeds; metrics report mean ± std over them."})
+    max_eval_samples: int | None = field(default=None, metadata={"help": "Evaluate the first N questions only."})
+    rouge: bool = field(default=False, metadata={"help": "Also report ROUGE-L of the rationales against the teacher's (needs rouge-score)."})
+    name: str | None = field(default=None, metadata={"help": "Row name in the printed table (default: the student folder name)."})
+
+    def __post_init__(self):
+        if not self.seeds:
+            raise ConfigError("give at least one seed", field="seeds")
+
+
+def _examples(dataset) -> list[MCQExample]:
+    return [MCQExample(row["id"], row["stem"], list(row["options"]), row["answer"], list(row.get("rationales") or []))
+            for row in dataset]
+
+
+def _check_fingerprints(pipeline: KARDPipeline, manifest: dict, dataset_name: str) -> None:
+    recorded = (manifest.get("knowledge_base") or {}).get("fingerprint")
+    kb = pipeline.knowledge_base
+    if kb is not None and recorded and kb.fingerprint != recorded:
+        raise KnowledgeBaseError(f"its fingerprint {kb.fingerprint[:12]} differs from the {recorded[:12]} that the "
+                                 f"dataset {dataset_name} was augmented with", file=dataset_name, field="knowledge_base")
+    trained = pipeline.spec.knowledge_base_fingerprint
+    if trained and recorded and trained != recorded:
+        logger.warning("the student was trained with knowledge base %s, the dataset uses %s", trained[:12], recorded[:12])
+
+
+def _rouge_l(predictions, examples) -> float:
+    from rouge_score import rouge_scorer
+
+    scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
+    scores = [max(scorer.score(reference, generated)["rougeL"].fmeasure for reference in example.rationales)
+              for prediction, example in zip(predictions, examples) if example.rationales
+              for generated in prediction.generations]
+    if not scores:
+        raise DataError("ROUGE needs teacher rationales in the evaluated split", field="rationales")
+    return sum(scores) / len(scores)
+
+
+def evaluate(argv: list[str]) -> None:
+    """Answer a processed split with a student, write predictions.jsonl and metrics.json, print the table."""
+    pipeline_args, args = parse_args((PipelineArguments, EvaluateArguments), argv, prog="kard-hf evaluate")
+    dataset_dict, manifest = load_dataset_dict(args.dataset)
+    if args.split not in dataset_dict:
+        raise DataError(f"no split {args.split!r}; it has {', '.join(dataset_dict)}", file=args.dataset)
+    dataset = dataset_dict[args.split]
+    if args.max_eval_samples is not None:
+        dataset = dataset.select(range(min(args.max_eval_samples, len(dataset))))
+    if len(dataset) == 0:
+        raise DataError(f"the {args.split} split is empty", file=args.dataset)
+    pipeline = pipeline_args.pipeline()
+    _check_fingerprints(pipeline, manifest, args.dataset)
+    columns = {"bm25": ("candidates", "candidate_ids"), "reranker": ("candidates", "candidate_ids"),
+               "oracle": ("silver_passages", "silver_ids"), "none": ()}[pipeline.retrieval]
+    require_columns(dataset, ("id", "stem", "options", "answer") + columns, file=args.dataset, split=args.split,
+                    purpose=f"for retrieval '{pipeline.retrieval}'")
+    pool = Retrieved(dataset[columns[0]], dataset[columns[1]]) if columns else None
+    examples = _examples(dataset)
+    decoding = pipeline_args.decoding_config()
+    runs, rows, rouge = [], [], []
+    for seed in args.seeds:
+        predictions = pipeline(examples, candidates=pool, silver=pool, decoding=decoding, seed=seed, show_progress=True)
+        runs.append(accuracy([p.prediction for p in predictions], [e.answer for e in examples]))
+        rows += [{"seed": seed, **p.to_dict()} for p in predictions]
+        if args.rouge:
+            rouge.append(_rouge_l(predictions, examples))
+    metrics = {"accuracy": summarize(runs), "questions": len(examples), "split": args.split,
+               "student": pipeline_args.student, "method": pipeline.spec.method, "retrieval": pipeline.retrieval,
+               "num_passages": pipeline.num_passages if pipeline.retrieval != "none" else 0,
+               "decoding": asdict(decoding), "seeds": list(args.seeds)}
+    if args.rouge:
+        metrics["rougeL"] = summarize(rouge)
+    with atomic_path(args.output_dir) as tmp:
+        tmp.mkdir()
+        with open(tmp / "predictions.jsonl", "w", encoding="utf-8") as f:
+            f.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+        write_json(tmp / "metrics.json", metrics)
+    name = args.name or Path(pipeline_args.student).name
+    print(format_table([(f"{name} ({pipeline.retrieval})", metrics["accuracy"])]))
+    print(f"predictions and metrics written to {args.output_dir}")
+
+
+@dataclass
+class PredictArguments:
+    questions: str = field(default="-", metadata={"help": "Questions in any format load_mcq reads, or - for JSONL on standard input ({\"question\": ..., \"options\": [...]})."})
+    questions_format: str = field(default="auto", metadata={"help": f"One of {', '.join(FORMATS)}."})
+    seed: int = field(default=0, metadata={"help": "Sampling seed."})
+
+
+def predict(argv: list[str]) -> None:
+    """Answer new questions (retrieving from a knowledge base for kard students); one JSON line per question."""
+    pipeline_args, args = parse_args((PipelineArguments, PredictArguments), argv, prog="kard-hf predict")
+    if args.questions == "-":
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "stdin.jsonl"
+            path.write_bytes(sys.stdin.buffer.read())
+            try:
+                examples = load_mcq(path, "jsonl")
+            except DataError as e:
+                raise DataError(e.message, file="<stdin>", row=e.row, field=e.field) from None
+    else:
+        examples = load_mcq(args.questions, args.questions_format)
+    pipeline = pipeline_args.pipeline()
+    for prediction in pipeline(examples, decoding=pipeline_args.decoding_config(), seed=args.seed):
+        row = prediction.to_dict()
+        del row["gold"], row["correct"]
+        print(json.dumps(row, ensure_ascii=False))
