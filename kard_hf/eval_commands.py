@@ -17,7 +17,7 @@ from .data.store import load_dataset_dict
 from .errors import ConfigError, DataError, KnowledgeBaseError
 from .evaluation import accuracy, format_table, summarize
 from .fileio import atomic_path, write_json
-from .inference import RETRIEVAL_MODES, Decoding, KARDPipeline, Retrieved
+from .inference import RETRIEVAL_MODES, Decoding, KARDPipeline, Retrieved, load_pipeline
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 class PipelineArguments:
     """The student and what it reads."""
 
-    student: str = field(metadata={"help": "A student folder or Hub id (full model or LoRA adapter) trained with kard-hf train."})
+    student: str = field(metadata={"help": "A student folder or Hub id trained with kard-hf train (full model, LoRA adapter, or KNIFE)."})
     retrieval: str | None = field(default=None, metadata={"help": f"One of {', '.join(RETRIEVAL_MODES)} (default: bm25 for kard students, none otherwise)."})
     reranker: str | None = field(default=None, metadata={"help": "A reranker folder or Hub id (retrieval 'reranker')."})
     knowledge_base: str | None = field(default=None, metadata={"help": "A knowledge-base folder or Hub id: checked against the dataset's fingerprint; searched when questions come without candidates."})
@@ -42,10 +42,11 @@ class PipelineArguments:
     def decoding_config(self) -> Decoding:
         return Decoding(self.decoding, self.num_samples, self.top_k, self.top_p, max_new_tokens=self.max_new_tokens)
 
-    def pipeline(self) -> KARDPipeline:
-        return KARDPipeline.from_pretrained(self.student, reranker=self.reranker, knowledge_base=self.knowledge_base,
-                                            retrieval=self.retrieval, num_passages=self.num_passages,
-                                            candidates=self.candidates, batch_size=self.batch_size)
+    def pipeline(self):
+        """A KARDPipeline, or a KnifePipeline for KNIFE students."""
+        return load_pipeline(self.student, reranker=self.reranker, knowledge_base=self.knowledge_base,
+                             retrieval=self.retrieval, num_passages=self.num_passages, candidates=self.candidates,
+                             batch_size=self.batch_size)
 
 
 @dataclass

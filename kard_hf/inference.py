@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from .data.formatting import format_question
+from .data.formatting import PromptTemplate, format_question
 from .data.schema import LETTERS, MCQExample
 from .distill.collator import StudentDataCollator
 from .distill.spec import StudentSpec
@@ -99,6 +99,41 @@ def load_trained_student(path_or_id: str | Path):
     if not model.can_generate():
         raise ModelError(f"{path_or_id} ({type(model).__name__}) cannot generate text")
     return model.eval(), AutoTokenizer.from_pretrained(folder), spec
+
+
+class KnifePipeline:
+    """A KNIFE student behind the pipeline's interface: it reads neither passages nor rationales and scores
+    each (question, option) pair, so retrieval is ``none`` and the one "generation" is the chosen letter."""
+
+    retrieval, num_passages, knowledge_base = "none", 0, None
+
+    def __init__(self, model, tokenizer, *, batch_size: int = 16):
+        self.model, self.tokenizer, self.batch_size = model, tokenizer, batch_size
+        self.spec = StudentSpec("knife", PromptTemplate(), 0, 0, 0)
+
+    def __call__(self, examples: list[MCQExample], *, show_progress: bool = False, **_) -> list[Prediction]:
+        from .knife import predict_choices
+
+        if not examples:
+            raise ConfigError("no questions to answer")
+        choices = predict_choices(self.model, self.tokenizer, [(e.stem, e.options) for e in examples],
+                                  self.batch_size, progress=show_progress)
+        return [Prediction(e.id, [], [], [LETTERS[c]], {LETTERS[c]: 1}, c, e.answer) for e, c in zip(examples, choices)]
+
+
+def load_pipeline(student: str | Path, *, batch_size: int = 16, **kwargs):
+    """A :class:`KARDPipeline` for students of ``kard-hf train``, a :class:`KnifePipeline` for KNIFE students."""
+    from transformers import AutoConfig
+
+    folder = resolve_folder(student, what="student")
+    if AutoConfig.from_pretrained(folder).model_type == "knife_t5":
+        from .knife import load_knife_model
+
+        if any(kwargs.get(name) for name in ("reranker", "knowledge_base", "retrieval", "num_passages")):
+            raise ConfigError("a KNIFE student reads no passages: drop reranker, knowledge_base, retrieval and "
+                              "num_passages", field="student")
+        return KnifePipeline(*load_knife_model(folder), batch_size=batch_size)
+    return KARDPipeline.from_pretrained(folder, batch_size=batch_size, **kwargs)
 
 
 class KARDPipeline:

@@ -157,3 +157,18 @@ def test_bad_inputs(world, tmp_path, capsys):
     assert not (tmp_path / "out").exists()
     with pytest.raises(ConfigError, match="reads no passages"):
         KARDPipeline.from_pretrained(world / "rd", retrieval="bm25")
+
+
+def test_knife_student_through_the_same_evaluate(world, tiny_t5_path):
+    common = ["--dataset", world / "processed", "--max_steps", 1, "--per_device_train_batch_size", 2, "--use_cpu",
+              "true", "--save_strategy", "no"]
+    _ok("train", "--method", "knife-teacher", "--model_name_or_path", tiny_t5_path, "--output_dir", world / "kt", *common)
+    _ok("train", "--method", "knife", "--model_name_or_path", tiny_t5_path, "--teacher_model_name_or_path", world / "kt",
+        "--output_dir", world / "knife", *common)
+    rows, metrics = _evaluate(world, "knife")
+    assert metrics["method"] == "knife" and metrics["retrieval"] == "none" and len(rows) == 2
+    assert all(row["passages"] == [] and row["prediction"] in "ABCD" for row in rows)
+    with pytest.raises(ConfigError, match="KNIFE student reads no passages"):
+        from kard_hf.inference import load_pipeline
+
+        load_pipeline(world / "knife", knowledge_base=world / "kb")
