@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train-reranker": ("kard_hf.reranker.commands:train_reranker", "Train the ColBERT-style reranker with KL to BM25-by-rationale."),
     "evaluate": ("kard_hf.eval_commands:evaluate", "Answer a processed test split with a student: predictions, accuracy, table."),
     "predict": ("kard_hf.eval_commands:predict", "Answer new questions (a file or standard input) with a student."),
+    "quickstart": ("kard_hf.benchmark.quickstart:quickstart", "Run the whole pipeline on the bundled benchmark and print the results table."),
 }
 
 

@@ -57,7 +57,7 @@ class EvaluateArguments:
     seeds: list[int] = field(default_factory=lambda: [0], metadata={"help": "Sampling seeds; metrics report mean ± std over them."})
     max_eval_samples: int | None = field(default=None, metadata={"help": "Evaluate the first N questions only."})
     rouge: bool = field(default=False, metadata={"help": "Also report ROUGE-L of the rationales against the teacher's (needs rouge-score)."})
-    name: str | None = field(default=None, metadata={"help": "Row name in the printed table (default: the student folder name)."})
+    name: str | None = field(default=None, metadata={"help": "Row name in the printed table (default: the student folder name and the retrieval mode)."})
 
     def __post_init__(self):
         if not self.seeds:
@@ -130,8 +130,8 @@ def evaluate(argv: list[str]) -> None:
         with open(tmp / "predictions.jsonl", "w", encoding="utf-8") as f:
             f.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
         write_json(tmp / "metrics.json", metrics)
-    name = args.name or Path(pipeline_args.student).name
-    print(format_table([(f"{name} ({pipeline.retrieval})", metrics["accuracy"])]))
+    name = args.name or f"{Path(pipeline_args.student).name} ({pipeline.retrieval})"
+    print(format_table([(name, metrics["accuracy"])]))
     print(f"predictions and metrics written to {args.output_dir}")
 
 

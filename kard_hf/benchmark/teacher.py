@@ -15,11 +15,11 @@ import re
 
 from ..data.schema import LETTERS
 from ..teacher.base import Completion, SamplingParams, Teacher
-from ..teacher.prompts import RationalePrompt
+from ..teacher.prompts import load_prompt
 from .generator import QUESTION_TEMPLATES
 from .world import load_world
 
-PROMPT = RationalePrompt("benchmark", "Question: {question}\nCorrect answer: ({answer})\nExplanation:")
+PROMPT = load_prompt("benchmark")
 RATIONALE_TEMPLATES = (
     "{province} is an administrative region of {country}, in {region}. Option ({letter}) is {country}. "
     "So, the answer is ({letter}).",

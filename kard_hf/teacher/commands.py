@@ -59,8 +59,8 @@ class RationaleDataArguments:
 
 @dataclass
 class TeacherArguments:
-    model: str = field(metadata={"help": "Endpoint model name, or a local model folder / Hub id for --teacher transformers."})
-    teacher: str = field(default="openai", metadata={"help": "openai (any OpenAI-compatible chat-completions endpoint) or transformers (local model)."})
+    model: str | None = field(default=None, metadata={"help": "Endpoint model name, or a local model folder / Hub id for --teacher transformers (not used by --teacher benchmark)."})
+    teacher: str = field(default="openai", metadata={"help": "openai (any OpenAI-compatible chat-completions endpoint), transformers (local model) or benchmark (the bundled benchmark's programmatic teacher)."})
     base_url: str = field(default=DEFAULT_BASE_URL, metadata={"help": "Endpoint base URL; /chat/completions is appended (vLLM: http://host:8000/v1; HF: https://router.huggingface.co/v1)."})
     api_key_env: str | None = field(default=None, metadata={
         "help": "Environment variable holding the API key (default: HF_TOKEN for Hugging Face hosts, else OPENAI_API_KEY; no key is sent if unset)."})
@@ -83,8 +83,11 @@ class TeacherArguments:
     max_input_tokens: int | None = field(default=None, metadata={"help": "Local teacher: truncate longer prompts."})
 
     def __post_init__(self):
-        if self.teacher not in ("openai", "transformers"):
-            raise ConfigError(f"unknown teacher {self.teacher!r}; expected openai or transformers", field="teacher")
+        if self.teacher not in ("openai", "transformers", "benchmark"):
+            raise ConfigError(f"unknown teacher {self.teacher!r}; expected openai, transformers or benchmark",
+                              field="teacher")
+        if self.teacher != "benchmark" and not self.model:
+            raise ConfigError(f"--model is required for --teacher {self.teacher}", field="model")
         if self.n < 1:
             raise ConfigError(f"n must be >= 1, got {self.n}", field="n")
         if self.max_new_tokens < 1 or self.temperature < 0 or not 0 < self.top_p <= 1:
@@ -119,6 +122,10 @@ def api_key_from_env(name: str | None, base_url: str) -> tuple[str | None, str]:
 
 
 def build_teacher(args: TeacherArguments):
+    if args.teacher == "benchmark":
+        from ..benchmark.teacher import BenchmarkTeacher
+
+        return BenchmarkTeacher()
     if args.teacher == "transformers":
         from .local import TransformersTeacher
 

@@ -1,0 +1,28 @@
+"""kard-hf quickstart --preset fast: the whole pipeline's plumbing (not its numbers) on the bundled benchmark."""
+
+import json
+
+from kard_hf.benchmark.quickstart import ROWS
+from kard_hf.cli import main
+
+
+def test_fast_quickstart_runs_every_step_and_writes_the_results(tmp_path, capsys):
+    assert main(["quickstart", "--preset", "fast", "--output_dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert list(results["accuracy"]) == [name for name, _, _ in ROWS]
+    assert all(0 <= row["mean"] <= 1 for row in results["accuracy"].values())
+    seed = tmp_path / "seed-0"
+    for artifact in ("benchmark/test.jsonl", "rationales/kard_hf.json", "kb/kard_hf_kb.json", "processed/kard_hf.json",
+                     "kard/kard_hf_student.json", "rd/README.md", "reranker/final/config.json"):
+        assert (seed / artifact).is_file(), artifact
+    manifest = json.loads((seed / "processed" / "kard_hf.json").read_text())
+    assert manifest["teacher"]["kind"] == "programmatic" and manifest["teacher"]["dropped"] > 0
+    from kard_hf.data.store import load_dataset_dict
+
+    silver = {row["id"]: row["silver_ids"][:1] for row in load_dataset_dict(seed / "processed")[0]["test"]}
+    oracle = [json.loads(line) for line in (seed / "eval" / "kard-oracle-passages" / "predictions.jsonl").open()]
+    assert [row["passage_ids"] for row in oracle] == [silver[row["id"]] for row in oracle]
+    assert sum(ids[0].startswith("fact-") for ids in silver.values()) >= 0.8 * len(silver)  # rationales find facts
+    assert (tmp_path / "results.png").stat().st_size > 1000
+    assert "| KARD (reranker)" in out and "Finished in" in out
