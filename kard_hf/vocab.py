@@ -2,6 +2,10 @@
 
 Real runs use the pretrained model's tokenizer; this exists because no T5 or GPT-2 vocabulary
 can be downloaded here, and a byte-level vocabulary makes sequences four times longer.
+
+Every kind is learnt with the BPE trainer from a fixed, sorted alphabet, so the same texts always
+give the same tokenizer (the Unigram and WordPiece trainers of ``tokenizers`` break frequency ties
+in a different order on every call, which made students differ between identical runs).
 """
 
 from __future__ import annotations
@@ -10,45 +14,52 @@ import tempfile
 from pathlib import Path
 from typing import Iterable
 
-from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
-from transformers import BertTokenizerFast, PreTrainedTokenizerFast, T5TokenizerFast
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+from transformers import PreTrainedTokenizerFast
 
 KINDS = ("t5", "causal", "bert")
+SPECIALS = {"t5": ["<pad>", "</s>", "<unk>"], "causal": ["<|endoftext|>"],
+            "bert": ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]}
 
 
 def train_tokenizer(texts: Iterable[str], kind: str = "t5", vocab_size: int = 2000) -> PreTrainedTokenizerFast:
-    """A fast tokenizer for ``kind`` (``t5``: Unigram with T5's special tokens; ``causal``: byte-level
-    BPE with one end-of-text token; ``bert``: WordPiece with [CLS]/[SEP]) trained on ``texts``."""
-    if kind == "t5":
-        specials = ["<pad>", "</s>", "<unk>"]
-        tokenizer = Tokenizer(models.Unigram())
-        tokenizer.normalizer = normalizers.NFKC()
-        tokenizer.pre_tokenizer = pre_tokenizers.Metaspace()
-        tokenizer.decoder = decoders.Metaspace()
-        trainer = trainers.UnigramTrainer(vocab_size=vocab_size, special_tokens=specials, unk_token="<unk>")
-    elif kind == "causal":
-        specials = ["<|endoftext|>"]
+    """A fast tokenizer for ``kind`` trained on ``texts``: ``t5`` (T5's special tokens, ``</s>`` appended),
+    ``causal`` (byte-level, one end-of-text token) or ``bert`` (lower-cased, ``[CLS] ... [SEP]``)."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown tokenizer kind {kind!r}; expected one of {KINDS}")
+    texts, specials = list(texts), SPECIALS[kind]
+    if kind == "causal":
         tokenizer = Tokenizer(models.BPE())
         tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
         tokenizer.decoder = decoders.ByteLevel()
-        trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=specials,
-                                      initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    elif kind == "bert":
-        specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-        tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-        tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
-        tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-        tokenizer.decoder = decoders.WordPiece()
-        trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=specials)
+        alphabet = pre_tokenizers.ByteLevel.alphabet()
     else:
-        raise ValueError(f"unknown tokenizer kind {kind!r}; expected one of {KINDS}")
-    tokenizer.train_from_iterator(texts, trainer=trainer)
+        tokenizer = Tokenizer(models.BPE(unk_token=specials[2] if kind == "t5" else "[UNK]"))
+        tokenizer.normalizer = normalizers.NFKC() if kind == "t5" else normalizers.BertNormalizer(lowercase=True)
+        tokenizer.pre_tokenizer = pre_tokenizers.Metaspace()
+        tokenizer.decoder = decoders.Metaspace()
+        alphabet = {char for text in texts
+                    for word, _ in tokenizer.pre_tokenizer.pre_tokenize_str(tokenizer.normalizer.normalize_str(text))
+                    for char in word}
+    alphabet = sorted(alphabet)
+    tokenizer.train_from_iterator(texts, trainer=trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=specials, initial_alphabet=alphabet, limit_alphabet=len(alphabet)))
+    if kind == "bert":
+        tokenizer.post_processor = processors.TemplateProcessing(
+            single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]",
+            special_tokens=[(token, tokenizer.token_to_id(token)) for token in ("[CLS]", "[SEP]")])
+    elif kind == "t5":  # like T5's own tokenizer, end every sequence with </s>
+        tokenizer.post_processor = processors.TemplateProcessing(
+            single="$A </s>", pair="$A </s> $B </s>", special_tokens=[("</s>", tokenizer.token_to_id("</s>"))])
     with tempfile.TemporaryDirectory() as tmp:
         path = str(Path(tmp) / "tokenizer.json")
         tokenizer.save(path)
+        # The generic class for all kinds: transformers' T5 and BERT classes rebuild their own (Unigram,
+        # WordPiece) models when reloaded, which would not be this BPE vocabulary.
         if kind == "t5":
-            return T5TokenizerFast(tokenizer_file=path, extra_ids=0)
+            return PreTrainedTokenizerFast(tokenizer_file=path, pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
         if kind == "bert":
-            return BertTokenizerFast(tokenizer_file=path)
+            return PreTrainedTokenizerFast(tokenizer_file=path, pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]",
+                                           sep_token="[SEP]", mask_token="[MASK]")
         return PreTrainedTokenizerFast(tokenizer_file=path, bos_token="<|endoftext|>", eos_token="<|endoftext|>",
                                        unk_token="<|endoftext|>", pad_token="<|endoftext|>")
