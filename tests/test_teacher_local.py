@@ -10,7 +10,7 @@ from kard_hf.cli import main
 from kard_hf.data import LETTERS, MCQExample, load_mcq, read_rationales
 from kard_hf.data.store import load_dataset_dict
 from kard_hf.errors import DataError, TeacherError
-from kard_hf.teacher import (BUILTIN_PROMPTS, AnswerFilter, Completion, SampleCache, SamplingParams, Teacher,
+from kard_hf.teacher import (FEW_SHOT_PROMPTS, AnswerFilter, Completion, SampleCache, SamplingParams, Teacher,
                              VerifierFilter, filter_rationales, load_prompt, sample_rationales)
 from kard_hf.teacher.commands import FilterArguments, RationaleDataArguments, TeacherArguments
 
@@ -73,7 +73,7 @@ def test_a_teacher_returning_too_few_texts_is_an_error(tmp_path, train):
         sample_rationales(train, Short(), load_prompt("medqa"), 0, SamplingParams(), cache)
 
 
-@pytest.mark.parametrize("name", sorted(BUILTIN_PROMPTS))
+@pytest.mark.parametrize("name", sorted(FEW_SHOT_PROMPTS))
 def test_builtin_prompts_are_consistent(name, train):
     prompt = load_prompt(name)
     exemplars = re.findall(r"Correct answer: \(([A-H])\)\nExplanation: (.*)", prompt.template)

@@ -24,12 +24,12 @@ class OutputArguments:
     output_dir: str = field(metadata={"help": "Folder to write (replaced atomically when complete)."})
     overwrite_output_dir: bool = field(default=False, metadata={"help": "Replace an existing output folder."})
     push_to_hub: bool = field(default=False, metadata={"help": "Also push the result to the Hub (token from HF_TOKEN or 'hf auth login')."})
-    hub_id: str | None = field(default=None, metadata={"help": "Hub repository id for --push_to_hub."})
-    private: bool = field(default=False, metadata={"help": "Create the Hub repository as private."})
+    hub_dataset_id: str | None = field(default=None, metadata={"help": "Hub dataset repository id for --push_to_hub."})
+    hub_private_repo: bool | None = field(default=None, metadata={"help": "Create the Hub repository as private."})
 
     def __post_init__(self):
-        if self.push_to_hub and not self.hub_id:
-            raise ConfigError("--push_to_hub needs --hub_id")
+        if self.push_to_hub and not self.hub_dataset_id:
+            raise ConfigError("--push_to_hub needs --hub_dataset_id", field="hub_dataset_id")
         if Path(self.output_dir).exists() and not self.overwrite_output_dir:
             raise ConfigError("already exists; pass --overwrite_output_dir to replace it", file=self.output_dir)
 
@@ -72,7 +72,7 @@ def build_kb(argv: list[str]) -> None:
     kb.save_pretrained(output.output_dir)
     print(f"Knowledge base of {len(kb)} passages written to {output.output_dir} (fingerprint {kb.fingerprint[:12]})")
     if output.push_to_hub:
-        print(f"Pushed: {kb.push_to_hub(output.hub_id, private=output.private)}")
+        print(f"Pushed: {kb.push_to_hub(output.hub_dataset_id, private=output.hub_private_repo)}")
 
 
 def augment(argv: list[str]) -> None:
@@ -90,5 +90,6 @@ def augment(argv: list[str]) -> None:
     sizes = ", ".join(f"{split} {len(dataset)}" for split, dataset in dataset_dict.items())
     print(f"Processed dataset ({sizes} rows) written to {output.output_dir}")
     if output.push_to_hub:
-        push_dataset_dict(dataset_dict, manifest, output.hub_id, card_template="processed_dataset", private=output.private)
-        print(f"Pushed to https://huggingface.co/datasets/{output.hub_id}")
+        push_dataset_dict(dataset_dict, manifest, output.hub_dataset_id, card_template="processed_dataset",
+                          private=output.hub_private_repo)
+        print(f"Pushed to https://huggingface.co/datasets/{output.hub_dataset_id}")

@@ -10,12 +10,12 @@ from .cache import SampleCache
 from .filtering import AnswerFilter, NoFilter, VerifierFilter, make_filter
 from .openai_compat import OpenAICompatibleTeacher
 from .pipeline import FilterCounts, filter_rationales, sample_rationales
-from .prompts import BUILTIN_PROMPTS, RationalePrompt, load_prompt
+from .prompts import BUILTIN_PROMPTS, FEW_SHOT_PROMPTS, RationalePrompt, load_prompt
 
 __all__ = [
     "Completion", "Job", "SamplingParams", "Teacher", "SampleCache", "AnswerFilter", "NoFilter", "VerifierFilter",
     "make_filter", "OpenAICompatibleTeacher", "TransformersTeacher", "FilterCounts", "filter_rationales",
-    "sample_rationales", "BUILTIN_PROMPTS", "RationalePrompt", "load_prompt",
+    "sample_rationales", "BUILTIN_PROMPTS", "FEW_SHOT_PROMPTS", "RationalePrompt", "load_prompt",
 ]
 
 

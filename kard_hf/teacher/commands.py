@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from ..arguments import parse_args
 from ..data import examples_to_dataset, load_mcq
-from ..data.store import save_dataset_dict
+from ..data.store import push_dataset_dict, save_dataset_dict
 from ..errors import ConfigError
 from .base import SamplingParams
 from .cache import SampleCache
@@ -36,14 +36,14 @@ class RationaleDataArguments:
     train_file: str | None = field(default=None, metadata={"help": "Training questions (any format load_mcq reads)."})
     validation_file: str | None = field(default=None, metadata={"help": "Validation questions (optional)."})
     test_file: str | None = field(default=None, metadata={"help": "Test questions (optional)."})
-    data_format: str = field(default="auto", metadata={"help": "Format of the question files: auto, kard, strategyqa, jsonl, csv, datasets."})
+    dataset_format: str = field(default="auto", metadata={"help": "Format of the question files: auto, kard, strategyqa, jsonl, csv, datasets."})
     generate_splits: list[str] = field(default_factory=lambda: ["train"], metadata={
         "help": "Splits to sample rationales for (the oracle also needs 'test'); other splits are copied as they are."})
     cache_file: str | None = field(default=None, metadata={
         "help": "Append-only JSONL of every sample received, for resuming (default: <output_dir>.cache.jsonl)."})
     push_to_hub: bool = field(default=False, metadata={"help": "Push the dataset and its card to the Hub."})
     hub_dataset_id: str | None = field(default=None, metadata={"help": "Hub dataset repository id for --push_to_hub."})
-    hub_private: bool | None = field(default=None, metadata={"help": "Create the Hub repository as private."})
+    hub_private_repo: bool | None = field(default=None, metadata={"help": "Create the Hub repository as private."})
 
     def __post_init__(self):
         self.files = {s: f for s, f in zip(SPLITS, (self.train_file, self.validation_file, self.test_file)) if f}
@@ -142,7 +142,7 @@ def rationales(argv: list[str]) -> None:
     """Sample, cache, filter and save teacher rationales (see ``kard-hf rationales --help``)."""
     import datasets
 
-    from ..hub import push_folder, write_card
+    from ..hub import write_card
 
     data_args, teacher_args, filter_args = parse_args(
         [RationaleDataArguments, TeacherArguments, FilterArguments], argv, prog="kard-hf rationales",
@@ -150,7 +150,7 @@ def rationales(argv: list[str]) -> None:
                     "that reach it, and save a rationale dataset.")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     prompt = load_prompt(teacher_args.prompt)
-    splits = {split: load_mcq(path, data_args.data_format, split=split) for split, path in data_args.files.items()}
+    splits = {split: load_mcq(path, data_args.dataset_format, split=split) for split, path in data_args.files.items()}
     teacher = build_teacher(teacher_args)
     judge = make_filter(filter_args.filter, filter_args.verifier_model, batch_size=filter_args.verifier_batch_size)
     sampling = teacher_args.sampling()
@@ -171,12 +171,13 @@ def rationales(argv: list[str]) -> None:
         "kept": sum(c.kept for c in counts.values()), "dropped": sum(c.dropped for c in counts.values()),
     }
     dataset_dict = datasets.DatasetDict({split: examples_to_dataset(examples) for split, examples in splits.items()})
-    save_dataset_dict(dataset_dict, {"teacher": manifest_teacher, "splits": {s: len(e) for s, e in splits.items()}},
-                      data_args.output_dir)
-    write_card(data_args.output_dir, "rationale_dataset", teacher=manifest_teacher,
-               num_questions={s: len(e) for s, e in splits.items()})
+    num_questions = {s: len(e) for s, e in splits.items()}
+    manifest = {"teacher": manifest_teacher, "splits": num_questions}
+    save_dataset_dict(dataset_dict, manifest, data_args.output_dir)
+    write_card(data_args.output_dir, "rationale_dataset", teacher=manifest_teacher, num_questions=num_questions)
     print(f"kept {manifest_teacher['kept']} and dropped {manifest_teacher['dropped']} rationales; "
           f"saved to {data_args.output_dir}")
     if data_args.push_to_hub:
-        url = push_folder(data_args.output_dir, data_args.hub_dataset_id, repo_type="dataset", private=data_args.hub_private)
-        print(f"pushed to {url}")
+        push_dataset_dict(dataset_dict, manifest, data_args.hub_dataset_id, card_template="rationale_dataset",
+                          private=data_args.hub_private_repo, teacher=manifest_teacher, num_questions=num_questions)
+        print(f"pushed to https://huggingface.co/datasets/{data_args.hub_dataset_id}")

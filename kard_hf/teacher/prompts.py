@@ -83,10 +83,10 @@ Explanation: Deserts are hot and dry. A camel can go a long time without drinkin
 
 """ + _QUERY
 
+FEW_SHOT_PROMPTS = {"medqa": MEDQA, "strategyqa": STRATEGYQA, "obqa": OBQA}
 # Zero-shot, for the programmatic teacher of the bundled benchmark (kard_hf.benchmark.teacher), which reads it back.
 BENCHMARK = _QUERY
-
-BUILTIN_PROMPTS = {"medqa": MEDQA, "strategyqa": STRATEGYQA, "obqa": OBQA, "benchmark": BENCHMARK}
+BUILTIN_PROMPTS = {**FEW_SHOT_PROMPTS, "benchmark": BENCHMARK}
 
 
 @dataclass(frozen=True)
