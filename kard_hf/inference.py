@@ -20,6 +20,7 @@ from .distill.collator import StudentDataCollator
 from .distill.spec import StudentSpec
 from .errors import ConfigError, ModelError
 from .evaluation import vote
+from .fileio import read_json
 from .hub import resolve_folder
 
 RETRIEVAL_MODES = ("none", "bm25", "reranker", "oracle")
@@ -90,12 +91,12 @@ def load_trained_student(path_or_id: str | Path):
         auto = AutoPeftModelForSeq2SeqLM if base_config.is_encoder_decoder else AutoPeftModelForCausalLM
         model = auto.from_pretrained(folder).merge_and_unload()
     else:
-        config = AutoConfig.from_pretrained(folder)
-        auto = AutoModelForSeq2SeqLM if config.is_encoder_decoder else AutoModelForCausalLM
-        try:
+        try:  # an unknown architecture, or one with no generation head, raises ValueError
+            config = AutoConfig.from_pretrained(folder)
+            auto = AutoModelForSeq2SeqLM if config.is_encoder_decoder else AutoModelForCausalLM
             model = auto.from_pretrained(folder)
-        except ValueError as e:  # an architecture with no generation head
-            raise ModelError(f"{path_or_id} cannot generate text: {e}") from None
+        except ValueError as e:
+            raise ModelError(f"{path_or_id} cannot generate text: {str(e).splitlines()[0]}") from None
     if not model.can_generate():
         raise ModelError(f"{path_or_id} ({type(model).__name__}) cannot generate text")
     return model.eval(), AutoTokenizer.from_pretrained(folder), spec
@@ -123,10 +124,9 @@ class KnifePipeline:
 
 def load_pipeline(student: str | Path, *, batch_size: int = 16, **kwargs):
     """A :class:`KARDPipeline` for students of ``kard-hf train``, a :class:`KnifePipeline` for KNIFE students."""
-    from transformers import AutoConfig
-
     folder = resolve_folder(student, what="student")
-    if AutoConfig.from_pretrained(folder).model_type == "knife_t5":
+    # Read the type from the file: AutoConfig knows knife_t5 only once kard_hf.knife has been imported.
+    if read_json(folder / "config.json").get("model_type") == "knife_t5":
         from .knife import load_knife_model
 
         if any(kwargs.get(name) for name in ("reranker", "knowledge_base", "retrieval", "num_passages")):

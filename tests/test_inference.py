@@ -165,7 +165,14 @@ def test_knife_student_through_the_same_evaluate(world, tiny_t5_path):
     _ok("train", "--method", "knife-teacher", "--model_name_or_path", tiny_t5_path, "--output_dir", world / "kt", *common)
     _ok("train", "--method", "knife", "--model_name_or_path", tiny_t5_path, "--teacher_model_name_or_path", world / "kt",
         "--output_dir", world / "knife", *common)
-    rows, metrics = _evaluate(world, "knife")
+    import subprocess
+    import sys
+
+    out = world / "eval" / "knife"  # a fresh process: nothing registered knife_t5 with AutoConfig beforehand
+    subprocess.run([sys.executable, "-m", "kard_hf.cli", "evaluate", "--student", str(world / "knife"), "--dataset",
+                    str(world / "processed"), "--output_dir", str(out)], check=True, capture_output=True)
+    rows = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+    metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["method"] == "knife" and metrics["retrieval"] == "none" and len(rows) == 2
     assert all(row["passages"] == [] and row["prediction"] in "ABCD" for row in rows)
     with pytest.raises(ConfigError, match="KNIFE student reads no passages"):
