@@ -216,45 +216,49 @@ class KARDPipeline:
 
     # -- generation -------------------------------------------------------------------------
     @torch.no_grad()
-    def generate(self, questions: list[str], passages: list[list[str]] | None, decoding: Decoding) -> list[list[str]]:
-        """Generations for each question (``num_samples`` of them when sampling), in batches."""
+    def generate(self, questions: list[str], passages: list[list[str]] | None, decoding: Decoding, *,
+                 show_progress: bool = False) -> list[list[str]]:
+        """Generations for each question (``num_samples`` of them when sampling), in batches of similar length.
+
+        Questions are generated in order of prompt length, so that a batch pads little, and returned in
+        their original order.
+        """
         if self.spec.method == "ft":  # the answer letter alone: a few tokens, greedy
             decoding = Decoding("greedy", max_new_tokens=min(decoding.max_new_tokens, 8))
         kwargs = decoding.generate_kwargs()
         per_question = kwargs.get("num_return_sequences", 1)
-        pad = self.tokenizer.pad_token_id
-        outputs = []
-        for start in range(0, len(questions), self.batch_size):
-            batch = self.collator.generation_inputs(
-                questions[start:start + self.batch_size],
-                None if passages is None else passages[start:start + self.batch_size])
+        lengths = [len(ids) for ids in self.collator.encode_prompts(questions, passages)]
+        order = sorted(range(len(questions)), key=lengths.__getitem__)
+        outputs: list[list[str]] = [[] for _ in questions]
+        batches = [order[start:start + self.batch_size] for start in range(0, len(order), self.batch_size)]
+        for rows in tqdm(batches, disable=not show_progress, desc="generating", unit="batch"):
+            batch = self.collator.generation_inputs([questions[i] for i in rows],
+                                                    None if passages is None else [passages[i] for i in rows])
             batch = {key: value.to(self.model.device) for key, value in batch.items()}
-            tokens = self.model.generate(**batch, pad_token_id=pad, **kwargs)
+            tokens = self.model.generate(**batch, pad_token_id=self.tokenizer.pad_token_id, **kwargs)
             if not self.model.config.is_encoder_decoder:
                 tokens = tokens[:, batch["input_ids"].shape[1]:]
             texts = self.tokenizer.batch_decode(tokens, skip_special_tokens=True)
-            outputs += [texts[i:i + per_question] for i in range(0, len(texts), per_question)]
+            for n, i in enumerate(rows):
+                outputs[i] = texts[n * per_question:(n + 1) * per_question]
         return outputs
 
     def __call__(self, examples: list[MCQExample], *, candidates: Retrieved | None = None,
                  silver: Retrieved | None = None, decoding: Decoding = Decoding(), seed: int = 0,
                  show_progress: bool = False) -> list[Prediction]:
-        """Answer ``examples``: retrieve for all, then generate and vote batch by batch (deterministic for ``seed``)."""
+        """Answer ``examples``: retrieve for all, generate in batches, vote (deterministic for ``seed``)."""
         if not examples:
             raise ConfigError("no questions to answer")
         torch.manual_seed(seed)
         questions = [format_question(e.stem, e.options) for e in examples]
         retrieved = self.retrieve(questions, candidates, silver)
+        shown = None if retrieved is None else retrieved.texts
         predictions = []
-        chunk = self.batch_size * 8
-        for start in tqdm(range(0, len(examples), chunk), disable=not show_progress, desc="answering", unit="batch"):
-            part = examples[start:start + chunk]
-            texts = None if retrieved is None else retrieved.texts[start:start + chunk]
-            for i, generations in enumerate(self.generate(questions[start:start + chunk], texts, decoding)):
-                example = part[i]
-                result = vote(generations, len(example.options))
-                predictions.append(Prediction(
-                    example.id, [] if texts is None else texts[i],
-                    [] if retrieved is None else retrieved.ids[start + i], generations,
-                    {LETTERS[a]: n for a, n in result.counts.items()}, result.answer, example.answer))
+        for i, (example, generations) in enumerate(zip(examples, self.generate(questions, shown, decoding,
+                                                                                show_progress=show_progress))):
+            result = vote(generations, len(example.options))
+            predictions.append(Prediction(example.id, [] if shown is None else shown[i],
+                                          [] if retrieved is None else retrieved.ids[i], generations,
+                                          {LETTERS[a]: n for a, n in result.counts.items()}, result.answer,
+                                          example.answer))
         return predictions
