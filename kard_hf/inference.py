@@ -227,14 +227,13 @@ class KARDPipeline:
             decoding = Decoding("greedy", max_new_tokens=min(decoding.max_new_tokens, 8))
         kwargs = decoding.generate_kwargs()
         per_question = kwargs.get("num_return_sequences", 1)
-        lengths = [len(ids) for ids in self.collator.encode_prompts(questions, passages)]
-        order = sorted(range(len(questions)), key=lengths.__getitem__)
+        prompts = self.collator.encode_prompts(questions, passages)
+        order = sorted(range(len(questions)), key=lambda i: len(prompts[i]))
         outputs: list[list[str]] = [[] for _ in questions]
         batches = [order[start:start + self.batch_size] for start in range(0, len(order), self.batch_size)]
         for rows in tqdm(batches, disable=not show_progress, desc="generating", unit="batch"):
-            batch = self.collator.generation_inputs([questions[i] for i in rows],
-                                                    None if passages is None else [passages[i] for i in rows])
-            batch = {key: value.to(self.model.device) for key, value in batch.items()}
+            batch = {key: value.to(self.model.device)
+                     for key, value in self.collator.pad_prompts([prompts[i] for i in rows]).items()}
             tokens = self.model.generate(**batch, pad_token_id=self.tokenizer.pad_token_id, **kwargs)
             if not self.model.config.is_encoder_decoder:
                 tokens = tokens[:, batch["input_ids"].shape[1]:]

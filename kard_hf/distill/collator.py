@@ -165,4 +165,8 @@ class StudentDataCollator:
     def generation_inputs(self, questions: Sequence[str],
                           passages: Sequence[Sequence[str]] | None = None) -> dict[str, torch.Tensor]:
         """Padded prompts for ``model.generate``: left padding for decoder-only students, right for seq2seq."""
-        return self._batch(self.encode_prompts(questions, passages), left=self.decoder_only)
+        return self.pad_prompts(self.encode_prompts(questions, passages))
+
+    def pad_prompts(self, prompts: list[list[int]]) -> dict[str, torch.Tensor]:
+        """Pad prompt ids from :meth:`encode_prompts` for ``model.generate`` (left for decoder-only students)."""
+        return self._batch(prompts, left=self.decoder_only)
