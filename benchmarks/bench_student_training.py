@@ -35,8 +35,8 @@ def synthetic_rows(n: int, seed: int = 0) -> list[dict]:
     rng = np.random.default_rng(seed)
     words = [f"w{i}" for i in range(3000)]
     text = lambda mean: " ".join(rng.choice(words, size=max(4, int(rng.lognormal(np.log(mean), 0.45)))))
-    return [{"id": str(i), "rationale_index": 0, "question": text(35), "passages": [text(55)],
-             "target": text(28) + "\nAnswer: B"} for i in range(n)]
+    return [{"id": str(i), "rationale_index": 0, "question": text(65), "passages": [text(115)],
+             "target": text(55) + "\nAnswer: B"} for i in range(n)]
 
 
 def released_style(rows, collator):
