@@ -30,6 +30,11 @@ class Province:
     country: Country
 
 
+def _region_name(raw: str) -> str:
+    """Title case with lower-case "and"/"the" ("South-eastern Asia" and "South-Eastern Asia" are one region)."""
+    return re.sub(r"\b(And|The)\b", lambda match: match.group().lower(), raw.title())
+
+
 @lru_cache(maxsize=1)
 def load_world() -> tuple[tuple[Province, ...], dict[str, tuple[Country, ...]]]:
     """Every province whose name is unambiguous (one country, not itself a country name, plain letters),
@@ -37,8 +42,8 @@ def load_world() -> tuple[tuple[Province, ...], dict[str, tuple[Country, ...]]]:
     from countryinfo import all_countries
 
     records = sorted((c.info() for c in all_countries()), key=lambda info: info["name"])
-    countries = {info["name"]: Country(info["name"], info.get("capital") or "", (info.get("subregion") or "").title()
-                                       .replace("And", "and").replace("The", "the"), info.get("demonym") or "")
+    countries = {info["name"]: Country(info["name"], info.get("capital") or "", _region_name(info["subregion"]),
+                                       info.get("demonym") or "")
                  for info in records if info.get("subregion")}
     owners: dict[str, set[str]] = defaultdict(set)
     for info in records:
