@@ -1,4 +1,4 @@
-"""Where a command's questions come from: files in an original format or a saved/Hub dataset, plus rationales."""
+"""Where a command's questions come from: files in an original format or a saved/Hub dataset (plus rationales)."""
 
 from __future__ import annotations
 
@@ -14,18 +14,15 @@ SPLITS = ("train", "validation", "test")
 
 
 @dataclass
-class QuestionDataArguments:
-    """Questions from ``--dataset`` (a rationale dataset written by ``kard-hf rationales``, or any
-    DatasetDict folder or Hub id with the canonical columns) or from per-split files."""
+class QuestionArguments:
+    """Questions from ``--dataset`` (a DatasetDict folder or Hub id with the canonical columns, e.g. what
+    ``kard-hf rationales`` writes) or from per-split files in an original format."""
 
     dataset: str | None = field(default=None, metadata={"help": "A DatasetDict folder or Hub id (canonical columns id, stem, options, answer, rationales)."})
-    train_file: str | None = field(default=None, metadata={"help": "Train questions (JSONL, JSON, CSV) in --dataset_format."})
+    train_file: str | None = field(default=None, metadata={"help": "Train questions (JSONL, JSON, CSV, or a DatasetDict folder) in --dataset_format."})
     validation_file: str | None = field(default=None, metadata={"help": "Validation questions."})
     test_file: str | None = field(default=None, metadata={"help": "Test questions."})
     dataset_format: str = field(default="auto", metadata={"help": f"Format of the question files: {', '.join(FORMATS)}."})
-    train_rationales: str | None = field(default=None, metadata={"help": "Rationales for the train questions: a folder of released KARD JSON files or a JSONL file."})
-    validation_rationales: str | None = field(default=None, metadata={"help": "Rationales for the validation questions (for the oracle)."})
-    test_rationales: str | None = field(default=None, metadata={"help": "Rationales for the test questions (for the oracle)."})
     id_column: str = field(default="id", metadata={"help": "Generic formats: the id column."})
     question_column: str = field(default="question", metadata={"help": "Generic formats: the question column."})
     options_column: str = field(default="options", metadata={"help": "Generic formats: the column holding the list of options."})
@@ -45,15 +42,25 @@ class QuestionDataArguments:
 
     def load(self) -> tuple[dict[str, list[MCQExample]], dict]:
         """``({split: examples}, manifest)``; the manifest is the saved dataset's (empty for plain files)."""
-        splits, manifest = {}, {}
         if self.dataset is not None:
             dataset_dict, manifest = load_dataset_dict(self.dataset)
-            for split in dataset_dict:
-                splits[split] = load_mcq(self.dataset, "datasets", split=split, columns=self._columns())
+            return {split: load_mcq(self.dataset, "datasets", split=split, columns=self._columns())
+                    for split in dataset_dict}, manifest
+        return {split: load_mcq(path, self.dataset_format, split=split, columns=self._columns())
+                for split in SPLITS if (path := getattr(self, f"{split}_file"))}, {}
+
+
+@dataclass
+class QuestionDataArguments(QuestionArguments):
+    """Questions plus teacher rationales from files (released KARD JSON folders or JSONL), per split."""
+
+    train_rationales: str | None = field(default=None, metadata={"help": "Rationales for the train questions: a folder of released KARD JSON files or a JSONL file."})
+    validation_rationales: str | None = field(default=None, metadata={"help": "Rationales for the validation questions (for the oracle)."})
+    test_rationales: str | None = field(default=None, metadata={"help": "Rationales for the test questions (for the oracle)."})
+
+    def load(self) -> tuple[dict[str, list[MCQExample]], dict]:
+        splits, manifest = super().load()
         for split in SPLITS:
-            path = getattr(self, f"{split}_file")
-            if path:
-                splits[split] = load_mcq(path, self.dataset_format, columns=self._columns())
             rationales = getattr(self, f"{split}_rationales")
             if rationales:
                 if split not in splits:

@@ -14,7 +14,8 @@ import os
 from dataclasses import dataclass, field
 
 from ..arguments import parse_args
-from ..data import examples_to_dataset, load_mcq
+from ..data import examples_to_dataset
+from ..data.arguments import QuestionArguments
 from ..data.store import push_dataset_dict, save_dataset_dict
 from ..errors import ConfigError
 from .base import SamplingParams
@@ -26,17 +27,14 @@ from .prompts import load_prompt
 
 logger = logging.getLogger(__name__)
 
-SPLITS = ("train", "validation", "test")
 HF_HOSTS = ("huggingface.co", "hf.space", "huggingface.cloud")
 
 
 @dataclass
 class RationaleDataArguments:
+    """Where the rationale dataset goes and which splits get rationales (the questions: QuestionArguments)."""
+
     output_dir: str = field(metadata={"help": "Where the rationale DatasetDict (and its README.md card) is saved."})
-    train_file: str | None = field(default=None, metadata={"help": "Training questions (any format load_mcq reads)."})
-    validation_file: str | None = field(default=None, metadata={"help": "Validation questions (optional)."})
-    test_file: str | None = field(default=None, metadata={"help": "Test questions (optional)."})
-    dataset_format: str = field(default="auto", metadata={"help": "Format of the question files: auto, kard, strategyqa, jsonl, csv, datasets."})
     generate_splits: list[str] = field(default_factory=lambda: ["train"], metadata={
         "help": "Splits to sample rationales for (the oracle also needs 'test'); other splits are copied as they are."})
     cache_file: str | None = field(default=None, metadata={
@@ -46,12 +44,6 @@ class RationaleDataArguments:
     hub_private_repo: bool | None = field(default=None, metadata={"help": "Create the Hub repository as private."})
 
     def __post_init__(self):
-        self.files = {s: f for s, f in zip(SPLITS, (self.train_file, self.validation_file, self.test_file)) if f}
-        if not self.files:
-            raise ConfigError("give at least one of --train_file, --validation_file, --test_file")
-        absent = [s for s in self.generate_splits if s not in self.files]
-        if absent:
-            raise ConfigError(f"--generate_splits names {', '.join(absent)} but no file was given for it", field="generate_splits")
         if self.push_to_hub and not self.hub_dataset_id:
             raise ConfigError("--push_to_hub needs --hub_dataset_id", field="hub_dataset_id")
         self.cache_file = self.cache_file or f"{self.output_dir.rstrip('/')}.cache.jsonl"
@@ -144,13 +136,17 @@ def rationales(argv: list[str]) -> None:
 
     from ..hub import write_card
 
-    data_args, teacher_args, filter_args = parse_args(
-        [RationaleDataArguments, TeacherArguments, FilterArguments], argv, prog="kard-hf rationales",
+    questions, data_args, teacher_args, filter_args = parse_args(
+        [QuestionArguments, RationaleDataArguments, TeacherArguments, FilterArguments], argv, prog="kard-hf rationales",
         description="Sample few-shot chain-of-thought rationales from a teacher that sees the gold answer, keep those "
                     "that reach it, and save a rationale dataset.")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     prompt = load_prompt(teacher_args.prompt)
-    splits = {split: load_mcq(path, data_args.dataset_format, split=split) for split, path in data_args.files.items()}
+    splits, _ = questions.load()
+    absent = [split for split in data_args.generate_splits if split not in splits]
+    if absent:
+        raise ConfigError(f"--generate_splits names {', '.join(absent)} but there are no {'/'.join(absent)} questions",
+                          field="generate_splits")
     teacher = build_teacher(teacher_args)
     judge = make_filter(filter_args.filter, filter_args.verifier_model, batch_size=filter_args.verifier_batch_size)
     sampling = teacher_args.sampling()
