@@ -14,7 +14,7 @@ from .data.loaders import FORMATS, load_mcq
 from .data.processed import require_columns
 from .data.schema import MCQExample
 from .data.store import load_dataset_dict
-from .errors import ConfigError, DataError, KnowledgeBaseError
+from .errors import ConfigError, DataError
 from .evaluation import accuracy, format_table, summarize
 from .fileio import atomic_path, write_json
 from .inference import RETRIEVAL_MODES, Decoding, KARDPipeline, Retrieved, load_pipeline
@@ -70,11 +70,9 @@ def _examples(dataset) -> list[MCQExample]:
 
 
 def _check_fingerprints(pipeline: KARDPipeline, manifest: dict, dataset_name: str) -> None:
+    if pipeline.knowledge_base is not None:
+        pipeline.knowledge_base.check_augmented(manifest, dataset_name)
     recorded = (manifest.get("knowledge_base") or {}).get("fingerprint")
-    kb = pipeline.knowledge_base
-    if kb is not None and recorded and kb.fingerprint != recorded:
-        raise KnowledgeBaseError(f"its fingerprint {kb.fingerprint[:12]} differs from the {recorded[:12]} that the "
-                                 f"dataset {dataset_name} was augmented with", file=dataset_name, field="knowledge_base")
     trained = pipeline.spec.knowledge_base_fingerprint
     if trained and recorded and trained != recorded:
         logger.warning("the student was trained with knowledge base %s, the dataset uses %s", trained[:12], recorded[:12])

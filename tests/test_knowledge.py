@@ -170,3 +170,10 @@ def test_processed_dataset_card_records_teacher_kb_and_retrieval(kb):
                 "teacher": {"model": "gpt-3.5-turbo", "prompt_sha256": "abc123"}}
     card = render_card("processed_dataset", manifest=manifest)
     assert kb.fingerprint in card and "gpt-3.5-turbo" in card and "abc123" in card and "top 100 candidates" in card
+
+
+def test_check_augmented_refuses_a_dataset_made_with_another_kb(kb):
+    kb.check_augmented({"knowledge_base": {"fingerprint": kb.fingerprint}}, "data/ok")
+    kb.check_augmented({}, "data/imported")  # no fingerprint recorded: nothing to compare
+    with pytest.raises(KnowledgeBaseError, match="data/other, field 'knowledge_base': its fingerprint .* differs"):
+        kb.check_augmented({"knowledge_base": {"fingerprint": "0" * 64}}, "data/other")

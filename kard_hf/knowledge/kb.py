@@ -158,6 +158,13 @@ class KnowledgeBase:
         """The texts of the given passages, in order."""
         return self.passages[self.rows(passage_ids).tolist()]["text"] if len(passage_ids) else []
 
+    def check_augmented(self, manifest: dict, dataset) -> None:
+        """Refuse a processed dataset whose manifest records another knowledge base's fingerprint."""
+        recorded = (manifest.get("knowledge_base") or {}).get("fingerprint")
+        if recorded and recorded != self.fingerprint:
+            raise KnowledgeBaseError(f"its fingerprint {self.fingerprint[:12]} differs from the {recorded[:12]} that the "
+                                     f"dataset {dataset} was augmented with", file=dataset, field="knowledge_base")
+
     # -- saving and loading -----------------------------------------------------------------
     def manifest(self) -> dict:
         return {"format_version": 1, "kard_hf_version": __version__, "bm25s_version": bm25s.__version__,

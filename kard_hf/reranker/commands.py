@@ -16,7 +16,7 @@ from transformers.trainer_utils import IntervalStrategy
 from ..arguments import parse_args
 from ..data.processed import TRAIN_SPLIT
 from ..data.store import load_dataset_dict
-from ..errors import ConfigError, KnowledgeBaseError
+from ..errors import ConfigError
 from .candidates import build_candidates
 from .metrics import format_comparison
 from .modeling import KardRerankerModel
@@ -57,10 +57,7 @@ def _load_knowledge_base(data_args: RerankerDataArguments, manifest: dict):
     from ..knowledge import KnowledgeBase
 
     kb = KnowledgeBase.from_pretrained(data_args.knowledge_base)
-    expected = (manifest.get("knowledge_base") or {}).get("fingerprint")
-    if expected and expected != kb.fingerprint:
-        raise KnowledgeBaseError("this is not the knowledge base the dataset was augmented with (fingerprints "
-                                 "differ)", file=data_args.knowledge_base)
+    kb.check_augmented(manifest, data_args.dataset)
     return kb
 
 
