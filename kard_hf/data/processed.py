@@ -22,6 +22,16 @@ def columns_for(split: str) -> tuple[str, ...]:
     return TRAIN_COLUMNS if split == TRAIN_SPLIT else EVAL_COLUMNS
 
 
+def rationale_column(split: str) -> str:
+    """Where a split keeps its teacher rationale: ``rationale`` on train rows, the list ``rationales`` on eval rows."""
+    return "rationale" if split == TRAIN_SPLIT else "rationales"
+
+
+def first_rationale(value) -> str:
+    """A row's rationale from :func:`rationale_column`'s cell: the train text, or the first eval rationale ("" if none)."""
+    return value if isinstance(value, str) else (value[0] if value else "")
+
+
 def require_columns(dataset, required, *, file=None, split: str | None = None, purpose: str = "") -> None:
     """Raise :class:`DataError` naming the missing columns of one split."""
     missing = [column for column in required if column not in dataset.column_names]

@@ -9,7 +9,7 @@ rationale each; eval rows the first of their ``rationales``, if any), or any que
 from __future__ import annotations
 
 from ..data import ColumnMapping, load_mcq
-from ..data.processed import TRAIN_SPLIT, require_columns
+from ..data.processed import TRAIN_SPLIT, first_rationale, rationale_column, require_columns
 from ..data.store import load_dataset_dict
 from ..errors import DataError
 
@@ -21,12 +21,12 @@ def _from_processed(path: str, split: str):
     if split not in dataset_dict:
         raise DataError(f"no split {split!r}; it has {', '.join(dataset_dict)}", file=path)
     dataset = dataset_dict[split]
-    rationale_column = "rationale" if split == TRAIN_SPLIT else "rationales"
+    column = rationale_column(split)
     require_columns(dataset, ("id", "stem", "options", "answer"), file=path, split=split, purpose="by KNIFE")
-    if rationale_column not in dataset.column_names:
+    if column not in dataset.column_names:
         return dataset.select_columns(["id", "stem", "options", "answer"]).map(lambda row: {"rationale": ""})
-    if rationale_column == "rationales":
-        dataset = dataset.map(lambda row: {"rationale": row["rationales"][0] if row["rationales"] else ""})
+    if column != "rationale":
+        dataset = dataset.map(lambda row: {"rationale": first_rationale(row[column])})
     return dataset.select_columns(list(ROW_COLUMNS))
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..data.processed import TRAIN_SPLIT, require_columns
+from ..data.processed import TRAIN_SPLIT, first_rationale, rationale_column, require_columns
 from ..errors import DataError
 
 CANDIDATE_COLUMNS = ("id", "question", "candidate_ids", "candidates", "rationale_scores", "question_scores",
@@ -21,12 +21,12 @@ CANDIDATE_COLUMNS = ("id", "question", "candidate_ids", "candidates", "rationale
 
 def _rationales(dataset, split: str) -> list[str]:
     """The rationale of each row: ``rationale`` (train rows) or the first of ``rationales`` (eval rows)."""
-    column = "rationale" if split == TRAIN_SPLIT else "rationales"
+    column = rationale_column(split)
     require_columns(dataset, ["id", "question", column], split=split, purpose="to build reranker candidates")
     rationales = []
     for number, value in enumerate(dataset[column]):
-        text = value if isinstance(value, str) else (value[0] if value else "")
-        if not text or not text.strip():
+        text = first_rationale(value)
+        if not text.strip():
             raise DataError(f"split {split!r} has a row without a rationale; the reranker learns from it",
                             row=f"row {number}", field=column)
         rationales.append(text)
