@@ -2,7 +2,7 @@
 
 A distilled Flan-T5 arrives knowing how to read: it can copy a name from its input into its
 answer. A random-initialised student given KARD data directly learns the opposite: it memorises
-the training provinces' countries and stays at chance on held-out ones. Two choices fix that on a
+the training provinces' countries and stays at chance on held-out ones. Two choices make it read on a
 CPU budget (measured, docs/quickstart.md "The student"):
 
 - BART rather than T5: T5's attention has relative positions only and its cross-attention none,
