@@ -6,12 +6,29 @@ Tokens are never passed as flags: huggingface_hub reads ``HF_TOKEN`` or the logi
 from __future__ import annotations
 
 import importlib.resources
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import jinja2
 
 from . import __version__
-from .errors import InputError
+from .errors import ConfigError, InputError
+
+
+
+@dataclass
+class HubDatasetArguments:
+    """``--push_to_hub``, ``--hub_dataset_id``, ``--hub_private_repo``: shared by the commands that publish a
+    dataset repository (rationales, processed datasets, knowledge bases)."""
+
+    push_to_hub: bool = field(default=False, metadata={"help": "Also push the result and its card to the Hub (token from HF_TOKEN or 'hf auth login')."})
+    hub_dataset_id: str | None = field(default=None, metadata={"help": "Hub dataset repository id for --push_to_hub."})
+    hub_private_repo: bool | None = field(default=None, metadata={"help": "Create the Hub repository as private."})
+
+    def __post_init__(self):
+        if self.push_to_hub and not self.hub_dataset_id:
+            raise ConfigError("--push_to_hub needs --hub_dataset_id", field="hub_dataset_id")
+
 
 CITATIONS = {
     "kard": """@inproceedings{kang2023knowledge,

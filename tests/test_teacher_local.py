@@ -12,8 +12,7 @@ from kard_hf.data.store import load_dataset_dict
 from kard_hf.errors import DataError, TeacherError
 from kard_hf.teacher import (FEW_SHOT_PROMPTS, AnswerFilter, Completion, SampleCache, SamplingParams, Teacher,
                              VerifierFilter, filter_rationales, load_prompt, sample_rationales)
-from kard_hf.data.arguments import QuestionArguments
-from kard_hf.teacher.commands import FilterArguments, RationaleDataArguments, TeacherArguments
+from kard_hf.teacher.commands import ARGUMENTS
 
 QUESTIONS = 6
 
@@ -167,7 +166,6 @@ def test_local_causal_teacher_keeps_the_end_of_a_prompt_longer_than_its_position
 @pytest.mark.parametrize("recipe", sorted((Path(__file__).parents[1] / "recipes" / "rationales").glob("*.yaml")),
                          ids=lambda p: p.stem)
 def test_recipes_parse(recipe):
-    _, data, teacher, filtering = parse_args([QuestionArguments, RationaleDataArguments, TeacherArguments, FilterArguments],
-                                             ["--config", str(recipe)])
+    _, data, teacher, filtering, _ = parse_args(ARGUMENTS, ["--config", str(recipe)])
     assert data.generate_splits == ["train", "test"] and teacher.n == 10 and filtering.filter == "answer"
     assert load_prompt(teacher.prompt).name == recipe.stem.split("_")[0]

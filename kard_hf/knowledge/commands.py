@@ -10,6 +10,7 @@ from ..arguments import parse_args
 from ..data.arguments import QuestionDataArguments
 from ..data.store import push_dataset_dict, save_dataset_dict
 from ..errors import ConfigError
+from ..hub import HubDatasetArguments
 from .augment import augment as augment_splits
 from .corpus import CORPUS_FORMATS, CorpusColumns, read_corpus
 from .kb import BM25Parameters, KnowledgeBase
@@ -19,17 +20,12 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class OutputArguments:
-    """Where an artifact goes: a local folder, and optionally a Hub repository."""
+    """Where an artifact goes locally (the Hub repository: :class:`~kard_hf.hub.HubDatasetArguments`)."""
 
     output_dir: str = field(metadata={"help": "Folder to write (replaced atomically when complete)."})
     overwrite_output_dir: bool = field(default=False, metadata={"help": "Replace an existing output folder."})
-    push_to_hub: bool = field(default=False, metadata={"help": "Also push the result to the Hub (token from HF_TOKEN or 'hf auth login')."})
-    hub_dataset_id: str | None = field(default=None, metadata={"help": "Hub dataset repository id for --push_to_hub."})
-    hub_private_repo: bool | None = field(default=None, metadata={"help": "Create the Hub repository as private."})
 
     def __post_init__(self):
-        if self.push_to_hub and not self.hub_dataset_id:
-            raise ConfigError("--push_to_hub needs --hub_dataset_id", field="hub_dataset_id")
         if Path(self.output_dir).exists() and not self.overwrite_output_dir:
             raise ConfigError("already exists; pass --overwrite_output_dir to replace it", file=self.output_dir)
 
@@ -64,20 +60,20 @@ class AugmentArguments:
 
 def build_kb(argv: list[str]) -> None:
     """Index a passage corpus with BM25 and save (and optionally push) the knowledge base."""
-    corpus_args, parameters, output = parse_args((CorpusArguments, BM25Parameters, OutputArguments), argv,
+    corpus_args, parameters, output, hub = parse_args((CorpusArguments, BM25Parameters, OutputArguments, HubDatasetArguments), argv,
                                                  prog="kard-hf build-kb")
     columns = CorpusColumns(corpus_args.id_column, corpus_args.text_column, corpus_args.title_column)
     passages = read_corpus(corpus_args.corpus, corpus_args.corpus_format, columns=columns, split=corpus_args.corpus_split)
     kb = KnowledgeBase.build(passages, parameters)
     kb.save_pretrained(output.output_dir)
     print(f"Knowledge base of {len(kb)} passages written to {output.output_dir} (fingerprint {kb.fingerprint[:12]})")
-    if output.push_to_hub:
-        print(f"Pushed: {kb.push_to_hub(output.hub_dataset_id, private=output.hub_private_repo)}")
+    if hub.push_to_hub:
+        print(f"Pushed: {kb.push_to_hub(hub.hub_dataset_id, private=hub.hub_private_repo)}")
 
 
 def augment(argv: list[str]) -> None:
     """Retrieve passages for every split and save the processed DatasetDict."""
-    data_args, augment_args, output = parse_args((QuestionDataArguments, AugmentArguments, OutputArguments), argv,
+    data_args, augment_args, output, hub = parse_args((QuestionDataArguments, AugmentArguments, OutputArguments, HubDatasetArguments), argv,
                                                  prog="kard-hf augment")
     kb = KnowledgeBase.from_pretrained(augment_args.knowledge_base)
     splits, source_manifest = data_args.load()
@@ -89,7 +85,7 @@ def augment(argv: list[str]) -> None:
     save_dataset_dict(dataset_dict, manifest, output.output_dir)
     sizes = ", ".join(f"{split} {len(dataset)}" for split, dataset in dataset_dict.items())
     print(f"Processed dataset ({sizes} rows) written to {output.output_dir}")
-    if output.push_to_hub:
-        push_dataset_dict(dataset_dict, manifest, output.hub_dataset_id, card_template="processed_dataset",
-                          private=output.hub_private_repo)
-        print(f"Pushed to https://huggingface.co/datasets/{output.hub_dataset_id}")
+    if hub.push_to_hub:
+        push_dataset_dict(dataset_dict, manifest, hub.hub_dataset_id, card_template="processed_dataset",
+                          private=hub.hub_private_repo)
+        print(f"Pushed to https://huggingface.co/datasets/{hub.hub_dataset_id}")

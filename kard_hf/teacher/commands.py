@@ -18,6 +18,7 @@ from ..data import examples_to_dataset
 from ..data.arguments import QuestionArguments
 from ..data.store import push_dataset_dict, save_dataset_dict
 from ..errors import ConfigError
+from ..hub import HubDatasetArguments
 from .base import SamplingParams
 from .cache import SampleCache
 from .filtering import make_filter
@@ -39,13 +40,8 @@ class RationaleDataArguments:
         "help": "Splits to sample rationales for (the oracle also needs 'test'); other splits are copied as they are."})
     cache_file: str | None = field(default=None, metadata={
         "help": "Append-only JSONL of every sample received, for resuming (default: <output_dir>.cache.jsonl)."})
-    push_to_hub: bool = field(default=False, metadata={"help": "Push the dataset and its card to the Hub."})
-    hub_dataset_id: str | None = field(default=None, metadata={"help": "Hub dataset repository id for --push_to_hub."})
-    hub_private_repo: bool | None = field(default=None, metadata={"help": "Create the Hub repository as private."})
 
     def __post_init__(self):
-        if self.push_to_hub and not self.hub_dataset_id:
-            raise ConfigError("--push_to_hub needs --hub_dataset_id", field="hub_dataset_id")
         self.cache_file = self.cache_file or f"{self.output_dir.rstrip('/')}.cache.jsonl"
 
 
@@ -102,6 +98,10 @@ class FilterArguments:
             raise ConfigError("--filter verifier needs --verifier_model", field="verifier_model")
 
 
+# The argument groups of `kard-hf rationales`, in the order parse_args returns them.
+ARGUMENTS = (QuestionArguments, RationaleDataArguments, TeacherArguments, FilterArguments, HubDatasetArguments)
+
+
 def api_key_from_env(name: str | None, base_url: str) -> tuple[str | None, str]:
     """``(key or None, how to name it in messages)``; a variable named explicitly must be set."""
     if name:
@@ -136,8 +136,8 @@ def rationales(argv: list[str]) -> None:
 
     from ..hub import write_card
 
-    questions, data_args, teacher_args, filter_args = parse_args(
-        [QuestionArguments, RationaleDataArguments, TeacherArguments, FilterArguments], argv, prog="kard-hf rationales",
+    questions, data_args, teacher_args, filter_args, hub = parse_args(
+        ARGUMENTS, argv, prog="kard-hf rationales",
         description="Sample few-shot chain-of-thought rationales from a teacher that sees the gold answer, keep those "
                     "that reach it, and save a rationale dataset.")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -173,7 +173,7 @@ def rationales(argv: list[str]) -> None:
     write_card(data_args.output_dir, "rationale_dataset", teacher=manifest_teacher, num_questions=num_questions)
     print(f"kept {manifest_teacher['kept']} and dropped {manifest_teacher['dropped']} rationales; "
           f"saved to {data_args.output_dir}")
-    if data_args.push_to_hub:
-        push_dataset_dict(dataset_dict, manifest, data_args.hub_dataset_id, card_template="rationale_dataset",
-                          private=data_args.hub_private_repo, teacher=manifest_teacher, num_questions=num_questions)
-        print(f"pushed to https://huggingface.co/datasets/{data_args.hub_dataset_id}")
+    if hub.push_to_hub:
+        push_dataset_dict(dataset_dict, manifest, hub.hub_dataset_id, card_template="rationale_dataset",
+                          private=hub.hub_private_repo, teacher=manifest_teacher, num_questions=num_questions)
+        print(f"pushed to https://huggingface.co/datasets/{hub.hub_dataset_id}")
