@@ -36,7 +36,8 @@ def train_tokenizer(texts: Iterable[str], kind: str = "t5", vocab_size: int = 20
     else:
         tokenizer = Tokenizer(models.BPE(unk_token=specials[2] if kind == "t5" else "[UNK]"))
         tokenizer.normalizer = normalizers.NFKC() if kind == "t5" else normalizers.BertNormalizer(lowercase=True)
-        tokenizer.pre_tokenizer = pre_tokenizers.Metaspace()
+        # Punctuation split from words, so that "Uganda" and "Uganda:" are one token, not two unrelated ones.
+        tokenizer.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Metaspace(), pre_tokenizers.Punctuation()])
         tokenizer.decoder = decoders.Metaspace()
         alphabet = {char for text in texts
                     for word, _ in tokenizer.pre_tokenizer.pre_tokenize_str(tokenizer.normalizer.normalize_str(text))
