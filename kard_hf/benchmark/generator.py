@@ -5,9 +5,9 @@ corpus (worded unlike the question), never in the question. For a share of the p
 corpus also holds "lexical trap" passages that name the province together with a wrong option
 and the question's own words, so BM25 with the question alone often ranks a trap first, while
 BM25 with the teacher's rationale (which names the right country) finds the fact: the situation
-KARD's reranker exists for. Test provinces never occur in training questions, and wrong options
-come from the same subregion as the right one, so neither memorization nor geography priors
-answer a test question.
+KARD's reranker exists for. Test provinces never occur in training questions, and the wrong options
+are the countries whose provinces' names look most like the asked one (lookalikes.py), so neither
+memorization nor the sound of a name answers a test question.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from pathlib import Path
 
 from ..data.schema import LETTERS, MCQExample
 from ..fileio import atomic_path, write_json, write_jsonl
-from .world import Country, Province, load_world
+from .lookalikes import Lookalikes
+from .world import Province, load_world
 
 QUESTION_TEMPLATES = (
     "In which country is the province of {province}?",
@@ -70,21 +71,6 @@ class Benchmark:
     facts: dict[str, Fact]
 
 
-def _options(rng: random.Random, country: Country, neighbours: tuple[Country, ...], all_countries: list[Country],
-             count: int) -> tuple[list[str], int]:
-    """``count`` country names: the right one and wrong ones from its subregion (topped up from anywhere)."""
-    pool = [c.name for c in neighbours if c.name != country.name]
-    rng.shuffle(pool)
-    wrong = pool[:count - 1]
-    while len(wrong) < count - 1:
-        candidate = rng.choice(all_countries).name
-        if candidate != country.name and candidate not in wrong:
-            wrong.append(candidate)
-    options = wrong + [country.name]
-    rng.shuffle(options)
-    return options, options.index(country.name)
-
-
 def generate(config: BenchmarkConfig = BenchmarkConfig()) -> Benchmark:
     """Build the corpus and the question splits for ``config`` (deterministic for its seed)."""
     provinces, by_region = load_world()
@@ -94,6 +80,7 @@ def generate(config: BenchmarkConfig = BenchmarkConfig()) -> Benchmark:
     if total > len(provinces):
         raise ValueError(f"asked for {total} questions but the world has {len(provinces)} provinces")
     rng = random.Random(config.seed)
+    lookalikes, country_names = Lookalikes(provinces), [c.name for c in all_countries]
     chosen: list[Province] = rng.sample(provinces, total)
     corpus, facts = [], {}
     splits: dict[str, list[MCQExample]] = {split: [] for split in SPLITS}
@@ -108,7 +95,9 @@ def generate(config: BenchmarkConfig = BenchmarkConfig()) -> Benchmark:
     for number, province in enumerate(chosen):
         split = next(s for s in SPLITS if number < bounds[s])
         country = province.country
-        options, answer = _options(rng, country, by_region[country.subregion], all_countries, config.num_options)
+        options = lookalikes.wrong_options(province, country_names, config.num_options - 1) + [country.name]
+        rng.shuffle(options)
+        answer = options.index(country.name)
         question_id = f"{split}-{number:05d}"
         stem = rng.choice(QUESTION_TEMPLATES).format(province=province.name)
         splits[split].append(MCQExample(question_id, stem, options, answer))

@@ -35,10 +35,15 @@ def _region_name(raw: str) -> str:
     return re.sub(r"\b(And|The)\b", lambda match: match.group().lower(), raw.title())
 
 
+def _names_country(province: str, country: str) -> bool:
+    return re.search(rf"\b{re.escape(country)}\b", province) is not None
+
+
 @lru_cache(maxsize=1)
 def load_world() -> tuple[tuple[Province, ...], dict[str, tuple[Country, ...]]]:
-    """Every province whose name is unambiguous (one country, not itself a country name, plain letters),
-    in a stable order, and the countries of each subregion (for plausible wrong options)."""
+    """Every province whose name is unambiguous (one country, not itself a country name, plain letters) and
+    does not give its country away ("Santiago de Cuba"),
+    in a stable order, and the countries of each subregion."""
     from countryinfo import all_countries
 
     records = sorted((c.info() for c in all_countries()), key=lambda info: info["name"])
@@ -51,7 +56,7 @@ def load_world() -> tuple[tuple[Province, ...], dict[str, tuple[Country, ...]]]:
             owners[province].add(info["name"])
     provinces = tuple(Province(name, countries[next(iter(owner))]) for name, owner in sorted(owners.items())
                       if len(owner) == 1 and next(iter(owner)) in countries and name not in countries
-                      and _CLEAN_NAME.fullmatch(name))
+                      and _CLEAN_NAME.fullmatch(name) and not _names_country(name, next(iter(owner))))
     by_subregion: dict[str, list[Country]] = defaultdict(list)
     for country in countries.values():
         by_subregion[country.subregion].append(country)
