@@ -51,7 +51,7 @@ def test_traps_name_the_province_with_a_wrong_option():
         assert fact.province in trap["text"] and wrong and fact.country not in trap["text"]
 
 
-def test_teacher_cites_the_fact_and_checks_the_options_up_to_its_answer():
+def test_teacher_names_the_country_checks_the_options_up_to_its_answer_and_cites_the_fact():
     from kard_hf.benchmark.teacher import PROMPT, BenchmarkTeacher
     from kard_hf.data.formatting import extract_answer
     from kard_hf.teacher.base import SamplingParams
@@ -66,11 +66,42 @@ def test_teacher_cites_the_fact_and_checks_the_options_up_to_its_answer():
         for text in texts:
             answer = extract_answer(text, 4)
             named = question.options[answer]
-            checked = re.findall(r"\(([A-D])\) ([^:]+) vs ([^:]+): (yes|no)\.", text)
-            assert [letter for letter, _, _, _ in checked] == list("ABCD"[:answer + 1])
-            assert [(name, other, verdict) for _, name, other, verdict in checked] == [
-                (option, named, "yes" if i == answer else "no") for i, option in enumerate(question.options[:answer + 1])]
-            assert fact.province in text and question.options[answer] in text.split(" (A) ")[0]
+            checked = re.findall(r"\(([A-D])\) ([^:]+): (yes|no)\.", text)
+            assert [letter for letter, _, _ in checked] == list("ABCD"[:answer + 1])
+            assert [(name, verdict) for _, name, verdict in checked] == [
+                (option, "yes" if i == answer else "no") for i, option in enumerate(question.options[:answer + 1])]
+            assert text.startswith(f"{named}. (A) ")
+            cited = text.split(f"So, the answer is ({'ABCD'[answer]}). ")[1]
+            assert fact.province in cited and named in cited
             right += answer == question.answer
             wrong += answer != question.answer
     assert right > 0 and wrong > 0  # the deliberate mistakes are there for the answer filter to drop
+
+
+def test_wrong_options_are_the_countries_whose_provinces_look_alike():
+    from kard_hf.benchmark.lookalikes import Lookalikes
+    from kard_hf.benchmark.world import Country, Province
+
+    thailand, laos, chile = (Country(name, "", "", "") for name in ("Thailand", "Laos", "Chile"))
+    provinces = (Province("Nakhon Phanom", thailand), Province("Nakhon Sawan", thailand),
+                 Province("Nakhon Luang", laos), Province("Valparaiso", chile), Province("Atacama", chile))
+    assert Lookalikes(provinces).wrong_options(provinces[0], ["Chile", "Laos", "Thailand"], 1) == ["Laos"]
+
+
+def test_the_sound_of_a_province_name_does_not_answer_a_test_question():
+    """The student that never reads (RD) would learn name-to-country hints from the training provinces;
+    the same hints in a trigram model pick the right option for few test questions."""
+    from kard_hf.benchmark.lookalikes import Lookalikes
+    from kard_hf.benchmark.world import Province, load_world
+
+    config = BenchmarkConfig(seed=0, num_train=3000, num_validation=100, num_test=300)
+    benchmark = generate(config)
+    country_of = {p.name: p.country for p in load_world()[0]}
+    train = tuple(Province(benchmark.facts[q.id].province, country_of[benchmark.facts[q.id].province])
+                  for q in benchmark.splits["train"])
+    hints = Lookalikes(train)
+    hits = 0
+    for question in benchmark.splits["test"]:
+        scores = hints.scores(benchmark.facts[question.id].province, question.options)
+        hits += max(question.options, key=scores.get) == benchmark.facts[question.id].country
+    assert hits / len(benchmark.splits["test"]) < 0.4

@@ -28,19 +28,21 @@ FACT_SENTENCES = (
 WRONG_SENTENCE = "{province} sounds like a place in {country}."
 
 
-def rationale(fact: str, country: str, options: dict[str, str], letter: str) -> str:
-    """A chain of thought: the fact, then each option compared with its country up to the one that matches,
-    then the answer.
+def rationale(country: str, fact: str, options: dict[str, str], letter: str) -> str:
+    """A chain of thought: the recalled country, each option checked against it up to the one that
+    matches, the answer, and the fact that backs it.
 
-    Comparing names side by side spells out which letter the fact's country has, a step a small student
-    learns far more easily than a bare "the answer is (D)" (docs/quickstart.md, "The student").
+    The order is what a small student can learn on a CPU budget (docs/quickstart.md, "The student"):
+    checking the options in turn spells out which letter the country has, a step a bare "the answer is
+    (D)" leaves to the student, and the checks are only learnt when they come right after the country,
+    at the start of the text (after a fact sentence they stayed near chance).
     """
     checks = []
     for option_letter, option in options.items():
-        checks.append(f"({option_letter}) {option} vs {country}: {'yes' if option_letter == letter else 'no'}.")
+        checks.append(f"({option_letter}) {option}: {'yes' if option_letter == letter else 'no'}.")
         if option_letter == letter:
             break
-    return f"{fact} {' '.join(checks)} So, the answer is ({letter})."
+    return f"{country}. {' '.join(checks)} So, the answer is ({letter}). {fact}"
 
 
 _PROMPT = re.compile(r"Question: (?P<question>.*)\nCorrect answer: \((?P<letter>[A-H])\)\nExplanation:\s*$", re.S)
@@ -79,7 +81,7 @@ class BenchmarkTeacher(Teacher):
             else:
                 letter, named = gold, country.name
                 fact = rng.choice(FACT_SENTENCES).format(province=province, country=named, region=country.subregion)
-            texts.append(rationale(fact, named, options, letter))
+            texts.append(rationale(named, fact, options, letter))
         return Completion(texts)
 
     def describe(self) -> dict:
