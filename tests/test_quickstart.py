@@ -20,10 +20,12 @@ def test_fast_quickstart_runs_every_step_and_writes_the_results(tmp_path, capsys
     assert manifest["teacher"]["kind"] == "programmatic" and manifest["teacher"]["dropped"] > 0
     from kard_hf.data.store import load_dataset_dict
 
-    silver = {row["id"]: row["silver_ids"][:PASSAGES] for row in load_dataset_dict(seed / "processed")[0]["test"]}
+    test = load_dataset_dict(seed / "processed")[0]["test"]
+    silver = {row["id"]: row["silver_ids"][:PASSAGES] for row in test}
     oracle = [json.loads(line) for line in (seed / "eval" / "kard-oracle-passages" / "predictions.jsonl").open()]
     assert [row["passage_ids"] for row in oracle] == [silver[row["id"]] for row in oracle]
-    facts = {row["question_id"]: row["passage_id"] for row in map(json.loads, (seed / "benchmark" / "facts.jsonl").open())}
-    assert sum(facts[id_] in ids for id_, ids in silver.items()) >= 0.8 * len(silver)  # rationales find the facts
+    # the teacher's rationales find passages that name the right country (its province's fact or its own passage)
+    named = [all(row["options"][row["answer"]] in text for text in row["silver_passages"][:PASSAGES]) for row in test]
+    assert sum(named) >= 0.9 * len(named)
     assert (tmp_path / "results.png").stat().st_size > 1000
     assert "| KARD (reranker)" in out and "Finished in" in out
