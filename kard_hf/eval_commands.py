@@ -107,6 +107,15 @@ def evaluate(argv: list[str]) -> None:
                "oracle": ("silver_passages", "silver_ids"), "none": ()}[pipeline.retrieval]
     require_columns(dataset, ("id", "stem", "options", "answer") + columns, file=args.dataset, split=args.split,
                     purpose=f"for retrieval '{pipeline.retrieval}'")
+    left_out = []
+    if pipeline.retrieval == "oracle":  # no oracle for a question none of whose teacher rationales was kept
+        left_out = [row_id for row_id, ids in zip(dataset["id"], dataset["silver_ids"]) if not ids]
+        if left_out:
+            logger.warning("oracle: %d question(s) have no teacher rationale, hence no silver passages, and are "
+                           "left out: %s", len(left_out), ", ".join(left_out[:10]))
+            dataset = dataset.filter(lambda row: bool(row["silver_ids"]))
+            if len(dataset) == 0:
+                raise DataError(f"no question of the {args.split} split has silver passages", file=args.dataset)
     pool = Retrieved(dataset[columns[0]], dataset[columns[1]]) if columns else None
     examples = _examples(dataset)
     decoding = pipeline_args.decoding_config()
@@ -121,6 +130,8 @@ def evaluate(argv: list[str]) -> None:
                "student": pipeline_args.student, "method": pipeline.spec.method, "retrieval": pipeline.retrieval,
                "num_passages": pipeline.num_passages if pipeline.retrieval != "none" else 0,
                "decoding": asdict(decoding), "seeds": list(args.seeds)}
+    if left_out:
+        metrics["left_out_without_silver_passages"] = left_out
     if args.rouge:
         metrics["rougeL"] = summarize(rouge)
     with atomic_path(args.output_dir) as tmp:

@@ -66,6 +66,22 @@ def test_kard_reads_the_passages_of_its_retrieval_mode(world, retrieval, column)
         assert row["gold"] == "ABCD"[test[row["id"]]["answer"]] and len(row["rationales"]) == 1
 
 
+def test_oracle_leaves_out_questions_without_a_teacher_rationale(world, fixtures_dir, tmp_path):
+    """A test question none of whose teacher rationales was kept has no silver passages, hence no oracle row."""
+    kept, dropped = (fixtures_dir / "test_rationales.jsonl").read_text().splitlines()
+    (tmp_path / "rationales.jsonl").write_text(kept + "\n")
+    _ok("augment", "--knowledge_base", world / "kb", "--train_file", fixtures_dir / "medqa_usmle_hf_train.jsonl",
+        "--train_rationales", fixtures_dir / "rationales", "--test_file", fixtures_dir / "medqa_usmle_hf_test.jsonl",
+        "--test_rationales", tmp_path / "rationales.jsonl", "--candidates", 6, "--silver_passages", 2,
+        "--output_dir", tmp_path / "processed")
+    _ok("evaluate", "--student", world / "kard", "--dataset", tmp_path / "processed", "--output_dir", tmp_path / "eval",
+        "--max_new_tokens", 24, "--retrieval", "oracle", "--num_passages", 2)
+    rows = [json.loads(line) for line in (tmp_path / "eval" / "predictions.jsonl").read_text().splitlines()]
+    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert [row["id"] for row in rows] == [json.loads(kept)["id"]] and metrics["questions"] == 1
+    assert metrics["left_out_without_silver_passages"] == [json.loads(dropped)["id"]]
+
+
 def test_reranker_mode_uses_the_rerankers_top_k(world):
     from kard_hf.reranker import Reranker
 
