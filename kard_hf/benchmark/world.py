@@ -42,8 +42,7 @@ def _names_country(province: str, country: str) -> bool:
 @lru_cache(maxsize=1)
 def load_world() -> tuple[tuple[Province, ...], dict[str, tuple[Country, ...]]]:
     """Every province whose name is unambiguous (one country, not itself a country name, plain letters) and
-    does not give its country away ("Santiago de Cuba"),
-    in a stable order, and the countries of each subregion."""
+    does not give its country away ("Santiago de Cuba"), in a stable order, and the countries of each subregion."""
     from countryinfo import all_countries
 
     records = sorted((c.info() for c in all_countries()), key=lambda info: info["name"])
