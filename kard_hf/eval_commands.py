@@ -109,13 +109,15 @@ def evaluate(argv: list[str]) -> None:
                     purpose=f"for retrieval '{pipeline.retrieval}'")
     left_out = []
     if pipeline.retrieval == "oracle":  # no oracle for a question none of whose teacher rationales was kept
-        left_out = [row_id for row_id, ids in zip(dataset["id"], dataset["silver_ids"]) if not ids]
-        if left_out:
+        with_silver = [i for i, ids in enumerate(dataset["silver_ids"]) if ids]
+        if not with_silver:
+            raise DataError(f"no question of the {args.split} split has silver passages", file=args.dataset)
+        if len(with_silver) < len(dataset):
+            kept = set(with_silver)
+            left_out = [row_id for i, row_id in enumerate(dataset["id"]) if i not in kept]
             logger.warning("oracle: %d question(s) have no teacher rationale, hence no silver passages, and are "
                            "left out: %s", len(left_out), ", ".join(left_out[:10]))
-            dataset = dataset.filter(lambda row: bool(row["silver_ids"]))
-            if len(dataset) == 0:
-                raise DataError(f"no question of the {args.split} split has silver passages", file=args.dataset)
+            dataset = dataset.select(with_silver)
     pool = Retrieved(dataset[columns[0]], dataset[columns[1]]) if columns else None
     examples = _examples(dataset)
     decoding = pipeline_args.decoding_config()

@@ -15,7 +15,6 @@ from . import __version__
 from .errors import ConfigError, InputError
 
 
-
 @dataclass
 class HubDatasetArguments:
     """``--push_to_hub``, ``--hub_dataset_id``, ``--hub_private_repo``: shared by the commands that publish a

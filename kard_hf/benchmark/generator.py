@@ -73,9 +73,8 @@ class Benchmark:
 
 def generate(config: BenchmarkConfig = BenchmarkConfig()) -> Benchmark:
     """Build the corpus and the question splits for ``config`` (deterministic for its seed)."""
-    provinces, by_region = load_world()
-    countries = {c.name: c for members in by_region.values() for c in members}
-    all_countries = sorted(countries.values(), key=lambda c: c.name)
+    provinces, all_countries = load_world()
+    countries = {c.name: c for c in all_countries}
     total = config.num_train + config.num_validation + config.num_test
     if total > len(provinces):
         raise ValueError(f"asked for {total} questions but the world has {len(provinces)} provinces")

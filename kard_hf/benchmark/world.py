@@ -40,9 +40,9 @@ def _names_country(province: str, country: str) -> bool:
 
 
 @lru_cache(maxsize=1)
-def load_world() -> tuple[tuple[Province, ...], dict[str, tuple[Country, ...]]]:
+def load_world() -> tuple[tuple[Province, ...], tuple[Country, ...]]:
     """Every province whose name is unambiguous (one country, not itself a country name, plain letters) and
-    does not give its country away ("Santiago de Cuba"), in a stable order, and the countries of each subregion."""
+    does not give its country away ("Santiago de Cuba"), and every country with a subregion, both in a stable order."""
     from countryinfo import all_countries
 
     records = sorted((c.info() for c in all_countries()), key=lambda info: info["name"])
@@ -56,7 +56,4 @@ def load_world() -> tuple[tuple[Province, ...], dict[str, tuple[Country, ...]]]:
     provinces = tuple(Province(name, countries[next(iter(owner))]) for name, owner in sorted(owners.items())
                       if len(owner) == 1 and next(iter(owner)) in countries and name not in countries
                       and _CLEAN_NAME.fullmatch(name) and not _names_country(name, next(iter(owner))))
-    by_subregion: dict[str, list[Country]] = defaultdict(list)
-    for country in countries.values():
-        by_subregion[country.subregion].append(country)
-    return provinces, {region: tuple(members) for region, members in by_subregion.items()}
+    return provinces, tuple(countries.values())

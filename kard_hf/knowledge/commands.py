@@ -60,8 +60,8 @@ class AugmentArguments:
 
 def build_kb(argv: list[str]) -> None:
     """Index a passage corpus with BM25 and save (and optionally push) the knowledge base."""
-    corpus_args, parameters, output, hub = parse_args((CorpusArguments, BM25Parameters, OutputArguments, HubDatasetArguments), argv,
-                                                 prog="kard-hf build-kb")
+    corpus_args, parameters, output, hub = parse_args(
+        (CorpusArguments, BM25Parameters, OutputArguments, HubDatasetArguments), argv, prog="kard-hf build-kb")
     columns = CorpusColumns(corpus_args.id_column, corpus_args.text_column, corpus_args.title_column)
     passages = read_corpus(corpus_args.corpus, corpus_args.corpus_format, columns=columns, split=corpus_args.corpus_split)
     kb = KnowledgeBase.build(passages, parameters)
@@ -73,8 +73,8 @@ def build_kb(argv: list[str]) -> None:
 
 def augment(argv: list[str]) -> None:
     """Retrieve passages for every split and save the processed DatasetDict."""
-    data_args, augment_args, output, hub = parse_args((QuestionDataArguments, AugmentArguments, OutputArguments, HubDatasetArguments), argv,
-                                                 prog="kard-hf augment")
+    data_args, augment_args, output, hub = parse_args(
+        (QuestionDataArguments, AugmentArguments, OutputArguments, HubDatasetArguments), argv, prog="kard-hf augment")
     kb = KnowledgeBase.from_pretrained(augment_args.knowledge_base)
     splits, source_manifest = data_args.load()
     dataset_dict, manifest = augment_splits(splits, kb, train_passages=augment_args.train_passages,
