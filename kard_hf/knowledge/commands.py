@@ -12,7 +12,10 @@ from ..data.store import push_dataset_dict, save_dataset_dict
 from ..errors import ConfigError
 from ..hub import HubDatasetArguments
 from .augment import augment as augment_splits
-from .corpus import CORPUS_FORMATS, CorpusColumns, read_corpus
+from ..errors import KnowledgeBaseError
+from ..fileio import atomic_path
+from .build import CHUNK_SIZE
+from .corpus import CORPUS_FORMATS, CorpusColumns, iter_corpus
 from .kb import BM25Parameters, KnowledgeBase
 
 logger = logging.getLogger(__name__)
@@ -40,6 +43,8 @@ class CorpusArguments:
     id_column: str = field(default="id", metadata={"help": "Passage id column."})
     text_column: str = field(default="text", metadata={"help": "Passage text column."})
     title_column: str = field(default="title", metadata={"help": "Passage title column (optional in the data)."})
+    num_proc: int = field(default=-1, metadata={"help": "Tokenizer processes (-1: every core)."})
+    chunk_size: int = field(default=CHUNK_SIZE, metadata={"help": "Passages read and tokenized at a time (bounds memory)."})
 
 
 @dataclass
@@ -63,9 +68,16 @@ def build_kb(argv: list[str]) -> None:
     corpus_args, parameters, output, hub = parse_args(
         (CorpusArguments, BM25Parameters, OutputArguments, HubDatasetArguments), argv, prog="kard-hf build-kb")
     columns = CorpusColumns(corpus_args.id_column, corpus_args.text_column, corpus_args.title_column)
-    passages = read_corpus(corpus_args.corpus, corpus_args.corpus_format, columns=columns, split=corpus_args.corpus_split)
-    kb = KnowledgeBase.build(passages, parameters)
-    kb.save_pretrained(output.output_dir)
+    passages = iter_corpus(corpus_args.corpus, corpus_args.corpus_format, columns=columns, split=corpus_args.corpus_split)
+    with atomic_path(output.output_dir) as tmp:
+        try:
+            kb = KnowledgeBase.build_folder(tmp, ((i, title, text) for _, i, title, text in passages), parameters,
+                                            num_proc=corpus_args.num_proc, chunk_size=corpus_args.chunk_size)
+        except KnowledgeBaseError as e:
+            if e.file is not None:
+                raise
+            raise KnowledgeBaseError(e.message, file=corpus_args.corpus, row=e.row, field=e.field) from None
+    kb = KnowledgeBase.load(output.output_dir)
     print(f"Knowledge base of {len(kb)} passages written to {output.output_dir} (fingerprint {kb.fingerprint[:12]})")
     if hub.push_to_hub:
         print(f"Pushed: {kb.push_to_hub(hub.hub_dataset_id, private=hub.hub_private_repo)}")
