@@ -1,14 +1,15 @@
-"""``kard-hf build-kb`` and ``kard-hf augment``."""
+"""``kard-hf build-kb``, ``kard-hf augment`` and ``kard-hf merge-shards``."""
 
 from __future__ import annotations
 
 import logging
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..arguments import parse_args
 from ..data.arguments import QuestionDataArguments
-from ..data.store import push_dataset_dict, save_dataset_dict
+from ..data.store import load_dataset_dict, push_dataset_dict, save_dataset_dict
 from ..errors import ConfigError
 from ..hub import HubDatasetArguments
 from .augment import augment as augment_splits
@@ -17,6 +18,7 @@ from ..fileio import atomic_path
 from .build import CHUNK_SIZE
 from .corpus import CORPUS_FORMATS, CorpusColumns, iter_corpus
 from .kb import BM25Parameters, KnowledgeBase
+from .shards import merge_shards as merge_datasets
 
 logger = logging.getLogger(__name__)
 
@@ -55,12 +57,23 @@ class AugmentArguments:
     train_passages: int = field(default=5, metadata={"help": "Passages stored per train row, retrieved with the rationale (a trainer uses the first k)."})
     candidates: int = field(default=100, metadata={"help": "κ*: candidates stored per eval question, retrieved with the question."})
     silver_passages: int = field(default=5, metadata={"help": "Oracle passages stored per eval question, retrieved with its first rationale."})
-    num_threads: int = field(default=-1, metadata={"help": "Search threads (-1: every core)."})
+    num_threads: int = field(default=-1, metadata={"help": "Search processes (-1: every core)."})
+    num_shards: int = field(default=1, metadata={"help": "Split the questions into this many shards (one per machine); join them with 'kard-hf merge-shards'."})
+    shard_index: int = field(default=0, metadata={"help": "Which shard this run writes (0 to num_shards - 1)."})
 
     def __post_init__(self):
-        for name in ("train_passages", "candidates", "silver_passages"):
+        for name in ("train_passages", "candidates", "silver_passages", "num_shards"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name} must be at least 1, got {getattr(self, name)}")
+        if not 0 <= self.shard_index < self.num_shards:
+            raise ConfigError(f"--shard_index must be in 0..{self.num_shards - 1}, got {self.shard_index}")
+
+
+@dataclass
+class MergeArguments:
+    """The shard folders written by ``kard-hf augment --num_shards N --shard_index i``."""
+
+    shards: list[str] = field(metadata={"help": "Every shard's output folder (any order)."})
 
 
 def build_kb(argv: list[str]) -> None:
@@ -89,15 +102,29 @@ def augment(argv: list[str]) -> None:
         (QuestionDataArguments, AugmentArguments, OutputArguments, HubDatasetArguments), argv, prog="kard-hf augment")
     kb = KnowledgeBase.from_pretrained(augment_args.knowledge_base)
     splits, source_manifest = data_args.load()
+    out = Path(output.output_dir)
+    journal = out.with_name(f".{out.name}.journal")  # searches done so far: a rerun after a kill resumes here
     dataset_dict, manifest = augment_splits(splits, kb, train_passages=augment_args.train_passages,
                                             candidates=augment_args.candidates,
                                             silver_passages=augment_args.silver_passages,
                                             num_threads=augment_args.num_threads,
-                                            teacher=source_manifest.get("teacher"))
+                                            teacher=source_manifest.get("teacher"), journal=journal,
+                                            shard=(augment_args.shard_index, augment_args.num_shards))
     save_dataset_dict(dataset_dict, manifest, output.output_dir)
+    shutil.rmtree(journal, ignore_errors=True)
     sizes = ", ".join(f"{split} {len(dataset)}" for split, dataset in dataset_dict.items())
     print(f"Processed dataset ({sizes} rows) written to {output.output_dir}")
     if hub.push_to_hub:
         push_dataset_dict(dataset_dict, manifest, hub.hub_dataset_id, card_template="processed_dataset",
                           private=hub.hub_private_repo)
         print(f"Pushed to https://huggingface.co/datasets/{hub.hub_dataset_id}")
+
+
+def merge_shards(argv: list[str]) -> None:
+    """Join the shards of a sharded ``augment`` into one processed DatasetDict, checking every question."""
+    merge_args, output = parse_args((MergeArguments, OutputArguments), argv, prog="kard-hf merge-shards")
+    shards = [(name, *load_dataset_dict(name)) for name in merge_args.shards]
+    dataset_dict, manifest = merge_datasets(shards)
+    save_dataset_dict(dataset_dict, manifest, output.output_dir)
+    sizes = ", ".join(f"{split} {len(dataset)}" for split, dataset in dataset_dict.items())
+    print(f"{len(shards)} shards merged ({sizes} rows) into {output.output_dir}")

@@ -14,6 +14,7 @@ import hashlib
 import multiprocessing
 import shutil
 import tempfile
+import weakref
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,6 +91,7 @@ class KnowledgeBase:
         self.index = Index(self.folder / "index", len(self._ids))
         self.analyzer = Analyzer(self.parameters.stemmer, self.parameters.stopwords)
         self._keep_alive = keep_alive  # the temporary folder of a KB built in memory
+        self._pool = None  # (workers, ProcessPoolExecutor) of parallel searches
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -138,12 +140,16 @@ class KnowledgeBase:
         if not queries:
             return SearchResults([], [], [])
         k = min(k, len(self))
-        rows, scores = self.search_rows(list(queries), k, num_threads=num_threads, show_progress=show_progress)
+        return self.results(*self.search_rows(list(queries), k, num_threads=num_threads, show_progress=show_progress))
+
+    def results(self, rows: np.ndarray, scores: np.ndarray) -> SearchResults:
+        """Ids, float32-rounded scores and texts of ``search_rows`` output."""
+        k = rows.shape[1] if rows.ndim == 2 else 0
         texts = self._texts.get(rows.ravel())
         return SearchResults(
             ids=[self._ids.get(r) for r in rows],
             scores=scores.astype(np.float32).astype(float).tolist(),
-            texts=[texts[i * k:(i + 1) * k] for i in range(len(queries))],
+            texts=[texts[i * k:(i + 1) * k] for i in range(len(rows))],
         )
 
     def search_rows(self, queries: list[str], k: int, *, num_threads: int = 1,
@@ -158,14 +164,25 @@ class KnowledgeBase:
                     bar.update(1)
             else:
                 batches = [queries[start:start + SEARCH_BATCH] for start in range(0, len(queries), SEARCH_BATCH)]
-                with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                         initializer=_open_for_search, initargs=(str(self.folder),)) as pool:
-                    start = 0
-                    for batch_rows, batch_scores in pool.map(_search_batch, batches, [k] * len(batches)):
-                        rows[start:start + len(batch_rows)], scores[start:start + len(batch_rows)] = batch_rows, batch_scores
-                        start += len(batch_rows)
-                        bar.update(len(batch_rows))
+                start = 0
+                for batch_rows, batch_scores in self._search_pool(workers).map(_search_batch, batches,
+                                                                               [k] * len(batches)):
+                    rows[start:start + len(batch_rows)], scores[start:start + len(batch_rows)] = batch_rows, batch_scores
+                    start += len(batch_rows)
+                    bar.update(len(batch_rows))
         return rows, scores
+
+    def _search_pool(self, workers: int) -> ProcessPoolExecutor:
+        """Worker processes that each open this KB's memory-mapped files; kept for the next search
+        (starting them costs about a second), shut down with the KB."""
+        if self._pool is None or self._pool[0] != workers:
+            if self._pool is not None:
+                self._pool[1].shutdown()
+            pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                       initializer=_open_for_search, initargs=(str(self.folder),))
+            weakref.finalize(self, pool.shutdown)
+            self._pool = (workers, pool)
+        return self._pool[1]
 
     def exhaustive_search(self, query: str, k: int = 10) -> tuple[list[str], list[float]]:
         """Top ``k`` by scoring every passage: the reference the pruned :meth:`search` must equal."""
