@@ -38,17 +38,17 @@ def generate_tsv(path: Path, passages: int, vocabulary: int = 500_000, seed: int
     from bm25s.stopwords import STOPWORDS_EN
 
     rng = np.random.default_rng(seed)
-    words = np.array(list(STOPWORDS_EN) + [f"w{i}q{rng.integers(10**6)}" for i in range(vocabulary - len(STOPWORDS_EN))],
+    salts = rng.integers(10**6, size=vocabulary).tolist()
+    words = np.array(list(STOPWORDS_EN) + [f"w{i}q{salts[i]}" for i in range(vocabulary - len(STOPWORDS_EN))],
                      dtype=object)
-    cdf = np.cumsum(1.0 / np.arange(1, vocabulary + 1))
-    cdf /= cdf[-1]
     tmp = path.with_suffix(".partial")
     with open(tmp, "w", encoding="utf-8") as f:
         f.write("id\ttext\ttitle\n")
         for start in range(0, passages, 100_000):
             n = min(100_000, passages - start)
-            ranks = np.minimum(np.searchsorted(cdf, rng.random(n * (WORDS_PER_PASSAGE + 2))), vocabulary - 1)
-            table = words[ranks].reshape(n, WORDS_PER_PASSAGE + 2)
+            # Inverse CDF of the continuous Zipf law (exponent 1): P(rank >= x) = 1 - ln(x + 1) / ln(V + 1).
+            ranks = (np.exp(rng.random(n * (WORDS_PER_PASSAGE + 2)) * np.log(vocabulary + 1)) - 1).astype(np.int64)
+            table = words[ranks].reshape(n, WORDS_PER_PASSAGE + 2).tolist()
             f.write("".join(f"{start + i + 1}\t{' '.join(row[2:])}\t{row[0].title()} {row[1].title()}\n"
                             for i, row in enumerate(table)))
     os.replace(tmp, path)

@@ -53,7 +53,7 @@ def write_index_folder(folder: Path, records: Iterable[tuple[str, str, str]], pa
     if workers > 1:
         from concurrent.futures import ProcessPoolExecutor
 
-        executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+        executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context())
     pending: deque = deque()
     records = iter(records)
     bar = None

@@ -56,6 +56,12 @@ def _tfc(method: str, tf: np.ndarray, relative_length: np.ndarray, k1: float, b:
     return (k1 + 1) * tf / (k1 * norm + tf) + DELTA  # bm25+
 
 
+def _distinct(values: np.ndarray) -> np.ndarray:
+    """Sorted distinct values (by sorting: numpy's hash-based ``unique`` is far slower on int arrays here)."""
+    values = np.sort(values)
+    return values[np.concatenate([[True], values[1:] != values[:-1]])] if len(values) else values
+
+
 def _weighted(scores: np.ndarray, weight: float) -> np.ndarray:
     """A query term's contribution, always in float64 (so every code path adds the same numbers)."""
     return np.multiply(scores, weight, dtype=np.float64)
@@ -116,7 +122,7 @@ class IndexBuilder:
         base.astype(np.float32).tofile(self.folder / "terms.base")
         upper = np.zeros(vocab_size, dtype=np.float32)
         # Block boundaries (term ids) such that each block holds about block_postings postings.
-        cuts = np.unique(np.searchsorted(offsets, np.arange(0, offsets[-1], self.block_postings), side="right") - 1)
+        cuts = _distinct(np.searchsorted(offsets, np.arange(0, offsets[-1], self.block_postings), side="right") - 1)
         starts = np.append(cuts[cuts < vocab_size], vocab_size).astype(np.int64)
         run_cuts = [np.searchsorted(np.fromfile(self.runs / f"{run}.term", dtype=np.int32), starts)
                     for run in range(len(self.run_sizes))]
@@ -156,13 +162,16 @@ class Index:
         folder = Path(folder)
         self.num_docs = num_docs
         self.vocab = StringTable(folder, "vocab")
-        self.offsets = np.memmap(folder / "terms.offsets", dtype=np.int64, mode="r")
+        self.offsets = np.memmap(folder / "terms.offsets", dtype=np.int64, mode="r").view(np.ndarray)
         sizes = int(self.offsets[-1])
         self.upper = np.fromfile(folder / "terms.upper", dtype=np.float32)
         self.base = np.fromfile(folder / "terms.base", dtype=np.float32)
-        self.docs = np.memmap(folder / "postings.docs", dtype=np.int32, mode="r") if sizes else np.zeros(0, np.int32)
-        self.scores = np.memmap(folder / "postings.scores", dtype=np.float32, mode="r") if sizes else np.zeros(0, np.float32)
-        self._acc = None  # dense float64 accumulator and "seen" marks, made on first search, reset after each
+        # Plain ndarray views of the maps: slicing a np.memmap costs a Python-level __getitem__ per call.
+        self.docs = np.memmap(folder / "postings.docs", dtype=np.int32, mode="r").view(np.ndarray) if sizes \
+            else np.zeros(0, np.int32)
+        self.scores = np.memmap(folder / "postings.scores", dtype=np.float32, mode="r").view(np.ndarray) if sizes \
+            else np.zeros(0, np.float32)
+        self._acc = None  # dense float64 accumulator and top-k marks, made on first search, reset after each
 
     # -- queries --------------------------------------------------------------------------------
     def query(self, terms: dict[str, int]) -> tuple[np.ndarray, np.ndarray, float]:
@@ -202,48 +211,79 @@ class Index:
     def search(self, terms: dict[str, int], k: int) -> tuple[np.ndarray, np.ndarray]:
         """Exact top-``k`` rows and float64 scores, pruned with MaxScore.
 
-        Terms go by decreasing bound. While an unseen passage could still reach the current k-th
-        best partial score ``theta`` (a lower bound of the final k-th score: postings are >= 0),
-        a term's whole posting list is added to a dense accumulator. Once the remaining bounds
-        sum below ``theta``, only the passages seen so far can enter the top k; the remaining
-        (long, frequent) lists are only probed for those candidates by binary search.
+        Terms go by decreasing bound, each posting list added whole to a dense accumulator.
+        ``theta``, the k-th best partial score of some k passages, is a lower bound of the final
+        k-th score (postings are >= 0). Once the bounds of the remaining terms sum below it, no
+        passage unseen so far can enter the top k: the remaining (long, frequent) lists are only
+        probed, by binary search, for the few candidates that can still reach ``theta``.
+        ``theta`` is cheap to keep (the minimum over a fixed top k, whose scores only grow) and
+        is recomputed over all passages seen before a list long enough to be worth skipping.
         """
         ids, weights, base = self.query(terms)
         if self._acc is None:
-            self._acc, self._seen = np.zeros(self.num_docs, dtype=np.float64), np.zeros(self.num_docs, dtype=bool)
-        acc, seen = self._acc, self._seen
+            self._acc = np.zeros(self.num_docs, dtype=np.float64)
+        acc = self._acc
         bounds = weights * self.upper[ids]
         remaining = np.concatenate([np.cumsum(bounds[::-1])[::-1], [0.0]]) * (1 + 1e-9)
-        seen_parts, count, theta, term = [], 0, -np.inf, 0
+        done = np.cumsum(np.concatenate([[0.0], bounds]))  # bound mass already added, before each term
+        lengths = (self.offsets[ids + 1] - self.offsets[ids]) if len(ids) else np.zeros(0, np.int64)
+        top, theta, candidates, added = None, -np.inf, None, []
+        total = at_last = 0  # postings added in all, and when theta was last recomputed
         try:
             for term in range(len(ids)):
-                if count >= k and remaining[term] < theta:
-                    break
+                if candidates is None and remaining[term] < done[term]:
+                    # (Before this, theta <= the best partial <= the bounds added <= what remains.)
+                    if top is not None:
+                        theta = acc[top].min() if len(top) == k else -np.inf
+                    # Recompute (cost: the postings added so far) only before a list longer than all
+                    # of those since the last time: what a break would save is then worth it.
+                    if top is None or (remaining[term] >= theta and lengths[term] >= total - at_last):
+                        top, theta = self._top(added, acc, k)
+                        at_last = total
+                    if remaining[term] < theta:  # the passages that can still win: seen, close to theta
+                        candidates = _distinct(np.concatenate([d[acc[d] + remaining[term] >= theta] for d in added]))
                 docs, scores = self._postings(int(ids[term]))
-                acc[docs] += _weighted(scores, weights[term])
-                new = docs[~seen[docs]]
-                seen[new] = True
-                seen_parts.append(new)
-                count += len(new)
-                if count >= k:
-                    seen_parts = [np.concatenate(seen_parts)]
-                    values = acc[seen_parts[0]]
-                    theta = np.partition(values, len(values) - k)[len(values) - k]
-            else:
-                term = len(ids)
-            candidates = np.concatenate(seen_parts) if seen_parts else np.zeros(0, dtype=np.int32)
+                if candidates is None or len(docs) < 4 * len(candidates):
+                    acc[docs] += _weighted(scores, weights[term])
+                    added.append(docs)
+                    total += len(docs)
+                else:
+                    found = np.searchsorted(docs, candidates)
+                    hit = found < len(docs)
+                    hit[hit] = docs[found[hit]] == candidates[hit]
+                    acc[candidates[hit]] += _weighted(scores[found[hit]], weights[term])
+                if candidates is not None:
+                    values = acc[candidates]
+                    if len(candidates) > k:
+                        theta = max(theta, np.partition(values, len(values) - k)[len(values) - k])
+                    candidates = candidates[values + remaining[term + 1] >= theta]
+            if candidates is None:
+                candidates = _distinct(np.concatenate(added)) if added else np.zeros(0, dtype=np.int64)
             partial = acc[candidates]
-        finally:  # leave the accumulator clean even if interrupted
-            touched = np.concatenate(seen_parts) if seen_parts else np.zeros(0, dtype=np.int32)
-            acc[touched] = 0
-            seen[touched] = False
-        if term < len(ids):
-            keep = partial + remaining[term] >= theta
-            order = np.argsort(candidates[keep])
-            candidates, partial = candidates[keep][order], partial[keep][order]
-            self._add_terms(ids[term:], weights[term:], candidates, partial)
+        finally:  # leave the accumulator clean (it is reused by the next query)
+            for docs in added:
+                acc[docs] = 0
+            if candidates is not None:
+                acc[candidates] = 0
         rows, scores = self._best_with_unmatched(candidates.astype(np.int64), partial, k)
         return rows, scores + base
+
+    @staticmethod
+    def _top(added: list[np.ndarray], acc: np.ndarray, k: int) -> tuple[np.ndarray, float]:
+        """The ``k`` passages with the highest partial score among the posting lists added so far,
+        and the k-th score (-inf if fewer). A passage occurs at most once per list, so the best
+        ``k * len(added)`` entries of the concatenation hold the best ``k`` distinct passages."""
+        pool = np.concatenate(added)
+        values = acc[pool]
+        keep = k * len(added)
+        if len(pool) > keep:
+            pool = pool[np.argpartition(values, len(pool) - keep)[len(pool) - keep:]]
+        pool = _distinct(pool)
+        values = acc[pool]
+        if len(pool) <= k:
+            return pool, (values.min() if len(pool) == k else -np.inf)
+        best = np.argpartition(values, len(pool) - k)[len(pool) - k:]
+        return pool[best], values[best].min()
 
     def _add_terms(self, ids: np.ndarray, weights: np.ndarray, sorted_rows: np.ndarray, total: np.ndarray) -> None:
         """Add to ``total`` each given term's weighted score for ``sorted_rows``, term by term in order."""

@@ -178,7 +178,7 @@ class KnowledgeBase:
         if self._pool is None or self._pool[0] != workers:
             if self._pool is not None:
                 self._pool[1].shutdown()
-            pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+            pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(),
                                        initializer=_open_for_search, initargs=(str(self.folder),))
             weakref.finalize(self, pool.shutdown)
             self._pool = (workers, pool)
