@@ -177,13 +177,14 @@ def agreement(kb, reference, queries) -> tuple[float, float]:
 def run_size(args, corpus: Path, n: int) -> dict:
     work = Path(args.workdir)
     results = {"passages": n}
-    sides = ["new"] + (["old"] if n * OLD_GB_PER_MILLION / 1e6 <= args.old_max_gb else [])
+    sides = ["new"] + (["old"] if n * OLD_GB_PER_MILLION / 1e6 <= args.old_max_gb and not args.no_old else [])
     results["old_skipped"] = "old" not in sides
     queries = {words: make_queries(corpus, words, args.queries, seed=words) for words in (20, 60)}
     reference = None
     for side in sides:
         out = work / f"kb-{side}-{n}"
         row = timed_build(side, corpus, out)
+        print(json.dumps({"passages": n, side: row}), file=sys.stderr, flush=True)
         start = time.perf_counter()
         kb = load_kb(side, out)
         row["load_s"] = time.perf_counter() - start
@@ -201,6 +202,8 @@ def run_size(args, corpus: Path, n: int) -> dict:
 
 
 def fmt(value) -> str:
+    if isinstance(value, list):  # read back from JSON
+        value = tuple(value)
     if isinstance(value, tuple) and len(value) == 3:
         return f"{value[0]:.1f} ({value[1]:.1f}–{value[2]:.1f})"
     if isinstance(value, tuple):
@@ -225,10 +228,11 @@ def print_table(all_results: list[dict]) -> None:
         if "old" in r:
             n = r["passages"]
             print(f"\n{n / 1e6:g}M: 60-word queries/s on one core, new / old = "
-                  f"{r['new']['qps_60_1'][0] / r['old']['qps_60_1'][0]:.1f}x; build time new / old = "
+                  f"{r['new']['qps_60_1'][0] / r['old']['qps_60_1'][0]:.1f}x, 20-word "
+                  f"{r['new']['qps_20_1'][0] / r['old']['qps_20_1'][0]:.1f}x; build time new / old = "
                   f"{r['new']['build_s'] / r['old']['build_s']:.2f}")
         else:
-            print(f"\n{r['passages'] / 1e6:g}M: old side skipped (its in-memory build would need about "
+            print(f"\n{r['passages'] / 1e6:g}M: old side not run (its in-memory build would need about "
                   f"{r['passages'] * OLD_GB_PER_MILLION / 1e9:.0f} GB)")
         new = r["new"]
         print(f"{r['passages'] / 1e6:g}M: batch search 2 cores / 1 core (60 words) = "
@@ -251,10 +255,12 @@ def main():
     parser.add_argument("--workdir", default="/work/scratch14")
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--old_queries", type=int, default=40, help="Queries timed on the (slow) old side.")
+    parser.add_argument("--no_old", action="store_true", help="Measure the new side only.")
     parser.add_argument("--agreement_queries", type=int, default=30)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--old_max_gb", type=float, default=8.0)
     parser.add_argument("--keep", action="store_true", help="Keep the corpora and KBs in --workdir.")
+    parser.add_argument("--also", nargs="*", default=[], help="Results JSON of earlier runs to print in the same table.")
     args = parser.parse_args()
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
@@ -269,8 +275,10 @@ def main():
         if not args.keep:
             for side in ("old", "new"):
                 shutil.rmtree(work / f"kb-{side}-{n}", ignore_errors=True)
+    (work / f"results-{'-'.join(str(r['passages']) for r in all_results)}.json").write_text(json.dumps(all_results))
     print(f"uptime: {os.getloadavg()}")
-    print_table(all_results)
+    print_table(sorted([r for path in args.also for r in json.loads(Path(path).read_text())] + all_results,
+                       key=lambda r: r["passages"]))
 
 
 if __name__ == "__main__":

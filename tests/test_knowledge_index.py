@@ -66,7 +66,9 @@ def test_pruned_search_equals_exhaustive_and_bm25s(corpus, method):
 def test_parallel_search_equals_serial(corpus):
     kb = KnowledgeBase.build(corpus, show_progress=False)
     batch = queries(corpus, 40)
-    assert kb.search(batch, k=10, num_threads=2) == kb.search(batch, k=10)
+    serial = kb.search(batch, k=10, num_threads=1)
+    assert kb._pool is None  # one thread means no worker process
+    assert kb.search(batch, k=10, num_threads=2) == serial and kb._pool[0] == 2
 
 
 def test_streamed_build_does_not_depend_on_chunks_or_workers(corpus, tmp_path):

@@ -28,7 +28,7 @@ CHUNK_SIZE = 50_000
 
 def resolve_workers(num_proc: int) -> int:
     """``-1`` means every core."""
-    return os.cpu_count() or 1 if num_proc == -1 else max(1, num_proc)
+    return (os.cpu_count() or 1) if num_proc == -1 else max(1, num_proc)
 
 
 def write_index_folder(folder: Path, records: Iterable[tuple[str, str, str]], parameters, *,
