@@ -91,6 +91,9 @@ class _Row:
         return self.check(value, types, key)
 
     def example_id(self, key: str, index: int, *, required: bool = False) -> str:
+        """The id field, else (when not ``required`` and the row has no such field) the 0-based row number."""
+        if key in self.obj and self.obj[key] is None:
+            self.fail("the id is null", key)
         value = self.get(key, (str, int), required=required)
         return str(index) if value is None else str(value)
 
