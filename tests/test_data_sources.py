@@ -74,11 +74,11 @@ def test_defect_2_imported_rationales_are_filtered_unless_asked_not_to(kb, tmp_p
 
 
 def test_defect_3_a_gap_in_the_endings_is_an_error(tmp_path):
-    path = write_jsonl(tmp_path / "train.json", [
+    path = write_jsonl(tmp_path / "train.jsonl", [
         {"sent1": "Which?", "sent2": "", "ending0": "a", "ending1": "b", "ending2": "c", "ending3": "d", "label": 0},
-        {"sent1": "Which one?", "sent2": "", "ending0": "a", "ending1": "b", "ending3": "d", "label": 3}])
-    with pytest.raises(DataError) as info:
-        load_mcq(path)
+        {"sent1": "Which one?", "sent2": "", "ending0": "a", "ending1": "b", "ending3": "d", "label": 1}])
+    with pytest.raises(DataError) as info:  # not a 3-option question with option D lost
+        load_mcq(path, format="kard")
     assert str(info.value).startswith(f"{path}, line 2, field 'ending2': ending2 is missing but ending3 is there")
 
 
