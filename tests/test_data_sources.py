@@ -111,6 +111,33 @@ def test_file_name_rule_digits_are_rows_other_keys_are_ids(tmp_path):
         attach_rationales(load_mcq(digits), {"0": ["which one?"]})
 
 
+def test_dataset_rationales_are_filtered_unless_kard_hf_rationales_did(tmp_path):
+    from datasets import DatasetDict
+
+    from kard_hf.data import examples_to_dataset
+    from kard_hf.data.arguments import QuestionDataArguments
+    from kard_hf.data.store import save_dataset_dict
+
+    unfiltered = attach_rationales(load_mcq(FIXTURES / "medqa_usmle_hf_train.jsonl"), read_rationales(FIXTURES / "rationales"))
+    dataset = DatasetDict({"train": examples_to_dataset(unfiltered)})
+    save_dataset_dict(dataset, {}, tmp_path / "plain")  # rationales from elsewhere: no teacher, no filter recorded
+    splits, manifest = QuestionDataArguments(dataset=str(tmp_path / "plain")).load()
+    assert [len(e.rationales) for e in splits["train"]] == [1] * 6
+    assert manifest["rationale_filter"]["sources"] == {"train": str(tmp_path / "plain")}
+
+    save_dataset_dict(dataset, {"teacher": {"filter": {"kind": "none"}}}, tmp_path / "made")  # kard-hf rationales
+    extra = write_jsonl(tmp_path / "extra.jsonl", [{"id": "00000", "rationale": "Maybe Silka. So, the answer is (B)."},
+                                                  {"id": "train-quessa", "rationale": "Indigo dye. So, the answer is (B)."}])
+    splits, manifest = QuestionDataArguments(dataset=str(tmp_path / "made"), train_rationales=str(extra)).load()
+    assert [len(e.rationales) for e in splits["train"]] == [2, 3, 2, 2, 2, 2]  # its own kept, the extra ones filtered
+    assert splits["train"][1].rationales[-1] == "Indigo dye. So, the answer is (B)."
+    counts = manifest["rationale_filter"]["splits"]["train"]
+    assert (counts["kept"], counts["dropped"], counts["questions_without_rationale_ids"]) == (1, 1, ["train-veltram"])
+    both = write_jsonl(tmp_path / "both.jsonl", [{"id": "train-quessa", "rationale": "a", "rationales": ["b"]}])
+    with pytest.raises(DataError, match="line 1, field 'rationale': expected one of 'rationale'"):
+        read_rationales(both)
+
+
 def test_validation_from_train_groups_rationales_by_question(kb, tmp_path):
     out = tmp_path / "processed"
     assert run("augment", "--knowledge_base", kb, "--train_file", RELEASED_QUESTIONS, "--train_rationales",

@@ -142,7 +142,8 @@ class QuestionDataArguments(QuestionArguments, FilterArguments):
             judge = judge or self.make_filter()
             kept, counts[split] = filter_rationales(examples, samples, judge)
             if filtered_before:  # the dataset's own rationales stay, in front of the kept imported ones
-                kept = [replace(k, rationales=e.rationales + k.rationales) for e, k in zip(examples, kept)]
+                kept = [replace(k, rationales=e.rationales + k.rationales) if e.id in samples else k
+                        for e, k in zip(examples, kept)]
             splits[split], sources[split] = kept, path or self.dataset
             logger.info("%s: the %s filter kept %d and dropped %d rationales; %d question(s) kept none", split,
                         self.filter, counts[split].kept, counts[split].dropped, counts[split].questions_without_rationale)

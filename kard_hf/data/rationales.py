@@ -2,7 +2,8 @@
 
 Two sources: the released KARD rationale folders (one ``<key>.json`` per question, each
 ``{"choices": [{"message": {"content": ...}}, ...]}`` as the chat-completions API returns it), and
-JSONL with ``id`` plus ``rationale`` (one) or ``rationales`` (a list); several lines may share an id.
+JSONL with ``id`` plus ``rationale`` (one) or ``rationales`` (a list); several lines may share an id
+and other fields are ignored.
 
 The one matching rule (:func:`match_rationales`): a key made only of digits is a 0-based row
 number, the question at that row of the split's questions (the released ``generate_explanations.py``
@@ -53,9 +54,11 @@ def read_rationale_jsonl(path: str | Path) -> dict[str, list[str]]:
     for row, obj in iter_jsonl(path):
         if obj.get("id") is None:
             raise DataError("missing field", file=path, row=row, field="id")
-        field = "rationales" if "rationales" in obj else "rationale"
-        if field not in obj:
-            raise DataError("missing field", file=path, row=row, field="rationale")
+        present = [key for key in ("rationale", "rationales") if key in obj]
+        if len(present) != 1:
+            raise DataError("expected one of 'rationale' (text) or 'rationales' (a list)" if present else "missing field",
+                            file=path, row=row, field="rationale")
+        field = present[0]
         rationales.setdefault(str(obj["id"]), []).extend(_texts(obj[field], path, row, field))
     return rationales
 
