@@ -93,7 +93,7 @@ def test_augment_imports_the_released_layout_filters_and_lists_questions_left_wi
     # 5 files x 3 responses (1 wrong, 1 without a stated answer) + 1 file with 2 wrong responses
     assert (counts["kept"], counts["dropped"]) == (5, 12)
     assert counts["questions_without_rationale"] == 1 and counts["questions_without_rationale_ids"] == ["4"]
-    assert manifest["rationale_filter"]["sources"] == {"train": str(RELEASED_RATIONALES)}
+    assert manifest["rationale_filter"]["sources"] == {"train": [str(RELEASED_RATIONALES)]}
     assert sorted(dataset["train"]["id"]) == ["0", "1", "2", "3", "5"]
     for row in dataset["train"]:
         assert row["target"].endswith(f"So, the answer is ({'ABCD'[row['answer']]}).\nAnswer: {'ABCD'[row['answer']]}")
@@ -123,7 +123,7 @@ def test_dataset_rationales_are_filtered_unless_kard_hf_rationales_did(tmp_path)
     save_dataset_dict(dataset, {}, tmp_path / "plain")  # rationales from elsewhere: no teacher, no filter recorded
     splits, manifest = QuestionDataArguments(dataset=str(tmp_path / "plain")).load()
     assert [len(e.rationales) for e in splits["train"]] == [1] * 6
-    assert manifest["rationale_filter"]["sources"] == {"train": str(tmp_path / "plain")}
+    assert manifest["rationale_filter"]["sources"] == {"train": [str(tmp_path / "plain")]}
 
     save_dataset_dict(dataset, {"teacher": {"filter": {"kind": "none"}}}, tmp_path / "made")  # kard-hf rationales
     extra = write_jsonl(tmp_path / "extra.jsonl", [{"id": "00000", "rationale": "Maybe Silka. So, the answer is (B)."},

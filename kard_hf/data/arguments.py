@@ -129,14 +129,19 @@ class QuestionDataArguments(QuestionArguments, FilterArguments):
     def _with_rationales(self, splits, manifest):
         from ..teacher.filtering import filter_rationales
 
+        for split in SPLITS:
+            if getattr(self, f"{split}_rationales") and split not in splits:
+                raise ConfigError(f"--{split}_rationales given without {split} questions")
         filtered_before = bool((manifest.get("teacher") or {}).get("filter"))
         sources, counts, judge = {}, {}, None
         for split, examples in splits.items():
             path = getattr(self, f"{split}_rationales", None)
-            imported = match_rationales(examples, read_rationales(path), source=path) if path else {}
             samples = {} if filtered_before else {e.id: list(e.rationales) for e in examples if e.rationales}
-            for question_id, texts in imported.items():
-                samples.setdefault(question_id, []).extend(texts)
+            sources[split] = [self.dataset or getattr(self, f"{split}_file")] if samples else []
+            if path:
+                for question_id, texts in match_rationales(examples, read_rationales(path), source=path).items():
+                    samples.setdefault(question_id, []).extend(texts)
+                sources[split].append(path)
             if not samples:
                 continue
             judge = judge or self.make_filter()
@@ -144,15 +149,13 @@ class QuestionDataArguments(QuestionArguments, FilterArguments):
             if filtered_before:  # the dataset's own rationales stay, in front of the kept imported ones
                 kept = [replace(k, rationales=e.rationales + k.rationales) if e.id in samples else k
                         for e, k in zip(examples, kept)]
-            splits[split], sources[split] = kept, path or self.dataset
+            splits[split] = kept
             logger.info("%s: the %s filter kept %d and dropped %d rationales; %d question(s) kept none", split,
                         self.filter, counts[split].kept, counts[split].dropped, counts[split].questions_without_rationale)
-        for split in SPLITS:
-            if getattr(self, f"{split}_rationales") and split not in splits:
-                raise ConfigError(f"--{split}_rationales given without {split} questions")
         if not counts:
             return splits, manifest
-        record = {"filter": judge.describe(), "sources": sources, "splits": {s: c.to_dict() for s, c in counts.items()},
+        record = {"filter": judge.describe(), "sources": {split: sources[split] for split in counts},
+                  "splits": {split: c.to_dict() for split, c in counts.items()},
                   "kept": sum(c.kept for c in counts.values()), "dropped": sum(c.dropped for c in counts.values())}
         return splits, {**manifest, "rationale_filter": record}
 
