@@ -155,6 +155,19 @@ def test_validation_from_train_groups_rationales_by_question(kb, tmp_path):
                RELEASED_QUESTIONS, "--validation_from_train", "0.5", "--output_dir", tmp_path / "x") == 2
 
 
+def test_a_validation_split_carved_by_rationales_is_recorded_through_augment(kb, tiny_t5_path, tmp_path):
+    rationales, processed = tmp_path / "rationales", tmp_path / "processed"
+    assert run("rationales", "--train_file", RELEASED_QUESTIONS, "--validation_from_train", "0.5", "--teacher",
+               "transformers", "--model", tiny_t5_path, "--n", "1", "--max_new_tokens", "4", "--filter", "none",
+               "--output_dir", rationales) == 0
+    questions, manifest = load_dataset_dict(rationales)
+    assert (len(questions["train"]), len(questions["validation"])) == (3, 3)
+    assert not set(questions["train"]["id"]) & set(questions["validation"]["id"])
+    assert manifest["validation_from_train"]["questions"] == 3
+    assert run("augment", "--dataset", rationales, "--knowledge_base", kb, "--output_dir", processed) == 0
+    assert load_dataset_dict(processed)[1]["validation_from_train"] == manifest["validation_from_train"]
+
+
 def test_processed_card_shows_the_filter_counts(kb):
     from kard_hf.hub import render_card
     from kard_hf.knowledge.kb import KnowledgeBase

@@ -129,7 +129,7 @@ def rationales(argv: list[str]) -> None:
                     "that reach it, and save a rationale dataset.")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     prompt = load_prompt(teacher_args.prompt)
-    splits, _ = questions.load()
+    splits, loaded = questions.load()
     absent = [split for split in data_args.generate_splits if split not in splits]
     if absent:
         raise ConfigError(f"--generate_splits names {', '.join(absent)} but there are no {'/'.join(absent)} questions",
@@ -155,7 +155,8 @@ def rationales(argv: list[str]) -> None:
     }
     dataset_dict = datasets.DatasetDict({split: examples_to_dataset(examples) for split, examples in splits.items()})
     num_questions = {s: len(e) for s, e in splits.items()}
-    manifest = {"teacher": manifest_teacher, "splits": num_questions}
+    carved = {key: loaded[key] for key in ("validation_from_train",) if key in loaded}
+    manifest = {"teacher": manifest_teacher, **carved, "splits": num_questions}
     save_dataset_dict(dataset_dict, manifest, data_args.output_dir)
     write_card(data_args.output_dir, "rationale_dataset", teacher=manifest_teacher, num_questions=num_questions)
     print(f"kept {manifest_teacher['kept']} and dropped {manifest_teacher['dropped']} rationales; "
