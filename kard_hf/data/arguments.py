@@ -150,8 +150,9 @@ class QuestionDataArguments(QuestionArguments, FilterArguments):
                 kept = [replace(k, rationales=e.rationales + k.rationales) if e.id in samples else k
                         for e, k in zip(examples, kept)]
             splits[split] = kept
+            c = counts[split]
             logger.info("%s: the %s filter kept %d and dropped %d rationales; %d question(s) kept none", split,
-                        self.filter, counts[split].kept, counts[split].dropped, counts[split].questions_without_rationale)
+                        self.filter, c.kept, c.dropped, c.questions_without_rationale)
         if not counts:
             return splits, manifest
         record = {"filter": judge.describe(), "sources": {split: sources[split] for split in counts},

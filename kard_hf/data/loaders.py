@@ -140,7 +140,8 @@ def _from_medqa(r: _Row, index: int, mapping: ColumnMapping) -> MCQExample:
     options = list(itertools.takewhile(lambda v: v is not None, (given.get(letter) for letter in LETTERS)))
     later = [letter for letter in LETTERS[len(options):] if given.get(letter) is not None]
     if later:  # a struct column pads missing letters with null at the end; a hole before a letter is a gap
-        r.fail(f"option {LETTERS[len(options)]} is missing but option {later[-1]} is there", f"options.{LETTERS[len(options)]}")
+        missing = LETTERS[len(options)]
+        r.fail(f"option {missing} is missing but option {later[-1]} is there", f"options.{missing}")
     for letter, option in zip(LETTERS, options):
         r.check(option, str, f"options.{letter}")
     letter = r.get("answer_idx", str)
@@ -160,7 +161,8 @@ def _from_openbookqa(r: _Row, index: int, mapping: ColumnMapping) -> MCQExample:
         r.check(text, str, f"choices.text[{i}]")
         r.check(label, str, f"choices.label[{i}]")
     if len(texts) != len(labels) or labels != list(LETTERS[:len(labels)]):
-        r.fail(f"expected the labels {list(LETTERS[:len(texts)])} for {len(texts)} choices, got {labels}", "choices.label")
+        r.fail(f"expected the labels {list(LETTERS[:len(texts)])} for {len(texts)} choices, got {labels}",
+               "choices.label")
     key = r.get("answerKey", str)
     if key not in labels:
         r.fail(f"{key!r} is not one of the choice labels {labels}", "answerKey")

@@ -56,8 +56,8 @@ def read_rationale_jsonl(path: str | Path) -> dict[str, list[str]]:
             raise DataError("missing field", file=path, row=row, field="id")
         present = [key for key in ("rationale", "rationales") if key in obj]
         if len(present) != 1:
-            raise DataError("expected one of 'rationale' (text) or 'rationales' (a list)" if present else "missing field",
-                            file=path, row=row, field="rationale")
+            message = "expected one of 'rationale' (text) or 'rationales' (a list)" if present else "missing field"
+            raise DataError(message, file=path, row=row, field="rationale")
         field = present[0]
         rationales.setdefault(str(obj["id"]), []).extend(_texts(obj[field], path, row, field))
     return rationales

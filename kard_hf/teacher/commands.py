@@ -21,8 +21,8 @@ from ..errors import ConfigError
 from ..hub import HubDatasetArguments
 from .base import SamplingParams
 from .cache import SampleCache
-from .openai_compat import DEFAULT_BASE_URL, OpenAICompatibleTeacher, host_of
 from .filtering import filter_rationales
+from .openai_compat import DEFAULT_BASE_URL, OpenAICompatibleTeacher, host_of
 from .pipeline import sample_rationales
 from .prompts import load_prompt
 

@@ -138,7 +138,8 @@ class FilterCounts:
                 "questions_without_rationale_ids": list(self.questions_without_rationale_ids)}
 
 
-def filter_rationales(examples: list[MCQExample], samples: dict[str, list[str]], judge) -> tuple[list[MCQExample], FilterCounts]:
+def filter_rationales(examples: list[MCQExample], samples: dict[str, list[str]],
+                      judge) -> tuple[list[MCQExample], FilterCounts]:
     """Examples whose ``rationales`` are the kept samples (empty texts are always dropped), and the counts.
 
     Questions absent from ``samples`` keep their rationales as they are.
