@@ -69,9 +69,12 @@ def augment_eval(examples: list[MCQExample], kb: KnowledgeBase, *, candidates: i
 
 def augment(splits: dict[str, list[MCQExample]], kb: KnowledgeBase, *, train_passages: int = 5,
             candidates: int = 100, silver_passages: int = 5, num_threads: int = 1, teacher: dict | None = None,
+            rationale_filter: dict | None = None, validation_from_train: dict | None = None,
             journal: str | Path | None = None, shard: tuple[int, int] = (0, 1)):
     """``(DatasetDict, manifest)``: the processed dataset of docs/data-format.md for the given splits.
 
+    ``rationale_filter`` and ``validation_from_train`` are what the question loader recorded
+    (:class:`kard_hf.data.arguments.QuestionDataArguments`); they go into the manifest as they are.
     ``journal``: a folder where searches are recorded and resumed from. ``shard=(i, n)``: only the
     questions ``i, i + n, i + 2n, ...`` of each split; the manifest records what the whole set is,
     so that :func:`merge_shards` can check that every question is present exactly once.
@@ -110,6 +113,8 @@ def augment(splits: dict[str, list[MCQExample]], kb: KnowledgeBase, *, train_pas
         "retrieval": {"train_passages": train_passages, "candidates": candidates, "silver_passages": silver_passages,
                       "train_query": "rationale", "eval_query": "question"},
         "teacher": teacher,
+        **({"rationale_filter": rationale_filter} if rationale_filter else {}),
+        **({"validation_from_train": validation_from_train} if validation_from_train else {}),
         "splits": {split: len(dataset) for split, dataset in dataset_dict.items()},
     }
     if count > 1:

@@ -108,8 +108,10 @@ def augment(argv: list[str]) -> None:
                                             candidates=augment_args.candidates,
                                             silver_passages=augment_args.silver_passages,
                                             num_threads=augment_args.num_threads,
-                                            teacher=source_manifest.get("teacher"), journal=journal,
-                                            shard=(augment_args.shard_index, augment_args.num_shards))
+                                            teacher=source_manifest.get("teacher"),
+                                            rationale_filter=source_manifest.get("rationale_filter"),
+                                            validation_from_train=source_manifest.get("validation_from_train"),
+                                            journal=journal, shard=(augment_args.shard_index, augment_args.num_shards))
     save_dataset_dict(dataset_dict, manifest, output.output_dir)
     shutil.rmtree(journal, ignore_errors=True)
     sizes = ", ".join(f"{split} {len(dataset)}" for split, dataset in dataset_dict.items())
