@@ -50,16 +50,17 @@ def journaled_search(kb: KnowledgeBase, queries: list[str], k: int, *, journal: 
             meta.write_text(json.dumps(asked))
     todo = np.flatnonzero(~done)
     block = SEARCH_BATCH * 4 * resolve_workers(num_threads)
-    with tqdm(total=len(queries), initial=int(done.sum()), unit=" queries", desc=desc) as bar, \
-            (open(data, "ab") if data is not None else open(os.devnull, "wb")) as out:
+    with tqdm(total=len(queries), initial=int(done.sum()), unit=" queries", desc=desc) as bar:
         for start in range(0, len(todo), block):
             index = todo[start:start + block]
             found_rows, found_scores = kb.search_rows([queries[i] for i in index], k, num_threads=num_threads)
             rows[index], scores[index] = found_rows, found_scores
-            records = np.zeros(len(index), dtype=record)
-            records["query"], records["rows"], records["scores"] = index, found_rows, found_scores
-            out.write(records.tobytes())
-            out.flush()
-            os.fsync(out.fileno())
+            if data is not None:
+                records = np.zeros(len(index), dtype=record)
+                records["query"], records["rows"], records["scores"] = index, found_rows, found_scores
+                with open(data, "ab") as out:
+                    out.write(records.tobytes())
+                    out.flush()
+                    os.fsync(out.fileno())
             bar.update(len(index))
     return rows, scores
