@@ -16,7 +16,7 @@ from .data.schema import MCQExample
 from .data.store import load_dataset_dict
 from .errors import ConfigError, DataError
 from .evaluation import accuracy, format_table, summarize
-from .fileio import atomic_path, write_json
+from .fileio import atomic_path, claim_output, write_json
 from .inference import RETRIEVAL_MODES, Decoding, KARDPipeline, Retrieved, load_pipeline
 
 logger = logging.getLogger(__name__)
@@ -52,7 +52,8 @@ class PipelineArguments:
 @dataclass
 class EvaluateArguments:
     dataset: str = field(metadata={"help": "A processed dataset (kard-hf augment) folder or Hub id."})
-    output_dir: str = field(metadata={"help": "Where predictions.jsonl and metrics.json go."})
+    output_dir: str = field(metadata={"help": "Where predictions.jsonl and metrics.json go (a new folder)."})
+    overwrite_output_dir: bool = field(default=False, metadata={"help": "Replace an existing output folder."})
     split: str = field(default="test", metadata={"help": "The split to evaluate."})
     seeds: list[int] = field(default_factory=lambda: [0], metadata={"help": "Sampling seeds; metrics report mean ± std over them."})
     max_eval_samples: int | None = field(default=None, metadata={"help": "Evaluate the first N questions only."})
@@ -93,6 +94,8 @@ def _rouge_l(predictions, examples) -> float:
 def evaluate(argv: list[str]) -> None:
     """Answer a processed split with a student, write predictions.jsonl and metrics.json, print the table."""
     pipeline_args, args = parse_args((PipelineArguments, EvaluateArguments), argv, prog="kard-hf evaluate")
+    claim_output(args.output_dir, overwrite=args.overwrite_output_dir, inputs=(
+        args.dataset, pipeline_args.student, pipeline_args.reranker, pipeline_args.knowledge_base))
     dataset_dict, manifest = load_dataset_dict(args.dataset)
     if args.split not in dataset_dict:
         raise DataError(f"no split {args.split!r}; it has {', '.join(dataset_dict)}", file=args.dataset)
