@@ -26,6 +26,7 @@ from .filtering import make_filter
 from .openai_compat import DEFAULT_BASE_URL, OpenAICompatibleTeacher, host_of
 from .pipeline import filter_rationales, sample_rationales
 from .prompts import load_prompt
+from .scrub import scrub_logs
 
 logger = logging.getLogger(__name__)
 
@@ -126,6 +127,7 @@ def build_teacher(args: TeacherArguments):
         return TransformersTeacher(args.model, batch_size=args.batch_size, use_chat_template=args.use_chat_template,
                                    max_input_tokens=args.max_input_tokens)
     api_key, key_name = api_key_from_env(args.api_key_env, args.base_url)
+    scrub_logs([api_key])  # the HTTP client logs each request URL, credentials of the base URL included
     return OpenAICompatibleTeacher(
         args.model, base_url=args.base_url, api_key=api_key, api_key_name=key_name, max_concurrency=args.max_concurrency,
         requests_per_minute=args.requests_per_minute, max_retries=args.max_retries, backoff=args.backoff,
