@@ -17,6 +17,7 @@ from ..arguments import parse_args
 from ..data.processed import TRAIN_SPLIT
 from ..data.store import load_dataset_dict
 from ..errors import ConfigError
+from ..resume import resolve_checkpoint
 from .candidates import build_candidates
 from .metrics import format_comparison
 from .modeling import KardRerankerModel
@@ -87,7 +88,7 @@ def _card_training(data_args, args) -> dict:
 
 def train_reranker(argv: list[str]) -> None:
     """Train a reranker (METHOD.md step 4) and save it to ``output_dir/final``."""
-    from transformers import AutoTokenizer
+    from transformers import AutoTokenizer, set_seed
 
     model_args, data_args, args = parse_args(
         [RerankerModelArguments, RerankerDataArguments, RerankerTrainingArguments], argv, prog="kard-hf train-reranker",
@@ -95,18 +96,20 @@ def train_reranker(argv: list[str]) -> None:
     push, args.push_to_hub = args.push_to_hub, False  # the merged model is pushed at the end, not adapters
     if push and not args.hub_model_id:
         raise ConfigError("push_to_hub needs hub_model_id", field="hub_model_id")
+    resume = resolve_checkpoint(args.resume_from_checkpoint, args.output_dir)
     train, eval_dataset = _candidate_splits(data_args, args)
     if eval_dataset is None and args.eval_strategy != "no":
         logger.warning("no evaluation split with rationales: eval_strategy set to 'no'")
         args.eval_strategy = IntervalStrategy.NO
     tokenizer = AutoTokenizer.from_pretrained(model_args.backbone)
+    set_seed(args.seed)  # the projection and the LoRA adapters are initialised here, before the Trainer seeds
     model = KardRerankerModel.from_backbone(model_args.backbone, projection_dim=model_args.projection_dim,
                                             normalize=model_args.normalize)
     if args.use_lora:
         model = apply_lora(model, args)
     trainer = RerankerTrainer(model=model, args=args, train_dataset=train, eval_dataset=eval_dataset,
                               processing_class=tokenizer)
-    trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
+    trainer.train(resume_from_checkpoint=resume)
     metrics = trainer.evaluate() if eval_dataset is not None else None
     model = trainer.model.merge_and_unload() if args.use_lora else trainer.model
     reranker = Reranker(model, tokenizer, query_max_length=args.query_max_length,
