@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .arguments import parse_args
+from .consistency import check_knowledge_base, check_student_knowledge_base
 from .data.loaders import FORMATS, load_mcq
 from .data.processed import require_columns
 from .data.schema import MCQExample
@@ -72,7 +73,7 @@ def _examples(dataset) -> list[MCQExample]:
 
 def _check_fingerprints(pipeline: KARDPipeline, manifest: dict, dataset_name: str) -> None:
     if pipeline.knowledge_base is not None:
-        pipeline.knowledge_base.check_augmented(manifest, dataset_name)
+        check_knowledge_base(pipeline.knowledge_base, manifest, dataset_name)
     recorded = (manifest.get("knowledge_base") or {}).get("fingerprint")
     trained = pipeline.spec.knowledge_base_fingerprint
     if trained and recorded and trained != recorded:
@@ -170,6 +171,7 @@ def predict(argv: list[str]) -> None:
     else:
         examples = load_mcq(args.questions, args.questions_format)
     pipeline = pipeline_args.pipeline()
+    check_student_knowledge_base(getattr(pipeline, "knowledge_base", None), pipeline.spec, pipeline_args.student)
     for prediction in pipeline(examples, decoding=pipeline_args.decoding_config(), seed=args.seed):
         row = prediction.to_dict()
         del row["gold"], row["correct"]

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from ..errors import DataError
 from ..fileio import iter_jsonl, read_json
+from ..hub import refuse_missing_local_path
 from .schema import LETTERS, MCQExample, check_unique_ids, validate_example
 
 FORMATS = ("auto", "kard", "strategyqa", "jsonl", "csv", "datasets")
@@ -151,8 +152,12 @@ def _rows(path: Path, fmt: str, split: str):
     elif fmt == "csv":
         try:
             with open(path, newline="", encoding="utf-8") as f:
-                for index, obj in enumerate(csv.DictReader(f)):
-                    yield index, f"line {index + 2}", obj
+                reader = csv.DictReader(f)
+                reader.fieldnames  # reads the header, which may span lines too
+                end = reader.line_num
+                for index, obj in enumerate(reader):
+                    start, end = end + 1, reader.line_num  # a quoted cell may span several lines
+                    yield index, f"line {start}", obj
         except UnicodeDecodeError as e:
             raise DataError(f"not valid UTF-8 (byte {e.start})", file=path) from None
     elif fmt == "datasets":
@@ -170,6 +175,7 @@ def load_dataset_split(path_or_id: str, split: str):
     if Path(path_or_id).is_dir():
         loaded = datasets.load_from_disk(path_or_id)
     else:
+        refuse_missing_local_path(path_or_id, what="dataset")
         try:
             loaded = datasets.load_dataset(path_or_id, split=split)
         except Exception as e:  # the datasets library raises many types for "not found / offline"
@@ -204,11 +210,12 @@ def load_mcq(path: str | Path, format: str = "auto", *, split: str = "train",
     if fmt not in _PARSERS:
         raise DataError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}", file=path)
     parse = _PARSERS[fmt]
-    examples = []
+    examples, rows = [], []
     for index, row, obj in _rows(path, fmt, split):
         example = parse(obj, index, path, row, columns or _default_columns(obj))
         examples.append(validate_example(example, file=path, row=row))
-    check_unique_ids(examples, file=path)
+        rows.append(row)
+    check_unique_ids(examples, file=path, rows=rows)
     return examples
 
 

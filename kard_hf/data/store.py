@@ -36,6 +36,9 @@ def load_dataset_dict(path_or_id: str | Path):
         return datasets.load_from_disk(str(path)), manifest
     from huggingface_hub import hf_hub_download
 
+    from ..hub import refuse_missing_local_path
+
+    refuse_missing_local_path(path_or_id, what="dataset")
     try:
         dataset_dict = datasets.load_dataset(str(path_or_id))
         manifest = read_json(hf_hub_download(str(path_or_id), MANIFEST_NAME, repo_type="dataset"))

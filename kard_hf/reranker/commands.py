@@ -14,6 +14,7 @@ from pathlib import Path
 from transformers.trainer_utils import IntervalStrategy
 
 from ..arguments import parse_args
+from ..consistency import check_knowledge_base
 from ..data.processed import TRAIN_SPLIT
 from ..data.store import load_dataset_dict
 from ..errors import ConfigError
@@ -58,7 +59,7 @@ def _load_knowledge_base(data_args: RerankerDataArguments, manifest: dict):
     from ..knowledge import KnowledgeBase
 
     kb = KnowledgeBase.from_pretrained(data_args.knowledge_base)
-    kb.check_augmented(manifest, data_args.dataset)
+    check_knowledge_base(kb, manifest, data_args.dataset)
     return kb
 
 
