@@ -89,6 +89,9 @@ def output_lock(path: str | os.PathLike) -> Iterator[Path]:
     """
     path = Path(path)
     lock = path.with_name(f".{path.name}.lock")
+    existing = next(parent for parent in path.absolute().parents if parent.exists())
+    if not existing.is_dir():
+        raise ConfigError(f"is a file, so {path} cannot be written under it", file=existing)
     lock.parent.mkdir(parents=True, exist_ok=True)
     while True:
         handle = open(lock, "a+", encoding="utf-8")
