@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import importlib
 import os
+import pickle
 import sys
 
 from . import __version__
@@ -75,6 +76,10 @@ def main(argv: list[str] | None = None) -> int:
         if e.errno not in USER_OS_ERRORS:
             raise
         print(f"kard-hf {name}: error: {os_error_line(e)}", file=sys.stderr)
+        return 2
+    except pickle.UnpicklingError:  # torch.load(weights_only=True) met a pickled object that is not a tensor
+        print(f"kard-hf {name}: error: a model's weights file (pytorch_model.bin) pickles objects other than "
+              "tensors; kard-hf never unpickles those (they can run code): convert it to safetensors", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"kard-hf {name}: interrupted", file=sys.stderr)

@@ -239,6 +239,23 @@ def test_an_encoder_only_bert_is_not_a_causal_student(world, tiny_bert_path, tmp
 # ---- tracebacks become one line --------------------------------------------------------------------------
 
 
+def test_pickle_only_weights_are_refused_in_one_line(world, tiny_bert_path, tmp_path):
+    import shutil
+
+    import torch
+    from transformers import BertModel
+
+    folder = tmp_path / "pickled"
+    shutil.copytree(tiny_bert_path, folder)
+    (folder / "model.safetensors").unlink()
+    torch.save({"model": BertModel.from_pretrained(tiny_bert_path)}, folder / "pytorch_model.bin")  # a whole module
+    result = cli("train-reranker", "--backbone", folder, "--dataset", world / "processed", "--knowledge_base",
+                 world / "kb", "--max_steps", 1, "--use_cpu", "true", "--output_dir", tmp_path / "out")
+    one_error_line(result, "pytorch_model.bin", "never unpickles")
+    assert not (tmp_path / "out" / "final").exists()
+
+
+
 def test_os_errors_on_output_are_one_line(world, tmp_path, fixtures_dir):
     a_file = tmp_path / "a-file"
     a_file.write_text("mine")
