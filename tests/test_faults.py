@@ -230,7 +230,16 @@ def test_predict_refuses_a_kb_other_than_the_students(world, tmp_path):
 
 
 def test_an_encoder_only_bert_is_not_a_causal_student(world, tiny_bert_path, tmp_path):
-    result = cli("train", "--model_name_or_path", tiny_bert_path, "--dataset", world / "processed", "--method", "rd",
+    import shutil
+
+    from transformers import AutoTokenizer
+
+    bert = tmp_path / "bert"  # with an end-of-sequence token, as a BERT-style checkpoint may have
+    shutil.copytree(tiny_bert_path, bert)
+    tokenizer = AutoTokenizer.from_pretrained(bert)
+    tokenizer.eos_token = tokenizer.sep_token
+    tokenizer.save_pretrained(bert)
+    result = cli("train", "--model_name_or_path", bert, "--dataset", world / "processed", "--method", "rd",
                  "--max_steps", 1, "--output_dir", tmp_path / "bert-student")
     one_error_line(result, "'bert'", "bidirectional encoder")
     assert not (tmp_path / "bert-student" / "model.safetensors").exists()
