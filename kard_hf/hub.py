@@ -78,12 +78,12 @@ def push_folder(folder: str | Path, repo_id: str, *, repo_type: str = "model", p
 def looks_like_a_local_path(path_or_id: str | Path) -> bool:
     """Whether a name that is not an existing folder was meant as a local path rather than a Hub id.
 
-    The rule (docs/reliability.md): it starts with ``/``, ``./``, ``../`` or ``~``, ends with
+    The rule (docs/reliability.md): it starts with ``/``, ``.`` or ``~``, ends with
     ``/``, holds a backslash or more than one ``/`` (a Hub id is ``name`` or ``owner/name``), or
     its first part is an existing local folder (``outputs/kb`` when ``outputs/`` exists).
     """
     text = str(path_or_id)
-    if text.startswith(("/", "./", "../", "~")) or text.endswith("/") or "\\" in text or text.count("/") > 1:
+    if text.startswith(("/", ".", "~")) or text.endswith("/") or "\\" in text or text.count("/") > 1:
         return True
     return "/" in text and Path(text.split("/")[0]).is_dir()
 

@@ -85,7 +85,9 @@ def augment(argv: list[str]) -> None:
                                             candidates=augment_args.candidates,
                                             silver_passages=augment_args.silver_passages,
                                             num_threads=augment_args.num_threads,
-                                            teacher=source_manifest.get("teacher"))
+                                            teacher=source_manifest.get("teacher"),
+                                            rationale_filter=source_manifest.get("rationale_filter"),
+                                            validation_from_train=source_manifest.get("validation_from_train"))
     save_dataset_dict(dataset_dict, manifest, output.output_dir)
     sizes = ", ".join(f"{split} {len(dataset)}" for split, dataset in dataset_dict.items())
     print(f"Processed dataset ({sizes} rows) written to {output.output_dir}")
