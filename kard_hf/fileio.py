@@ -80,15 +80,27 @@ def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
     return removed
 
 
+_held: dict[Path, int] = {}  # the locks this process holds, and how many times
+
+
 @contextlib.contextmanager
 def output_lock(path: str | os.PathLike) -> Iterator[Path]:
     """Hold an exclusive lock on ``path`` (an output folder or a cache file) for the block.
 
     The lock is ``.<name>.lock`` next to it, held with ``flock`` (released by the kernel even on
-    ``kill -9``) and holding the owner's pid and host, which a refusal names.
+    ``kill -9``) and holding the owner's pid and host, which a refusal names. It is re-entrant
+    within a process (a command run twice from one Python session does not lock itself out).
     """
     path = Path(path)
     lock = path.with_name(f".{path.name}.lock")
+    key = lock.absolute()
+    if key in _held:
+        _held[key] += 1
+        try:
+            yield path
+        finally:
+            _held[key] -= 1
+        return
     existing = next(parent for parent in path.absolute().parents if parent.exists())
     if not existing.is_dir():
         raise ConfigError(f"is a file, so {path} cannot be written under it", file=existing)
@@ -116,10 +128,12 @@ def output_lock(path: str | os.PathLike) -> Iterator[Path]:
     handle.truncate()
     handle.write(f"pid {os.getpid()} on host {socket.gethostname()}\n")
     handle.flush()
+    _held[key] = 1
     try:
         remove_stale_temporaries(path)
         yield path
     finally:
+        del _held[key]
         lock.unlink(missing_ok=True)
         handle.close()
 
