@@ -68,8 +68,8 @@ def recipe_value(action: argparse.Action, key: str, value, recipe_path):
         if action.nargs in ("+", "*") or isinstance(action.nargs, int):
             items = value if isinstance(value, list) else [value]
             return [_recipe_scalar(action, item) for item in items]
-        if isinstance(value, (list, dict)):
-            raise TypeError(f"expected a single value, got a {type(value).__name__}")
+        if isinstance(value, (list, dict)):  # options such as report_to or lr_scheduler_kwargs take these whole
+            return value
         return _recipe_scalar(action, value)
     except (TypeError, ValueError, argparse.ArgumentTypeError) as e:
         message = str(e) if isinstance(e, TypeError) or "expected" in str(e) else f"invalid value {value!r} ({e})"
