@@ -32,15 +32,14 @@ def check_output(path: str | os.PathLike, *, overwrite: bool, inputs=(), what: s
     """The one output policy of every command, applied before any work is done.
 
     An existing output is refused unless ``overwrite`` (it is then replaced only once the new one
-    is complete); a file where a folder goes and an output that is, holds or lies inside one of
-    ``inputs`` are refused always: replacing it would delete what the command reads.
+    is complete); a file where a folder goes and an output that is or holds one of ``inputs`` are
+    refused always: replacing it would delete what the command reads.
     """
     path = Path(path)
     target = path.resolve()
     for source in filter(None, inputs):
         source_path = Path(source).resolve()
-        if Path(source).exists() and (target == source_path or target in source_path.parents
-                                      or source_path in target.parents):
+        if Path(source).exists() and (target == source_path or target in source_path.parents):
             raise ConfigError(f"is also an input ({source}); write the output elsewhere", file=path, field=what)
     if path.exists() and not path.is_dir():
         raise ConfigError("is a file, not a folder; choose another output_dir", file=path, field=what)
