@@ -338,7 +338,7 @@ def test_an_unlabeled_train_question_is_named(world, tmp_path, fixtures_dir):
     rationales.write_text("".join(json.dumps({"id": r["id"], "rationale": "Because. So, the answer is (A)."}) + "\n"
                                   for r in rows))
     result = cli("augment", "--knowledge_base", world / "kb", "--train_file", tmp_path / "train.jsonl",
-                 "--train_rationales", rationales, "--output_dir", tmp_path / "out")
+                 "--train_rationales", rationales, "--filter", "none", "--output_dir", tmp_path / "out")
     one_error_line(result, f"train question {rows[2]['id']!r}", "field 'answer'", "no gold answer")
     assert not (tmp_path / "out").exists()
 
