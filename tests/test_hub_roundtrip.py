@@ -107,7 +107,8 @@ run("train", "--method", "knife", "--model_name_or_path", {t5!r}, "--teacher_mod
     "--output_dir", out + "/knife-student", "--push_to_hub", "true", "--hub_model_id", "alice/knife-student", *train)
 run("train-reranker", "--backbone", {bert!r}, "--dataset", root + "/processed", "--knowledge_base", root + "/kb",
     "--projection_dim", "8", "--rationale_pool", "4", "--question_pool", "4", "--output_dir", out + "/reranker",
-    "--push_to_hub", "true", "--hub_model_id", "alice/reranker", "--hub_private_repo", "true", *train)
+    "--push_to_hub", "true", "--hub_model_id", "alice/reranker", "--hub_private_repo", "true", "--hub_revision", "v1",
+    *train)
 KnowledgeBase.from_pretrained(root + "/kb").push_to_hub("alice/kb")
 processed, manifest = load_dataset_dict(root + "/processed")
 push_dataset_dict(processed, manifest, "alice/processed", card_template="processed_dataset")
@@ -132,12 +133,14 @@ def same_weights(a, b):
     a, b = a.state_dict(), b.state_dict()
     return sorted(a) == sorted(b) and all(torch.equal(a[k], b[k]) for k in a)
 
-for name, load in [("student-full", lambda p: load_trained_student(p)[0]),
-                   ("student-lora", lambda p: load_trained_student(p)[0]),
-                   ("knife-teacher", lambda p: load_knife_model(p)[0]), ("knife-student", lambda p: load_knife_model(p)[0]),
-                   ("reranker", lambda p: Reranker.from_pretrained(p).model)]:
-    report[name] = {{"weights": same_weights(load("alice/" + name), load(out + "/" + name)),
-                    "card": ModelCard.load("alice/" + name).content == ModelCard.load(out + "/" + name + "/README.md").content}}
+for name, load, revision in [("student-full", lambda p, r: load_trained_student(p)[0], None),
+                             ("student-lora", lambda p, r: load_trained_student(p)[0], None),
+                             ("knife-teacher", lambda p, r: load_knife_model(p)[0], None),
+                             ("knife-student", lambda p, r: load_knife_model(p)[0], None),
+                             ("reranker", lambda p, r: Reranker.from_pretrained(p, revision=r).model, "v1")]:
+    card = ModelCard.load(hf_hub_download("alice/" + name, "README.md", revision=revision))
+    report[name] = {{"weights": same_weights(load("alice/" + name, revision), load(out + "/" + name, None)),
+                    "card": card.content == ModelCard.load(out + "/" + name + "/README.md").content}}
 kb, again = KnowledgeBase.from_pretrained(root + "/kb"), KnowledgeBase.from_pretrained("alice/kb")
 query = ["Which river flows through the city of Veltram?"]
 report["kb"] = {{"weights": kb.fingerprint == again.fingerprint and kb.search(query, k=3) == again.search(query, k=3),
@@ -204,9 +207,11 @@ def test_cards_name_only_hub_ids_and_say_peft_for_adapters(pushed, hub):
     assert "chan2022knife" in knife.text and "kang2023knowledge" in full.text
 
 
-def test_private_repo_answers_its_owner_only(hub, pushed, tmp_path):
+def test_private_repo_answers_its_owner_only_and_the_revision_holds_the_push(hub, pushed, tmp_path):
     assert hub.repos[("model", "alice/reranker")].private
-    code = "from kard_hf.reranker import Reranker; Reranker.from_pretrained('alice/reranker')"
+    assert "model.safetensors" in hub.files("model", "alice/reranker", "v1")
+    assert "model.safetensors" not in hub.files("model", "alice/reranker", "main")
+    code = "from kard_hf.reranker import Reranker; Reranker.from_pretrained('alice/reranker', revision='v1')"
     for token in (OTHER_TOKEN, None):
         result = run_python(code, hub_env(hub, tmp_path / f"home-{token}", token=token))
         assert result.returncode != 0 and "cannot find this reranker locally or on the Hub" in result.stderr
