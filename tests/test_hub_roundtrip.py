@@ -17,7 +17,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from huggingface_hub import DatasetCard, ModelCard
+from huggingface_hub import ModelCard
 
 from distill_fixtures import processed_dataset_dict as student_dataset_dict
 from hub_server import HubServer
@@ -211,10 +211,20 @@ def test_private_repo_answers_its_owner_only_and_the_revision_holds_the_push(hub
     assert hub.repos[("model", "alice/reranker")].private
     assert "model.safetensors" in hub.files("model", "alice/reranker", "v1")
     assert "model.safetensors" not in hub.files("model", "alice/reranker", "main")
-    code = "from kard_hf.reranker import Reranker; Reranker.from_pretrained('alice/reranker', revision='v1')"
-    for token in (OTHER_TOKEN, None):
-        result = run_python(code, hub_env(hub, tmp_path / f"home-{token}", token=token))
-        assert result.returncode != 0 and "cannot find this reranker locally or on the Hub" in result.stderr
+    code = f"""
+    import os
+    from kard_hf.errors import InputError
+    from kard_hf.hub import resolve_folder  # what Reranker.from_pretrained reads a repo id with
+    for token in ({OTHER_TOKEN!r}, None):
+        os.environ.pop("HF_TOKEN", None) if token is None else os.environ.update(HF_TOKEN=token)
+        try:
+            resolve_folder("alice/reranker", what="reranker", revision="v1")
+        except InputError as e:
+            print("REFUSED", str(e).splitlines()[0])
+    """
+    result = run_python(code, hub_env(hub, tmp_path / "home", token=None))
+    refused = [line for line in result.stdout.splitlines() if line.startswith("REFUSED")]
+    assert len(refused) == 2 and all("cannot find this reranker locally or on the Hub" in line for line in refused)
 
 
 def test_no_token_in_any_file_written(hub, pushed, local):
@@ -228,15 +238,20 @@ def test_no_token_in_any_file_written(hub, pushed, local):
     assert any(auth == f"Bearer {TOKEN}" for _, _, auth in hub.requests)  # the token did travel, in headers only
 
 
-@pytest.mark.parametrize("token, message", [(None, "pushing to the Hub needs a token: set HF_TOKEN"),
-                                            ("hf_not_a_token", "the Hub refused the token (401)")])
-def test_a_missing_or_invalid_token_is_one_clear_line(hub, local, tmp_path, token, message):
+def test_a_missing_or_invalid_token_is_one_clear_line_before_training(hub, local, tmp_path):
     argv = ["train", "--model_name_or_path", str(local["t5"]), "--dataset", str(local["root"] / "student-data"),
             "--method", "rd", "--output_dir", str(tmp_path / "out"), "--push_to_hub", "true", "--hub_model_id",
             "alice/refused", *TRAIN]
-    result = subprocess.run([sys.executable, "-m", "kard_hf", *argv], cwd=ROOT, capture_output=True, text=True,
-                            env=hub_env(hub, tmp_path / "home", token=token), timeout=300)
-    assert result.returncode == 2
-    last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith("kard-hf train: error:") and message in last
-    assert ("model", "alice/refused") not in hub.repos
+    code = f"""
+    import os
+    from kard_hf.cli import main
+    for token in (None, "hf_not_a_token"):
+        os.environ.pop("HF_TOKEN", None) if token is None else os.environ.update(HF_TOKEN=token)
+        print("EXIT", main({argv!r}), flush=True)
+    """
+    result = run_python(code, hub_env(hub, tmp_path / "home", token=None))
+    assert [line for line in result.stdout.splitlines() if line.startswith("EXIT")] == ["EXIT 2", "EXIT 2"]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("kard-hf train: error:")]
+    assert len(errors) == 2 and "pushing to the Hub needs a token: set HF_TOKEN" in errors[0]
+    assert "the Hub refused the token (401)" in errors[1]
+    assert ("model", "alice/refused") not in hub.repos and not (tmp_path / "out" / "model.safetensors").exists()
