@@ -4,6 +4,7 @@ import importlib.resources
 import json
 from pathlib import Path
 
+import pytest
 from huggingface_hub import ModelCard
 
 from kard_hf.hub import hub_id, model_card, record_evaluation, template
@@ -77,3 +78,14 @@ def test_record_in_card_needs_a_local_student(capsys):
     assert main(["evaluate", "--student", "alice/student", "--dataset", "alice/data", "--output_dir", "x",
                  "--record_in_card", "true"]) == 2
     assert "record_in_card needs a local student folder" in capsys.readouterr().err
+
+
+def test_a_hub_token_flag_is_refused_before_anything_is_saved(tiny_t5, t5_tokenizer, tmp_path):
+    from kard_hf.distill import StudentTrainer, StudentTrainingArguments
+    from kard_hf.errors import ConfigError
+
+    args = StudentTrainingArguments(output_dir=str(tmp_path), method="rd", hub_token="hf_secret", use_cpu=True,
+                                    report_to="none")
+    with pytest.raises(ConfigError, match="not hub_token"):
+        StudentTrainer(model=tiny_t5, args=args, processing_class=t5_tokenizer)
+    assert not any(tmp_path.iterdir())

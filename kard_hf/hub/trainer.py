@@ -25,6 +25,9 @@ class HubCardMixin:
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        self._refuse_hub_token()  # init_hf_repo checked already when pushing; this covers local runs
+
+    def _refuse_hub_token(self) -> None:
         if self.args.hub_token:
             raise ConfigError("pass the Hub token through HF_TOKEN or 'hf auth login', not hub_token: the Trainer "
                               "would save it in training_args.bin", field="hub_token")
@@ -73,6 +76,7 @@ class HubCardMixin:
             self.write_hub_files(self.args.output_dir, model_name=model_name)
 
     def init_hf_repo(self, token: str | None = None, private: bool | None = None) -> None:
+        self._refuse_hub_token()
         require_token()
         with hub_errors(self.args.hub_model_id or Path(self.args.output_dir).name, "create"):
             super().init_hf_repo(token=token, private=private)
