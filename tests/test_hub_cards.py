@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from huggingface_hub import ModelCard
 
-from kard_hf.hub import hub_id, model_card, record_evaluation, template
+from kard_hf.hub import CITATIONS, hub_id, record_evaluation, template
+from kard_hf.hub.cards import from_template
 from kard_hf.reranker import KardRerankerConfig
 from kard_hf.reranker.rerank import reranker_card
 
@@ -35,16 +36,36 @@ def test_hub_id_names_a_local_folder_only_when_it_records_one(tmp_path):
 
 def test_model_card_metadata_keeps_hub_ids_and_says_why_a_local_base_is_left_out(tmp_path, tiny_bert):
     config = KardRerankerConfig(backbone=tiny_bert.config.to_dict(), projection_dim=8)
-    local = reranker_card(config, model_name="r", base_model=str(tmp_path), training={"dataset": str(tmp_path)})
+    local = reranker_card(config, model_name="r", base_model=str(tmp_path), dataset=str(tmp_path))
     assert local.data.base_model is None and local.data.datasets is None and str(tmp_path) not in str(local)
     assert f"(`{tmp_path.name}`) that records no Hub id" in local.text
     hub = reranker_card(config, model_name="r", base_model="michiyasunaga/LinkBERT-base", is_adapter=True,
-                        training={"dataset": "alice/processed"}, repo_id="alice/reranker")
+                        dataset="alice/processed", repo_id="alice/reranker")
     assert hub.data.base_model == "michiyasunaga/LinkBERT-base" and hub.data.datasets == ["alice/processed"]
     assert hub.data.library_name == "peft" and 'Reranker.from_pretrained("alice/reranker")' in hub.text
     path = tmp_path / "README.md"
     hub.save(path)
     assert ModelCard.load(path).data.to_dict() == hub.data.to_dict()  # what the Hub parses is what was built
+
+
+KB_MANIFEST = {"num_passages": 3, "bm25s_version": "0.3", "fingerprint": "f" * 64, "hub_id": None,
+               "parameters": {"method": "lucene", "k1": 0.9, "b": 0.4, "stemmer": None, "stopwords": None,
+                              "index_title": True}}
+
+
+def test_cards_render_as_from_template_does_with_missing_values_an_error():
+    import jinja2
+    from huggingface_hub import DatasetCard, DatasetCardData
+
+    from kard_hf import __version__
+
+    data = DatasetCardData(tags=["kard_hf", "knowledge-base"])
+    ours = from_template(DatasetCard, data, "knowledge_base", manifest=KB_MANIFEST, repo_id="alice/kb")
+    theirs = DatasetCard.from_template(data, template_str=template("knowledge_base"), manifest=KB_MANIFEST,
+                                       repo_id="alice/kb", kard_hf_version=__version__, citations=CITATIONS)
+    assert ours.content == theirs.content and 'KnowledgeBase.from_pretrained("alice/kb")' in ours.text
+    with pytest.raises(jinja2.UndefinedError, match="repo_id"):
+        from_template(DatasetCard, data, "knowledge_base", manifest=KB_MANIFEST)
 
 
 def test_templates_are_package_resources_with_card_data_headers():
@@ -59,9 +80,9 @@ def _card_with_results(folder: Path, accuracy: float, retrieval: str = "bm25"):
     return record_evaluation(folder, metrics, dataset="alice/medqa-processed", split="test", retrieval=retrieval)
 
 
-def test_record_evaluation_builds_a_model_index_that_the_hub_parses(tmp_path):
-    model_card("student", model_name="kard-student", method="kard", hyperparameters={}, prompt={}).save(
-        tmp_path / "README.md")
+def test_record_evaluation_builds_a_model_index_that_the_hub_parses(tmp_path, tiny_bert):
+    config = KardRerankerConfig(backbone=tiny_bert.config.to_dict(), projection_dim=8)
+    reranker_card(config, model_name="kard-student").save(tmp_path / "README.md")
     _card_with_results(tmp_path, 0.25)
     _card_with_results(tmp_path, 0.5)  # the same evaluation again replaces its entry
     _card_with_results(tmp_path, 0.75, retrieval="reranker")

@@ -2,7 +2,8 @@
 
 The metadata goes through :class:`~huggingface_hub.ModelCardData` / :class:`~huggingface_hub.DatasetCardData`
 (so ``model-index`` is built from validated :class:`~huggingface_hub.EvalResult` entries), and the text is
-rendered by ``ModelCard.from_template`` / ``DatasetCard.from_template``. ``base_model`` and ``datasets``
+rendered as ``ModelCard.from_template`` / ``DatasetCard.from_template`` render it, with undefined variables
+an error (:func:`from_template`). ``base_model`` and ``datasets``
 only ever hold Hub ids: a local folder is named by the Hub id its saved metadata records (see
 :func:`hub_id`), or left out of the metadata, and the card's text says so.
 """
@@ -12,6 +13,8 @@ from __future__ import annotations
 import importlib.resources
 import re
 from pathlib import Path
+
+import jinja2
 
 from .. import __version__
 from ..fileio import read_json
@@ -87,8 +90,18 @@ def describe(path_or_id: str | Path | None, repo_type: str = "model") -> str:
             f"names no {'base model' if repo_type == 'model' else 'dataset'}")
 
 
-def _context(**context) -> dict:
-    return {"kard_hf_version": __version__, "citations": CITATIONS, **context}
+# ``RepoCard.from_template`` renders with a default jinja2 environment, where a missing variable is an empty
+# string. This is the same rendering (``card_data`` is the data's YAML, its fields are variables, the
+# templates' whitespace is the same) with StrictUndefined, so that a missing value is an error.
+_environment = jinja2.Environment(undefined=jinja2.StrictUndefined)
+
+
+def from_template(card_class, data, template_name: str, **context):
+    """``card_class.from_template(data, template_str=...)``, strict: a card of ``card_class`` from ``hub_cards/``."""
+    text = _environment.from_string(template(template_name)).render(
+        card_data=data.to_yaml(), **{**data.to_dict(), "kard_hf_version": __version__, "citations": CITATIONS,
+                                     **context})
+    return card_class(text)
 
 
 def model_card(template_name: str, *, model_name: str, base_model=None, datasets=(), library_name: str = "transformers",
@@ -104,10 +117,8 @@ def model_card(template_name: str, *, model_name: str, base_model=None, datasets
     data = ModelCardData(model_name=model_name, library_name=library_name, base_model=hub_id(base_model),
                          datasets=dataset_ids or None, tags=["kard_hf", *tags], pipeline_tag=pipeline_tag,
                          eval_results=eval_results or None)
-    return ModelCard.from_template(
-        data, template_str=template(template_name),
-        **_context(base_model_text=describe(base_model), datasets_text=[describe(d, "dataset") for d in datasets if d],
-                   **context))
+    return from_template(ModelCard, data, template_name, base_model_text=describe(base_model),
+                         datasets_text=[describe(d, "dataset") for d in datasets if d], **context)
 
 
 def dataset_card(template_name: str, *, tags=(), configs=None, pretty_name: str | None = None,
@@ -120,7 +131,7 @@ def dataset_card(template_name: str, *, tags=(), configs=None, pretty_name: str 
 
     extra = {"configs": configs} if configs else {}
     data = DatasetCardData(pretty_name=pretty_name, tags=["kard_hf", *tags], task_categories=task_categories, **extra)
-    return DatasetCard.from_template(data, template_str=template(template_name), **_context(**context))
+    return from_template(DatasetCard, data, template_name, **context)
 
 
 def saved_dataset_configs(splits) -> list[dict]:

@@ -24,11 +24,10 @@ from .modeling import KardRerankerModel, late_interaction_scores
 SPEC_NAME = "kard_hf_model.json"
 
 
-def reranker_card(config, *, model_name: str, base_model=None, training: dict | None = None, metrics=None,
-                  repo_id: str | None = None, is_adapter: bool = False):
+def reranker_card(config, *, model_name: str, base_model=None, dataset=None, training: dict | None = None,
+                  metrics=None, repo_id: str | None = None, is_adapter: bool = False):
     """The reranker's :class:`~huggingface_hub.ModelCard` (hub_cards/reranker.md.j2); ``training`` holds the
-    RerankerTrainingArguments the card reports and the ``dataset`` trained on."""
-    dataset = (training or {}).get("dataset")
+    RerankerTrainingArguments the card reports, ``dataset`` the processed dataset trained on."""
     return model_card("reranker", model_name=model_name, base_model=base_model, datasets=[dataset],
                       library_name="peft" if is_adapter else "kard_hf", tags=["kard", "reranker", "colbert", "retrieval"],
                       config=config, training=training, metrics=metrics, is_adapter=is_adapter,

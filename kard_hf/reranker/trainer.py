@@ -105,12 +105,12 @@ class RerankerTrainer(HubCardMixin, Trainer):
     def hub_card(self, model_name: str):
         args = self.args
         training = {**{name: getattr(args, name) for name in CARD_ARGUMENTS}, "epochs": args.num_train_epochs,
-                    "batch_size": args.per_device_train_batch_size, "dataset": self.dataset_name}
+                    "batch_size": args.per_device_train_batch_size}
         evaluations = [entry for entry in self.state.log_history if any(k.startswith("eval_reranker_") for k in entry)]
         metrics = {k: v for k, v in evaluations[-1].items() if k.startswith("eval_")} if evaluations else None
         return reranker_card(self.accelerator.unwrap_model(self.model).config, model_name=model_name,
-                             base_model=self.base_model, training=training, metrics=metrics, repo_id=self.hub_id,
-                             is_adapter=self.is_adapter())
+                             base_model=self.base_model, dataset=self.dataset_name, training=training, metrics=metrics,
+                             repo_id=self.hub_id, is_adapter=self.is_adapter())
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         labels = inputs.pop("labels")
