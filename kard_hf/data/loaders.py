@@ -29,7 +29,7 @@ from pathlib import Path
 
 from ..errors import ConfigError, DataError
 from ..fileio import iter_jsonl, read_json
-from ..hub import looks_like_a_local_path
+from ..hub.repo import looks_like_a_local_path
 from .schema import LETTERS, MCQExample, check_unique_ids, validate_example
 
 NAMED_FORMATS = ("kard", "strategyqa", "medqa", "openbookqa")
