@@ -6,12 +6,14 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from transformers import AutoConfig, AutoTokenizer
 
 from ..arguments import load_recipe, parse_args
 from ..errors import ConfigError, ModelError
 from ..hub import resolve_folder
+from ..resume import resolve_checkpoint
 from .arguments import (KnifeDataArguments, KnifeMethodArguments, KnifeModelArguments, KnifeTeacherTrainingArguments,
                         KnifeTrainingArguments)
 from .configuration import KnifeT5Config
@@ -41,9 +43,9 @@ def _rows(data: KnifeDataArguments, split: str, *, require_rationale: bool):
 
 
 def _card_context(data: KnifeDataArguments, model: KnifeModelArguments, training, role: str, **extra) -> dict:
-    repo = training.hub_model_id or training.output_dir
-    return {"role": role, "title": f"KNIFE {role}: {repo}", "base_model": model.model_name_or_path,
-            "dataset": data.dataset, "repo_or_path": repo, **extra}
+    name = (training.hub_model_id or Path(training.output_dir).name).split("/")[-1]
+    return {"role": role, "title": f"KNIFE {role}: {name}", "base_model": model.model_name_or_path,
+            "dataset": data.dataset, **extra}
 
 
 def train_teacher(data: KnifeDataArguments, model_args: KnifeModelArguments, training: KnifeTeacherTrainingArguments):
@@ -106,9 +108,8 @@ def train_student(data: KnifeDataArguments, model_args: KnifeModelArguments, tra
 
 
 def _run(trainer, training):
-    """Train, save, evaluate, push. ``--resume_from_checkpoint last`` resumes from output_dir's latest checkpoint."""
-    resume = training.resume_from_checkpoint
-    trainer.train(resume_from_checkpoint=True if resume in ("last", "true", "True") else resume)
+    """Train, save, evaluate, push. ``--resume_from_checkpoint last`` resumes from output_dir's latest complete checkpoint."""
+    trainer.train(resume_from_checkpoint=resolve_checkpoint(training.resume_from_checkpoint, training.output_dir))
     trainer.save_model()
     if trainer.eval_dataset is not None:
         trainer.save_metrics("eval", trainer.evaluate())

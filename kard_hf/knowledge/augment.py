@@ -42,8 +42,11 @@ def augment_train(examples: list[MCQExample], kb: KnowledgeBase, *, passages: in
     if not pairs:
         raise DataError("the train split has no rationales: generate them with 'kard-hf rationales' or pass "
                         "--train_rationales", field="rationales")
-    if any(example.answer is None for example, _, _ in pairs):
-        raise DataError("a train question has no gold answer", field="answer")
+    unlabeled = next((number for number, example in enumerate(examples) if example.rationales and example.answer is None),
+                     None)
+    if unlabeled is not None:  # the rationale's target needs the gold letter
+        raise DataError(f"train question {examples[unlabeled].id!r} (question {unlabeled + 1} of the train split) has "
+                        "no gold answer", row=f"id {examples[unlabeled].id}", field="answer")
     found = _search(kb, [rationale for _, _, rationale in pairs], passages, num_threads, journal, f"{split}.rationales")
     return [{**_question_row(example), "rationale_index": index, "rationale": rationale,
              "target": format_target(rationale, example.answer_letter),

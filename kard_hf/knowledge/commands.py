@@ -10,11 +10,10 @@ from pathlib import Path
 from ..arguments import parse_args
 from ..data.arguments import QuestionDataArguments
 from ..data.store import load_dataset_dict, push_dataset_dict, save_dataset_dict
-from ..errors import ConfigError
+from ..errors import ConfigError, KnowledgeBaseError
+from ..fileio import atomic_path, claim_output
 from ..hub import HubDatasetArguments
 from .augment import augment as augment_splits
-from ..errors import KnowledgeBaseError
-from ..fileio import atomic_path
 from .build import CHUNK_SIZE
 from .corpus import CORPUS_FORMATS, CorpusColumns, iter_corpus
 from .kb import BM25Parameters, KnowledgeBase
@@ -80,6 +79,7 @@ def build_kb(argv: list[str]) -> None:
     """Index a passage corpus with BM25 and save (and optionally push) the knowledge base."""
     corpus_args, parameters, output, hub = parse_args(
         (CorpusArguments, BM25Parameters, OutputArguments, HubDatasetArguments), argv, prog="kard-hf build-kb")
+    claim_output(output.output_dir, overwrite=output.overwrite_output_dir, inputs=(corpus_args.corpus,))
     columns = CorpusColumns(corpus_args.id_column, corpus_args.text_column, corpus_args.title_column)
     passages = iter_corpus(corpus_args.corpus, corpus_args.corpus_format, columns=columns, split=corpus_args.corpus_split)
     with atomic_path(output.output_dir) as tmp:
@@ -100,6 +100,8 @@ def augment(argv: list[str]) -> None:
     """Retrieve passages for every split and save the processed DatasetDict."""
     data_args, augment_args, output, hub = parse_args(
         (QuestionDataArguments, AugmentArguments, OutputArguments, HubDatasetArguments), argv, prog="kard-hf augment")
+    claim_output(output.output_dir, overwrite=output.overwrite_output_dir,
+                 inputs=(augment_args.knowledge_base, data_args.dataset, data_args.train_file))
     kb = KnowledgeBase.from_pretrained(augment_args.knowledge_base)
     splits, source_manifest = data_args.load()
     out = Path(output.output_dir)
@@ -112,21 +114,23 @@ def augment(argv: list[str]) -> None:
                                             rationale_filter=source_manifest.get("rationale_filter"),
                                             validation_from_train=source_manifest.get("validation_from_train"),
                                             journal=journal, shard=(augment_args.shard_index, augment_args.num_shards))
-    save_dataset_dict(dataset_dict, manifest, output.output_dir)
+    save_dataset_dict(dataset_dict, manifest, output.output_dir, card_template="processed_dataset",
+                      hub_id=hub.hub_dataset_id if hub.push_to_hub else None)
     shutil.rmtree(journal, ignore_errors=True)
     sizes = ", ".join(f"{split} {len(dataset)}" for split, dataset in dataset_dict.items())
     print(f"Processed dataset ({sizes} rows) written to {output.output_dir}")
     if hub.push_to_hub:
-        push_dataset_dict(dataset_dict, manifest, hub.hub_dataset_id, card_template="processed_dataset",
-                          private=hub.hub_private_repo)
-        print(f"Pushed to https://huggingface.co/datasets/{hub.hub_dataset_id}")
+        url = push_dataset_dict(dataset_dict, manifest, hub.hub_dataset_id, card_template="processed_dataset",
+                                private=hub.hub_private_repo)
+        print(f"Pushed: {url}")
 
 
 def merge_shards(argv: list[str]) -> None:
     """Join the shards of a sharded ``augment`` into one processed DatasetDict, checking every question."""
     merge_args, output = parse_args((MergeArguments, OutputArguments), argv, prog="kard-hf merge-shards")
+    claim_output(output.output_dir, overwrite=output.overwrite_output_dir, inputs=tuple(merge_args.shards))
     shards = [(name, *load_dataset_dict(name)) for name in merge_args.shards]
     dataset_dict, manifest = merge_datasets(shards)
-    save_dataset_dict(dataset_dict, manifest, output.output_dir)
+    save_dataset_dict(dataset_dict, manifest, output.output_dir, card_template="processed_dataset")
     sizes = ", ".join(f"{split} {len(dataset)}" for split, dataset in dataset_dict.items())
     print(f"{len(shards)} shards merged ({sizes} rows) into {output.output_dir}")

@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from .. import __version__
 from ..errors import KnowledgeBaseError
 from ..fileio import atomic_path, read_json, write_json
-from ..hub import push_folder, resolve_folder, write_card
+from ..hub import dataset_card, push_folder, resolve_folder
 from .analysis import Analyzer
 from .build import CHUNK_SIZE, resolve_workers, write_index_folder
 from .index import INDEX_FILES, Index
@@ -122,8 +122,7 @@ class KnowledgeBase:
                                    show_progress=show_progress, total=total)
         manifest = {"format_version": FORMAT_VERSION, "kard_hf_version": __version__,
                     "parameters": dataclasses.asdict(parameters), **stats}
-        write_json(folder / MANIFEST_NAME, manifest)
-        write_card(folder, "knowledge_base", manifest=manifest)
+        _write_manifest_and_card(folder, {**manifest, "hub_id": None})
         return cls(folder, manifest, keep_alive=keep_alive)
 
     # -- querying ---------------------------------------------------------------------------
@@ -217,16 +216,19 @@ class KnowledgeBase:
                                      f"dataset {dataset} was augmented with", file=dataset, field="knowledge_base")
 
     # -- saving and loading -----------------------------------------------------------------
-    def manifest(self) -> dict:
+    def manifest(self, hub_id: str | None = None) -> dict:
         return {"format_version": FORMAT_VERSION, "kard_hf_version": __version__, "fingerprint": self.fingerprint,
-                "num_passages": len(self), "parameters": dataclasses.asdict(self.parameters), **self._stats}
+                "num_passages": len(self), "parameters": dataclasses.asdict(self.parameters), **self._stats,
+                "hub_id": hub_id}
 
-    def save_pretrained(self, path: str | Path) -> None:
-        """Copy the folder (index, passages, manifest, card) to ``path``, atomically."""
-        if Path(path).resolve() == self.folder.resolve():
+    def save_pretrained(self, path: str | Path, *, hub_id: str | None = None) -> None:
+        """Copy the folder (index, passages, manifest, card) to ``path``, atomically; ``hub_id``: the repository
+        it goes to (recorded in the manifest and the card)."""
+        if Path(path).resolve() == self.folder.resolve() and hub_id is None:
             return
         with atomic_path(path) as tmp:
             shutil.copytree(self.folder, tmp)
+            _write_manifest_and_card(tmp, self.manifest(hub_id))
 
     @classmethod
     def load(cls, path: str | Path, *, expected: BM25Parameters | None = None, mmap: bool = True) -> "KnowledgeBase":
@@ -264,14 +266,25 @@ class KnowledgeBase:
         return kb
 
     @classmethod
-    def from_pretrained(cls, path_or_id: str | Path, *, expected: BM25Parameters | None = None) -> "KnowledgeBase":
+    def from_pretrained(cls, path_or_id: str | Path, *, expected: BM25Parameters | None = None,
+                        revision: str | None = None) -> "KnowledgeBase":
         """Open a saved folder or a knowledge base pushed to the Hub (a dataset repository)."""
-        return cls.load(resolve_folder(path_or_id, repo_type="dataset", what="knowledge base"), expected=expected)
+        return cls.load(resolve_folder(path_or_id, repo_type="dataset", what="knowledge base", revision=revision),
+                        expected=expected)
 
-    def push_to_hub(self, repo_id: str, *, private: bool | None = None) -> str:
-        """Upload the folder (with its card) as a dataset repository; return the commit URL."""
-        return push_folder(self.folder, repo_id, repo_type="dataset", private=private,
-                           commit_message=f"Upload knowledge base ({len(self)} passages)")
+    def push_to_hub(self, repo_id: str, *, private: bool | None = None, revision: str | None = None) -> str:
+        """Upload the saved folder (with its card) as a dataset repository; return the commit URL."""
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp) / "kb"
+            self.save_pretrained(folder, hub_id=repo_id)
+            return push_folder(folder, repo_id, repo_type="dataset", private=private, revision=revision,
+                               commit_message=f"Upload knowledge base ({len(self)} passages)")
+
+
+def _write_manifest_and_card(folder: Path, manifest: dict) -> None:
+    write_json(folder / MANIFEST_NAME, manifest)
+    dataset_card("knowledge_base", tags=["knowledge-base", "bm25", "retrieval"], manifest=manifest,
+                 repo_id=manifest.get("hub_id") or "<this repo id or a local folder>").save(folder / "README.md")
 
 
 _worker_kb: KnowledgeBase | None = None
