@@ -35,6 +35,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "rationales": ("kard_hf.teacher.commands:rationales", "Sample teacher rationales (endpoint or local model), filter, save a dataset."),
     "build-kb": ("kard_hf.knowledge.commands:build_kb", "Index a passage corpus with BM25 into a knowledge base."),
     "augment": ("kard_hf.knowledge.commands:augment", "Retrieve passages for a rationale dataset into a processed DatasetDict."),
+    "merge-shards": ("kard_hf.knowledge.commands:merge_shards", "Join the shards of 'augment --num_shards N' into one processed DatasetDict."),
     "train": ("kard_hf.distill.commands:train", "Train a student: ft, rd or kard (knife, knife-teacher: KNIFE)."),
     "train-reranker": ("kard_hf.reranker.commands:train_reranker", "Train the ColBERT-style reranker with KL to BM25-by-rationale."),
     "evaluate": ("kard_hf.eval_commands:evaluate", "Answer a processed test split with a student: predictions, accuracy, table."),

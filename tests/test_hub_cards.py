@@ -48,7 +48,7 @@ def test_model_card_metadata_keeps_hub_ids_and_says_why_a_local_base_is_left_out
     assert ModelCard.load(path).data.to_dict() == hub.data.to_dict()  # what the Hub parses is what was built
 
 
-KB_MANIFEST = {"num_passages": 3, "bm25s_version": "0.3", "fingerprint": "f" * 64, "hub_id": None,
+KB_MANIFEST = {"num_passages": 3, "format_version": 2, "fingerprint": "f" * 64, "hub_id": None,
                "parameters": {"method": "lucene", "k1": 0.9, "b": 0.4, "stemmer": None, "stopwords": None,
                               "index_title": True}}
 

@@ -69,8 +69,8 @@ def test_fingerprint_changes_with_the_corpus(fixtures_dir, kb):
 def test_load_rejects_incomplete_folder_and_other_parameters(saved_kb, tmp_path):
     broken = tmp_path / "broken"
     shutil.copytree(saved_kb, broken)
-    (broken / "index" / "vocab.index.json").unlink()
-    with pytest.raises(KnowledgeBaseError, match="index/vocab.index.json is missing"):
+    (broken / "index" / "postings.scores").unlink()
+    with pytest.raises(KnowledgeBaseError, match="index/postings.scores is missing"):
         KnowledgeBase.load(broken)
     with pytest.raises(KnowledgeBaseError, match=r"field 'parameters.k1': built with k1=0.9, but 1.2 was asked for"):
         KnowledgeBase.load(saved_kb, expected=BM25Parameters(k1=1.2))

@@ -1,20 +1,23 @@
-"""``kard-hf build-kb`` and ``kard-hf augment``."""
+"""``kard-hf build-kb``, ``kard-hf augment`` and ``kard-hf merge-shards``."""
 
 from __future__ import annotations
 
 import logging
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..arguments import parse_args
 from ..data.arguments import QuestionDataArguments
-from ..data.store import push_dataset_dict, save_dataset_dict
-from ..errors import ConfigError
-from ..fileio import claim_output
+from ..data.store import load_dataset_dict, push_dataset_dict, save_dataset_dict
+from ..errors import ConfigError, KnowledgeBaseError
+from ..fileio import atomic_path, claim_output
 from ..hub import HubDatasetArguments
 from .augment import augment as augment_splits
-from .corpus import CORPUS_FORMATS, CorpusColumns, read_corpus
+from .build import CHUNK_SIZE
+from .corpus import CORPUS_FORMATS, CorpusColumns, iter_corpus
 from .kb import BM25Parameters, KnowledgeBase
+from .shards import merge_shards as merge_datasets
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +44,8 @@ class CorpusArguments:
     id_column: str = field(default="id", metadata={"help": "Passage id column."})
     text_column: str = field(default="text", metadata={"help": "Passage text column."})
     title_column: str = field(default="title", metadata={"help": "Passage title column (optional in the data)."})
+    num_proc: int = field(default=-1, metadata={"help": "Tokenizer processes (-1: every core)."})
+    chunk_size: int = field(default=CHUNK_SIZE, metadata={"help": "Passages read and tokenized at a time (bounds memory)."})
 
 
 @dataclass
@@ -51,12 +56,23 @@ class AugmentArguments:
     train_passages: int = field(default=5, metadata={"help": "Passages stored per train row, retrieved with the rationale (a trainer uses the first k)."})
     candidates: int = field(default=100, metadata={"help": "κ*: candidates stored per eval question, retrieved with the question."})
     silver_passages: int = field(default=5, metadata={"help": "Oracle passages stored per eval question, retrieved with its first rationale."})
-    num_threads: int = field(default=-1, metadata={"help": "Search threads (-1: every core)."})
+    num_threads: int = field(default=-1, metadata={"help": "Search processes (-1: every core)."})
+    num_shards: int = field(default=1, metadata={"help": "Split the questions into this many shards (one per machine); join them with 'kard-hf merge-shards'."})
+    shard_index: int = field(default=0, metadata={"help": "Which shard this run writes (0 to num_shards - 1)."})
 
     def __post_init__(self):
-        for name in ("train_passages", "candidates", "silver_passages"):
+        for name in ("train_passages", "candidates", "silver_passages", "num_shards"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name} must be at least 1, got {getattr(self, name)}")
+        if not 0 <= self.shard_index < self.num_shards:
+            raise ConfigError(f"--shard_index must be in 0..{self.num_shards - 1}, got {self.shard_index}")
+
+
+@dataclass
+class MergeArguments:
+    """The shard folders written by ``kard-hf augment --num_shards N --shard_index i``."""
+
+    shards: list[str] = field(metadata={"help": "Every shard's output folder (any order)."})
 
 
 def build_kb(argv: list[str]) -> None:
@@ -65,9 +81,16 @@ def build_kb(argv: list[str]) -> None:
         (CorpusArguments, BM25Parameters, OutputArguments, HubDatasetArguments), argv, prog="kard-hf build-kb")
     claim_output(output.output_dir, overwrite=output.overwrite_output_dir, inputs=(corpus_args.corpus,))
     columns = CorpusColumns(corpus_args.id_column, corpus_args.text_column, corpus_args.title_column)
-    passages = read_corpus(corpus_args.corpus, corpus_args.corpus_format, columns=columns, split=corpus_args.corpus_split)
-    kb = KnowledgeBase.build(passages, parameters)
-    kb.save_pretrained(output.output_dir)
+    passages = iter_corpus(corpus_args.corpus, corpus_args.corpus_format, columns=columns, split=corpus_args.corpus_split)
+    with atomic_path(output.output_dir) as tmp:
+        try:
+            kb = KnowledgeBase.build_folder(tmp, ((i, title, text) for _, i, title, text in passages), parameters,
+                                            num_proc=corpus_args.num_proc, chunk_size=corpus_args.chunk_size)
+        except KnowledgeBaseError as e:
+            if e.file is not None:
+                raise
+            raise KnowledgeBaseError(e.message, file=corpus_args.corpus, row=e.row, field=e.field) from None
+    kb = KnowledgeBase.load(output.output_dir)
     print(f"Knowledge base of {len(kb)} passages written to {output.output_dir} (fingerprint {kb.fingerprint[:12]})")
     if hub.push_to_hub:
         print(f"Pushed: {kb.push_to_hub(hub.hub_dataset_id, private=hub.hub_private_repo)}")
@@ -81,18 +104,33 @@ def augment(argv: list[str]) -> None:
                  inputs=(augment_args.knowledge_base, data_args.dataset, data_args.train_file))
     kb = KnowledgeBase.from_pretrained(augment_args.knowledge_base)
     splits, source_manifest = data_args.load()
+    out = Path(output.output_dir)
+    journal = out.with_name(f".{out.name}.journal")  # searches done so far: a rerun after a kill resumes here
     dataset_dict, manifest = augment_splits(splits, kb, train_passages=augment_args.train_passages,
                                             candidates=augment_args.candidates,
                                             silver_passages=augment_args.silver_passages,
                                             num_threads=augment_args.num_threads,
                                             teacher=source_manifest.get("teacher"),
                                             rationale_filter=source_manifest.get("rationale_filter"),
-                                            validation_from_train=source_manifest.get("validation_from_train"))
+                                            validation_from_train=source_manifest.get("validation_from_train"),
+                                            journal=journal, shard=(augment_args.shard_index, augment_args.num_shards))
     save_dataset_dict(dataset_dict, manifest, output.output_dir, card_template="processed_dataset",
                       hub_id=hub.hub_dataset_id if hub.push_to_hub else None)
+    shutil.rmtree(journal, ignore_errors=True)
     sizes = ", ".join(f"{split} {len(dataset)}" for split, dataset in dataset_dict.items())
     print(f"Processed dataset ({sizes} rows) written to {output.output_dir}")
     if hub.push_to_hub:
         url = push_dataset_dict(dataset_dict, manifest, hub.hub_dataset_id, card_template="processed_dataset",
                                 private=hub.hub_private_repo)
         print(f"Pushed: {url}")
+
+
+def merge_shards(argv: list[str]) -> None:
+    """Join the shards of a sharded ``augment`` into one processed DatasetDict, checking every question."""
+    merge_args, output = parse_args((MergeArguments, OutputArguments), argv, prog="kard-hf merge-shards")
+    claim_output(output.output_dir, overwrite=output.overwrite_output_dir, inputs=tuple(merge_args.shards))
+    shards = [(name, *load_dataset_dict(name)) for name in merge_args.shards]
+    dataset_dict, manifest = merge_datasets(shards)
+    save_dataset_dict(dataset_dict, manifest, output.output_dir, card_template="processed_dataset")
+    sizes = ", ".join(f"{split} {len(dataset)}" for split, dataset in dataset_dict.items())
+    print(f"{len(shards)} shards merged ({sizes} rows) into {output.output_dir}")

@@ -50,35 +50,46 @@ def _detect(path: Path) -> str:
                              file=path)
 
 
-def read_corpus(path: str | Path, format: str = "auto", *, columns: CorpusColumns = CorpusColumns(),
-                split: str = "train") -> dict[str, list[str]]:
-    """``{"id": [...], "title": [...], "text": [...]}`` for every passage, validated.
-
-    A missing id or text, an empty text, a duplicate id or an empty corpus raises
-    :class:`KnowledgeBaseError` naming the file, row and field.
-    """
+def iter_corpus(path: str | Path, format: str = "auto", *, columns: CorpusColumns = CorpusColumns(),
+                split: str = "train") -> Iterator[tuple[str, str, str, str]]:
+    """``(row, id, title, text)`` for each passage, read lazily and validated (ids are not yet checked
+    for duplicates: that needs the whole corpus). A missing id or text or an empty text raises
+    :class:`KnowledgeBaseError` naming the file, row and field; so does a missing file."""
     path = Path(path)
     fmt = _detect(path) if format == "auto" else format
     if fmt not in CORPUS_FORMATS[1:]:
         raise KnowledgeBaseError(f"unknown corpus format {fmt!r}; expected one of {', '.join(CORPUS_FORMATS)}", file=path)
     if fmt != "datasets" and not path.is_file():
         raise KnowledgeBaseError("corpus file not found", file=path)
-    passages: dict[str, list[str]] = {"id": [], "title": [], "text": []}
-    first_row: dict[str, str] = {}
+    empty = True
     for row, obj in _records(path, fmt, split):
         for name in (columns.id, columns.text):
             if obj.get(name) in (None, ""):
                 raise KnowledgeBaseError("missing or empty field", file=path, row=row, field=name)
-        passage_id, text = str(obj[columns.id]), obj[columns.text]
+        text = obj[columns.text]
         if not isinstance(text, str) or not text.strip():
             raise KnowledgeBaseError("the passage text is empty", file=path, row=row, field=columns.text)
+        empty = False
+        yield row, str(obj[columns.id]), str(obj.get(columns.title) or ""), text
+    if empty:
+        raise KnowledgeBaseError("the corpus has no passages", file=path)
+
+
+def read_corpus(path: str | Path, format: str = "auto", *, columns: CorpusColumns = CorpusColumns(),
+                split: str = "train") -> dict[str, list[str]]:
+    """``{"id": [...], "title": [...], "text": [...]}`` for every passage, validated, in memory.
+
+    Errors as :func:`iter_corpus`, plus a duplicate id (naming both rows). For a corpus too large
+    for memory, ``kard-hf build-kb`` streams it with :func:`iter_corpus` instead.
+    """
+    passages: dict[str, list[str]] = {"id": [], "title": [], "text": []}
+    first_row: dict[str, str] = {}
+    for row, passage_id, title, text in iter_corpus(path, format, columns=columns, split=split):
         if passage_id in first_row:
             raise KnowledgeBaseError(f"duplicate passage id {passage_id!r} (first at {first_row[passage_id]})",
-                                     file=path, row=row, field=columns.id)
+                                     file=Path(path), row=row, field=columns.id)
         first_row[passage_id] = row
         passages["id"].append(passage_id)
-        passages["title"].append(str(obj.get(columns.title) or ""))
+        passages["title"].append(title)
         passages["text"].append(text)
-    if not passages["id"]:
-        raise KnowledgeBaseError("the corpus has no passages", file=path)
     return passages

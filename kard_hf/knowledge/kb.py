@@ -1,32 +1,42 @@
-"""The knowledge base: a passage corpus with a bm25s index (METHOD.md step 2).
+"""The knowledge base: a passage corpus with a BM25 index (METHOD.md step 2).
 
-Saved as a folder: ``index/`` (bm25s arrays, memory-mapped on load), ``passages/`` (an Arrow
-dataset, memory-mapped), ``kard_hf_kb.json`` (a manifest with the corpus fingerprint and the BM25
+Saved as a folder: ``passages/`` (ids, titles and texts as memory-mapped string tables, with a
+hashed id -> row lookup), ``index/`` (the postings of ``index.py``, memory-mapped),
+``kard_hf_kb.json`` (a manifest with the format version, the corpus fingerprint and the BM25
 parameters) and a ``README.md`` card. The same folder is what ``push_to_hub`` uploads as a dataset
-repository and ``from_pretrained`` reads back.
+repository and ``from_pretrained`` reads back. Opening one reads only the small per-term arrays.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import os
+import multiprocessing
+import shutil
 import tempfile
+import weakref
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import Iterable, NamedTuple
 
-import bm25s
 import numpy as np
+from tqdm.auto import tqdm
 
 from .. import __version__
 from ..errors import KnowledgeBaseError
 from ..fileio import atomic_path, read_json, write_json
 from ..hub import dataset_card, push_folder, resolve_folder
+from .analysis import Analyzer
+from .build import CHUNK_SIZE, resolve_workers, write_index_folder
+from .index import INDEX_FILES, Index
+from .strings import StringTable
 
 MANIFEST_NAME = "kard_hf_kb.json"
-INDEX_FILES = ("data.csc.index.npy", "indices.csc.index.npy", "indptr.csc.index.npy", "vocab.index.json",
-               "params.index.json")
+FORMAT_VERSION = 2  # 1: the bm25s index of kard_hf <= 0.1.0.dev0 (not readable any more)
+PASSAGE_FILES = [*StringTable.files("ids", hashed=True), *StringTable.files("titles", hashed=False),
+                 *StringTable.files("texts", hashed=False)]
+SEARCH_BATCH = 16  # queries per task of a parallel search
 
 
 @dataclass(frozen=True)
@@ -35,7 +45,7 @@ class BM25Parameters:
 
     k1: float = field(default=0.9, metadata={"help": "BM25 term-frequency saturation."})
     b: float = field(default=0.4, metadata={"help": "BM25 length normalisation (0 to 1)."})
-    method: str = field(default="lucene", metadata={"help": "BM25 variant: lucene, robertson, atire, bm25l, bm25+."})
+    method: str = field(default="lucene", metadata={"help": "BM25 variant (as bm25s defines them): lucene, robertson, atire, bm25l, bm25+."})
     stemmer: str | None = field(default="english", metadata={"help": "PyStemmer language, or none."})
     stopwords: str | None = field(default="en", metadata={"help": "bm25s stopword list (en, ...), or none."})
     index_title: bool = field(default=True, metadata={"help": "Index each passage's title with its text."})
@@ -48,27 +58,7 @@ class BM25Parameters:
             raise KnowledgeBaseError(f"BM25 needs k1 >= 0 and 0 <= b <= 1, got k1={self.k1}, b={self.b}")
         if self.method not in ("lucene", "robertson", "atire", "bm25l", "bm25+"):
             raise KnowledgeBaseError(f"unknown BM25 method {self.method!r}")
-        _check_language(self.stemmer, self.stopwords)  # before any corpus is read
-
-
-def _check_language(stemmer: str | None, stopwords: str | None) -> None:
-    """Refuse a stemmer PyStemmer does not have, or a stopword list bm25s does not have."""
-    if stemmer:
-        import Stemmer
-
-        try:
-            Stemmer.Stemmer(stemmer)
-        except KeyError:
-            raise KnowledgeBaseError(f"unknown stemmer {stemmer!r}; PyStemmer has {', '.join(Stemmer.algorithms())} "
-                                     "(or none)", field="stemmer") from None
-    if stopwords:
-        from bm25s.tokenization import _infer_stopwords
-
-        try:
-            _infer_stopwords(stopwords)
-        except ValueError:
-            raise KnowledgeBaseError(f"unknown stopword list {stopwords!r}; bm25s has en, de, nl, fr, es, pt, it, ru, "
-                                     "sv, no, zh, tr, ko, da (or none)", field="stopwords") from None
+        Analyzer(self.stemmer, self.stopwords)  # an unknown stemmer or stopword list fails here, before any corpus is read
 
 
 class SearchResults(NamedTuple):
@@ -90,18 +80,18 @@ def corpus_fingerprint(passages: dict[str, list[str]]) -> str:
 class KnowledgeBase:
     """BM25 search over a passage corpus, plus the BM25 score of given passages for a query."""
 
-    def __init__(self, passages, retriever: bm25s.BM25, parameters: BM25Parameters, fingerprint: str):
-        self.passages = passages  # a datasets.Dataset with columns id, title, text
-        self.retriever = retriever
-        self.parameters = parameters
-        self.fingerprint = fingerprint
-        self._ids = np.asarray(passages["id"], dtype=object)
-        self._row_of = {passage_id: row for row, passage_id in enumerate(self._ids)}
-        self._stemmer = None
-        if parameters.stemmer:
-            import Stemmer
-
-            self._stemmer = Stemmer.Stemmer(parameters.stemmer)
+    def __init__(self, folder: str | Path, manifest: dict, *, keep_alive=None):
+        self.folder = Path(folder)
+        self.parameters = BM25Parameters(**manifest["parameters"])
+        self.fingerprint = manifest["fingerprint"]
+        self._stats = {key: manifest[key] for key in ("num_terms", "num_postings", "avg_length")}
+        self._ids = StringTable(self.folder / "passages", "ids")
+        self._titles = StringTable(self.folder / "passages", "titles")
+        self._texts = StringTable(self.folder / "passages", "texts")
+        self.index = Index(self.folder / "index", len(self._ids))
+        self.analyzer = Analyzer(self.parameters.stemmer, self.parameters.stopwords)
+        self._keep_alive = keep_alive  # the temporary folder of a KB built in memory
+        self._pool = None  # (workers, ProcessPoolExecutor) of parallel searches
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -109,75 +99,114 @@ class KnowledgeBase:
     # -- building ---------------------------------------------------------------------------
     @classmethod
     def build(cls, passages: dict[str, list[str]], parameters: BM25Parameters = BM25Parameters(),
-              show_progress: bool = True) -> "KnowledgeBase":
-        """Index ``{"id", "title", "text"}`` columns (see :func:`kard_hf.knowledge.corpus.read_corpus`)."""
-        import datasets
+              show_progress: bool = True, *, num_proc: int = 1, chunk_size: int = CHUNK_SIZE) -> "KnowledgeBase":
+        """Index ``{"id", "title", "text"}`` columns (see :func:`kard_hf.knowledge.corpus.read_corpus`).
 
+        The KB lives in a temporary folder until :meth:`save_pretrained`; for a corpus that does not
+        fit in memory use :meth:`build_folder` with :func:`~kard_hf.knowledge.corpus.iter_corpus`.
+        """
         if not passages["id"]:
             raise KnowledgeBaseError("the corpus has no passages")
-        dataset = datasets.Dataset.from_dict({key: passages[key] for key in ("id", "title", "text")})
-        retriever = bm25s.BM25(k1=parameters.k1, b=parameters.b, method=parameters.method)
-        knowledge_base = cls(dataset, retriever, parameters, corpus_fingerprint(passages))
-        documents = [f"{title} {text}" if parameters.index_title and title else text
-                     for title, text in zip(passages["title"], passages["text"])]
-        retriever.index(knowledge_base._tokenize(documents, show_progress), show_progress=show_progress)
-        return knowledge_base
+        tmp = tempfile.TemporaryDirectory(prefix="kard_hf_kb-")
+        records = zip(passages["id"], passages["title"], passages["text"])
+        return cls.build_folder(Path(tmp.name) / "kb", records, parameters, show_progress=show_progress,
+                                num_proc=num_proc, chunk_size=chunk_size, total=len(passages["id"]), keep_alive=tmp)
 
-    def _tokenize(self, texts: list[str], show_progress: bool = False) -> list[list[str]]:
-        return bm25s.tokenize(texts, stopwords=self.parameters.stopwords, stemmer=self._stemmer,
-                              return_ids=False, show_progress=show_progress)
+    @classmethod
+    def build_folder(cls, folder: str | Path, records: Iterable[tuple[str, str, str]],
+                     parameters: BM25Parameters = BM25Parameters(), *, show_progress: bool = True, num_proc: int = -1,
+                     chunk_size: int = CHUNK_SIZE, total: int | None = None, keep_alive=None) -> "KnowledgeBase":
+        """Stream ``(id, title, text)`` records into a complete KB folder (manifest and card included)."""
+        folder = Path(folder)
+        stats = write_index_folder(folder, records, parameters, chunk_size=chunk_size, num_proc=num_proc,
+                                   show_progress=show_progress, total=total)
+        manifest = {"format_version": FORMAT_VERSION, "kard_hf_version": __version__,
+                    "parameters": dataclasses.asdict(parameters), **stats}
+        _write_manifest_and_card(folder, {**manifest, "hub_id": None})
+        return cls(folder, manifest, keep_alive=keep_alive)
 
     # -- querying ---------------------------------------------------------------------------
     def search(self, queries: list[str], k: int = 10, *, num_threads: int = 1,
                show_progress: bool = False) -> SearchResults:
-        """The top ``k`` passages for each query (``k`` is capped at the corpus size).
+        """The exact top ``k`` passages for each query (``k`` is capped at the corpus size), best first;
+        equal scores go by corpus order.
 
-        ``num_threads`` > 1 (or -1 for every core) splits the queries across threads.
+        ``num_threads`` > 1 (or -1 for every core) spreads the queries over that many processes,
+        each reading the same memory-mapped index.
         """
         if k < 1:
             raise KnowledgeBaseError(f"k must be at least 1, got {k}")
         if not queries:
             return SearchResults([], [], [])
         k = min(k, len(self))
-        rows, scores = self.retriever.retrieve(self._tokenize(list(queries)), k=k, show_progress=show_progress,
-                                               n_threads=os.cpu_count() if num_threads == -1 else num_threads)
-        texts = self.passages[rows.ravel().tolist()]["text"]
+        return self.results(*self.search_rows(list(queries), k, num_threads=num_threads, show_progress=show_progress))
+
+    def results(self, rows: np.ndarray, scores: np.ndarray) -> SearchResults:
+        """Ids, float32-rounded scores and texts of ``search_rows`` output."""
+        k = rows.shape[1] if rows.ndim == 2 else 0
+        texts = self._texts.get(rows.ravel())
         return SearchResults(
-            ids=self._ids[rows].tolist(),
-            scores=scores.astype(float).tolist(),
-            texts=[texts[i * k:(i + 1) * k] for i in range(len(queries))],
+            ids=[self._ids.get(r) for r in rows],
+            scores=scores.astype(np.float32).astype(float).tolist(),
+            texts=[texts[i * k:(i + 1) * k] for i in range(len(rows))],
         )
 
+    def search_rows(self, queries: list[str], k: int, *, num_threads: int = 1,
+                    show_progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """``(rows, scores)`` arrays of shape ``(len(queries), k)`` (float64 scores)."""
+        workers = min(resolve_workers(num_threads), -(-len(queries) // SEARCH_BATCH))
+        rows, scores = np.empty((len(queries), k), dtype=np.int64), np.empty((len(queries), k))
+        with tqdm(total=len(queries), unit=" queries", desc="Searching", disable=not show_progress) as bar:
+            if workers <= 1:
+                for i, query in enumerate(queries):
+                    rows[i], scores[i] = self.index.search(self.analyzer.query_terms(query), k)
+                    bar.update(1)
+            else:
+                batches = [queries[start:start + SEARCH_BATCH] for start in range(0, len(queries), SEARCH_BATCH)]
+                start = 0
+                for batch_rows, batch_scores in self._search_pool(workers).map(_search_batch, batches,
+                                                                               [k] * len(batches)):
+                    rows[start:start + len(batch_rows)], scores[start:start + len(batch_rows)] = batch_rows, batch_scores
+                    start += len(batch_rows)
+                    bar.update(len(batch_rows))
+        return rows, scores
+
+    def _search_pool(self, workers: int) -> ProcessPoolExecutor:
+        """Worker processes that each open this KB's memory-mapped files; kept for the next search
+        (starting them costs about a second), shut down with the KB."""
+        if self._pool is None or self._pool[0] != workers:
+            if self._pool is not None:
+                self._pool[1].shutdown()
+            pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(),
+                                       initializer=_open_for_search, initargs=(str(self.folder),))
+            weakref.finalize(self, pool.shutdown)
+            self._pool = (workers, pool)
+        return self._pool[1]
+
+    def exhaustive_search(self, query: str, k: int = 10) -> tuple[list[str], list[float]]:
+        """Top ``k`` by scoring every passage: the reference the pruned :meth:`search` must equal."""
+        rows, scores = self.index.exhaustive(self.analyzer.query_terms(query), min(k, len(self)))
+        return self._ids.get(rows), scores.astype(np.float32).astype(float).tolist()
+
     def score(self, query: str, passage_ids: list[str]) -> np.ndarray:
-        """The BM25 score of each given passage for ``query`` (what :meth:`search` would report).
+        """The BM25 score (float32) of each given passage for ``query``: what :meth:`search` reports.
 
         Reads only the postings of the query's terms for the given passages, so it costs the
         same on a 21M-passage corpus as on a small one.
         """
         rows = self.rows(passage_ids)
-        order = np.argsort(rows)
-        sorted_rows = rows[order]
-        total = np.zeros(len(rows), dtype=np.float64)
-        data, indices, indptr = (self.retriever.scores[key] for key in ("data", "indices", "indptr"))
-        for token in self.retriever.get_tokens_ids(self._tokenize([query])[0]):
-            start, end = int(indptr[token]), int(indptr[token + 1])
-            postings = indices[start:end]
-            found = np.searchsorted(postings, sorted_rows)
-            hit = found < len(postings)
-            hit[hit] = postings[found[hit]] == sorted_rows[hit]
-            total[order[hit]] += data[start + found[hit]]
-        return total.astype(np.float32)
+        return self.index.score(self.analyzer.query_terms(query), rows).astype(np.float32)
 
     def rows(self, passage_ids: list[str]) -> np.ndarray:
         """Index rows of the given passage ids; an unknown id raises :class:`KnowledgeBaseError`."""
-        try:
-            return np.fromiter((self._row_of[i] for i in passage_ids), dtype=np.int64, count=len(passage_ids))
-        except KeyError as e:
-            raise KnowledgeBaseError(f"unknown passage id {e.args[0]!r}") from None
+        rows = self._ids.lookup(list(passage_ids))
+        if (rows < 0).any():
+            raise KnowledgeBaseError(f"unknown passage id {passage_ids[int(np.argmax(rows < 0))]!r}")
+        return rows
 
     def texts(self, passage_ids: list[str]) -> list[str]:
         """The texts of the given passages, in order."""
-        return self.passages[self.rows(passage_ids).tolist()]["text"] if len(passage_ids) else []
+        return self._texts.get(self.rows(passage_ids)) if len(passage_ids) else []
 
     def check_augmented(self, manifest: dict, dataset) -> None:
         """Refuse a processed dataset whose manifest records another knowledge base's fingerprint."""
@@ -188,32 +217,40 @@ class KnowledgeBase:
 
     # -- saving and loading -----------------------------------------------------------------
     def manifest(self, hub_id: str | None = None) -> dict:
-        return {"format_version": 1, "kard_hf_version": __version__, "bm25s_version": bm25s.__version__,
-                "fingerprint": self.fingerprint, "num_passages": len(self),
-                "parameters": dataclasses.asdict(self.parameters), "hub_id": hub_id}
+        return {"format_version": FORMAT_VERSION, "kard_hf_version": __version__, "fingerprint": self.fingerprint,
+                "num_passages": len(self), "parameters": dataclasses.asdict(self.parameters), **self._stats,
+                "hub_id": hub_id}
 
     def save_pretrained(self, path: str | Path, *, hub_id: str | None = None) -> None:
-        """Write the folder (index, passages, manifest, card) atomically; ``hub_id``: the repository it goes to."""
+        """Copy the folder (index, passages, manifest, card) to ``path``, atomically; ``hub_id``: the repository
+        it goes to (recorded in the manifest and the card)."""
+        if Path(path).resolve() == self.folder.resolve() and hub_id is None:
+            return
         with atomic_path(path) as tmp:
-            tmp.mkdir()
-            self.retriever.save(str(tmp / "index"), show_progress=False)
-            self.passages.save_to_disk(str(tmp / "passages"))
-            write_json(tmp / MANIFEST_NAME, self.manifest(hub_id))
-            dataset_card("knowledge_base", tags=["knowledge-base", "bm25", "retrieval"], manifest=self.manifest(hub_id),
-                         repo_id=hub_id or "<this repo id or a local folder>").save(tmp / "README.md")
+            shutil.copytree(self.folder, tmp)
+            _write_manifest_and_card(tmp, self.manifest(hub_id))
 
     @classmethod
     def load(cls, path: str | Path, *, expected: BM25Parameters | None = None, mmap: bool = True) -> "KnowledgeBase":
-        """Open a saved folder. With ``expected``, parameters that differ from the saved ones are an error."""
-        import datasets
+        """Open a saved folder. With ``expected``, parameters that differ from the saved ones are an error.
 
+        Everything is memory-mapped (``mmap`` is kept for compatibility: there is no other way).
+        """
         path = Path(path)
-        for name in [MANIFEST_NAME] + [f"index/{f}" for f in INDEX_FILES] + ["passages/dataset_info.json"]:
+        if not (path / MANIFEST_NAME).is_file():
+            raise KnowledgeBaseError(f"not a complete knowledge base: {MANIFEST_NAME} is missing", file=path)
+        manifest = read_json(path / MANIFEST_NAME)
+        if manifest.get("format_version") != FORMAT_VERSION:
+            raise KnowledgeBaseError(
+                f"built by an older kard_hf (index format {manifest.get('format_version')!r}, this one reads "
+                f"{FORMAT_VERSION}); rebuild it with 'kard-hf build-kb'", file=path / MANIFEST_NAME,
+                field="format_version")
+        for name in [f"passages/{f}" for f in PASSAGE_FILES] + [f"index/{f}" for f in INDEX_FILES]:
             if not (path / name).is_file():
                 raise KnowledgeBaseError(f"not a complete knowledge base: {name} is missing", file=path)
-        manifest = read_json(path / MANIFEST_NAME)
         try:
             parameters = BM25Parameters(**manifest["parameters"])
+            kb = cls(path, manifest)
         except (KeyError, TypeError) as e:
             raise KnowledgeBaseError(f"unreadable manifest ({e})", file=path / MANIFEST_NAME) from None
         if expected is not None:
@@ -222,13 +259,11 @@ class KnowledgeBase:
                     raise KnowledgeBaseError(
                         f"built with {name}={getattr(parameters, name)!r}, but {wanted!r} was asked for; rebuild it "
                         "with 'kard-hf build-kb'", file=path / MANIFEST_NAME, field=f"parameters.{name}")
-        retriever = bm25s.BM25.load(str(path / "index"), mmap=mmap, load_corpus=False)
-        passages = datasets.load_from_disk(str(path / "passages"))
-        if not len(passages) == manifest["num_passages"] == retriever.scores["num_docs"]:
-            raise KnowledgeBaseError(f"the index, the passages and the manifest disagree on the number of passages "
-                                     f"({retriever.scores['num_docs']}, {len(passages)}, {manifest['num_passages']})",
-                                     file=path)
-        return cls(passages, retriever, parameters, manifest["fingerprint"])
+        counts = (len(kb), len(kb._titles), len(kb._texts), manifest["num_passages"])
+        if len(set(counts)) != 1 or len(kb.index.offsets) != manifest["num_terms"] + 1:
+            raise KnowledgeBaseError(f"the passages and the manifest disagree on the number of passages or terms "
+                                     f"({counts})", file=path)
+        return kb
 
     @classmethod
     def from_pretrained(cls, path_or_id: str | Path, *, expected: BM25Parameters | None = None,
@@ -244,3 +279,21 @@ class KnowledgeBase:
             self.save_pretrained(folder, hub_id=repo_id)
             return push_folder(folder, repo_id, repo_type="dataset", private=private, revision=revision,
                                commit_message=f"Upload knowledge base ({len(self)} passages)")
+
+
+def _write_manifest_and_card(folder: Path, manifest: dict) -> None:
+    write_json(folder / MANIFEST_NAME, manifest)
+    dataset_card("knowledge_base", tags=["knowledge-base", "bm25", "retrieval"], manifest=manifest,
+                 repo_id=manifest.get("hub_id") or "<this repo id or a local folder>").save(folder / "README.md")
+
+
+_worker_kb: KnowledgeBase | None = None
+
+
+def _open_for_search(folder: str) -> None:
+    global _worker_kb
+    _worker_kb = KnowledgeBase(folder, read_json(Path(folder) / MANIFEST_NAME))
+
+
+def _search_batch(queries: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
+    return _worker_kb.search_rows(queries, k)

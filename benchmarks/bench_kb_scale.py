@@ -1,0 +1,285 @@
+"""Knowledge base at Wikipedia scale: today's bm25s-based KB ("old") vs the streamed index ("new").
+
+    python benchmarks/bench_kb_scale.py --passages 1000000 5000000 --workdir /work/scratch14
+    python benchmarks/bench_kb_scale.py --corpus psgs_w100.tsv --workdir /tmp/kb-bench
+
+For each size it generates (or reads) a DPR-shaped TSV (id, text, title; 100 words a passage drawn
+from a Zipf vocabulary whose most frequent words are English stopwords), builds both KBs, each in
+its own subprocess (wall time, peak RSS of the main process and of the largest worker), then
+measures index size, load time, queries/s for 20- and 60-word queries (words of one passage, as a
+rationale) on 1 and on 2 cores (median and spread of ``--repeats`` runs) and top-10 agreement with
+exhaustive BM25 (the new KB's reference scorer, bit-exact). The old side is skipped where its
+in-memory build would need more than ``--old_max_gb`` (its peak grows ~6.8 GB per million passages).
+Finally it projects the new build to 21M passages from the slope between the sizes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+WORDS_PER_PASSAGE = 100
+PARAMS = {"k1": 0.9, "b": 0.4, "method": "lucene", "stemmer": "english", "stopwords": "en", "index_title": True}
+OLD_GB_PER_MILLION = 7.0
+
+
+def generate_tsv(path: Path, passages: int, vocabulary: int = 500_000, seed: int = 0) -> None:
+    """DPR layout: ``id\\ttext\\ttitle`` with a header; words follow Zipf's law (exponent 1) over the vocabulary."""
+    from bm25s.stopwords import STOPWORDS_EN
+
+    rng = np.random.default_rng(seed)
+    salts = rng.integers(10**6, size=vocabulary).tolist()
+    words = np.array(list(STOPWORDS_EN) + [f"w{i}q{salts[i]}" for i in range(vocabulary - len(STOPWORDS_EN))],
+                     dtype=object)
+    tmp = path.with_suffix(".partial")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write("id\ttext\ttitle\n")
+        for start in range(0, passages, 100_000):
+            n = min(100_000, passages - start)
+            # Inverse CDF of the continuous Zipf law (exponent 1): P(rank >= x) = 1 - ln(x + 1) / ln(V + 1).
+            ranks = (np.exp(rng.random(n * (WORDS_PER_PASSAGE + 2)) * np.log(vocabulary + 1)) - 1).astype(np.int64)
+            table = words[ranks].reshape(n, WORDS_PER_PASSAGE + 2).tolist()
+            f.write("".join(f"{start + i + 1}\t{' '.join(row[2:])}\t{row[0].title()} {row[1].title()}\n"
+                            for i, row in enumerate(table)))
+    os.replace(tmp, path)
+
+
+def read_tsv_sample(path: Path, count: int, seed: int) -> list[str]:
+    """Texts of ``count`` passages from the first million lines (query material)."""
+    rng = np.random.default_rng(seed)
+    texts = []
+    with open(path, encoding="utf-8") as f:
+        next(f)
+        for i, line in enumerate(f):
+            if i >= 1_000_000:
+                break
+            texts.append(line.split("\t")[1])
+    return [texts[i] for i in rng.integers(len(texts), size=count)]
+
+
+def make_queries(path: Path, words: int, count: int, seed: int) -> list[str]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for text in read_tsv_sample(path, count, seed):
+        tokens = text.split()
+        out.append(" ".join(rng.choice(tokens, size=words, replace=len(tokens) < words)))
+    return out
+
+
+# -- the old implementation (kard_hf's KnowledgeBase as of issue 14's start: bm25s, in memory) --------
+def old_build(corpus: Path, out: Path) -> None:
+    import bm25s
+    import datasets
+    import Stemmer
+
+    from kard_hf.knowledge.corpus import read_corpus
+    from kard_hf.knowledge.kb import corpus_fingerprint
+
+    passages = read_corpus(corpus)
+    dataset = datasets.Dataset.from_dict({key: passages[key] for key in ("id", "title", "text")})
+    corpus_fingerprint(passages)
+    retriever = bm25s.BM25(k1=PARAMS["k1"], b=PARAMS["b"], method=PARAMS["method"])
+    documents = [f"{t} {x}" if t else x for t, x in zip(passages["title"], passages["text"])]
+    tokens = bm25s.tokenize(documents, stopwords="en", stemmer=Stemmer.Stemmer("english"), return_ids=False,
+                            show_progress=False)
+    del documents
+    retriever.index(tokens, show_progress=False)
+    out.mkdir(parents=True)
+    retriever.save(str(out / "index"), show_progress=False)
+    dataset.save_to_disk(str(out / "passages"))
+
+
+class OldKB:
+    def __init__(self, folder: Path):
+        import bm25s
+        import datasets
+        import Stemmer
+
+        self.retriever = bm25s.BM25.load(str(folder / "index"), mmap=True, load_corpus=False)
+        self.passages = datasets.load_from_disk(str(folder / "passages"))
+        ids = np.asarray(self.passages["id"], dtype=object)
+        self.row_of = {passage_id: row for row, passage_id in enumerate(ids)}
+        self.stemmer = Stemmer.Stemmer("english")
+
+    def search_rows(self, queries, k, num_threads=1):
+        import bm25s
+
+        tokens = bm25s.tokenize(queries, stopwords="en", stemmer=self.stemmer, return_ids=False, show_progress=False)
+        return self.retriever.retrieve(tokens, k=k, show_progress=False, n_threads=num_threads)
+
+
+def new_build(corpus: Path, out: Path) -> None:
+    from kard_hf.knowledge import BM25Parameters, KnowledgeBase
+    from kard_hf.knowledge.corpus import iter_corpus
+
+    records = ((i, title, text) for _, i, title, text in iter_corpus(corpus))
+    KnowledgeBase.build_folder(out, records, BM25Parameters(**PARAMS), num_proc=-1, show_progress=False)
+
+
+def timed_build(side: str, corpus: Path, out: Path) -> dict:
+    """Run one build in a fresh subprocess; its wall time and peak RSS (main process, largest worker)."""
+    shutil.rmtree(out, ignore_errors=True)
+    start = time.perf_counter()
+    result = subprocess.run([sys.executable, __file__, "--_build", side, str(corpus), str(out)],
+                            capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if result.returncode:
+        raise SystemExit(f"{side} build failed:\n{result.stderr[-3000:]}")
+    usage = json.loads(result.stdout.strip().splitlines()[-1])
+    return {"build_s": wall, **usage, "size_gb": sum(p.stat().st_size for p in out.rglob("*") if p.is_file()) / 1e9}
+
+
+def _child_build(side: str, corpus: str, out: str) -> None:
+    (old_build if side == "old" else new_build)(Path(corpus), Path(out))
+    print(json.dumps({"main_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6,
+                      "worker_rss_gb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1e6}))
+
+
+def load_kb(side: str, folder: Path):
+    if side == "old":
+        return OldKB(folder)
+    from kard_hf.knowledge import KnowledgeBase
+
+    return KnowledgeBase.load(folder)
+
+
+def rate(kb, queries, threads, repeats) -> tuple[float, float, float]:
+    """Median, min and max queries/s over ``repeats`` runs of the whole batch."""
+    rates = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        kb.search_rows(queries, 10, num_threads=threads)
+        rates.append(len(queries) / (time.perf_counter() - start))
+    return statistics.median(rates), min(rates), max(rates)
+
+
+def agreement(kb, reference, queries) -> tuple[float, float]:
+    """Share of queries whose top-10 equals the exhaustive one: (same ids in order, same scores)."""
+    rows, scores = kb.search_rows(queries, 10)
+    same_ids = same_scores = 0
+    for query, r, s in zip(queries, rows, scores):
+        ref_rows, ref_scores = reference.index.exhaustive(reference.analyzer.query_terms(query), 10)
+        same_ids += list(map(int, r)) == ref_rows.tolist()
+        same_scores += np.allclose(np.asarray(s, dtype=np.float64), ref_scores, rtol=1e-5, atol=1e-6)
+    return same_ids / len(queries), same_scores / len(queries)
+
+
+def run_size(args, corpus: Path, n: int) -> dict:
+    work = Path(args.workdir)
+    results = {"passages": n}
+    sides = ["new"] + (["old"] if n * OLD_GB_PER_MILLION / 1e6 <= args.old_max_gb and not args.no_old else [])
+    results["old_skipped"] = "old" not in sides
+    queries = {words: make_queries(corpus, words, args.queries, seed=words) for words in (20, 60)}
+    reference = None
+    for side in sides:
+        out = work / f"kb-{side}-{n}"
+        row = timed_build(side, corpus, out)
+        print(json.dumps({"passages": n, side: row}), file=sys.stderr, flush=True)
+        start = time.perf_counter()
+        kb = load_kb(side, out)
+        row["load_s"] = time.perf_counter() - start
+        if side == "new":
+            reference = kb
+        for words, batch in queries.items():
+            count = args.old_queries if side == "old" else len(batch)
+            for threads in (1, 2):
+                row[f"qps_{words}_{threads}"] = rate(kb, batch[:count], threads, args.repeats)
+            row[f"agree_{words}"] = agreement(kb, reference, batch[:args.agreement_queries])
+        results[side] = row
+        del kb
+        print(json.dumps({n: results}), file=sys.stderr, flush=True)
+    return results
+
+
+def fmt(value) -> str:
+    if isinstance(value, list):  # read back from JSON
+        value = tuple(value)
+    if isinstance(value, tuple) and len(value) == 3:
+        return f"{value[0]:.1f} ({value[1]:.1f}–{value[2]:.1f})"
+    if isinstance(value, tuple):
+        return f"{value[0]:.0%} / {value[1]:.0%}"
+    return f"{value:.2f}" if isinstance(value, float) else str(value)
+
+
+def print_table(all_results: list[dict]) -> None:
+    keys = [("build_s", "build wall (s)"), ("main_rss_gb", "build peak RSS, main process (GB)"),
+            ("worker_rss_gb", "build peak RSS, largest worker (GB)"), ("size_gb", "on disk (GB)"),
+            ("load_s", "load (s)"),
+            ("qps_20_1", "20-word queries/s, 1 core: median (min–max)"), ("qps_20_2", "20-word queries/s, 2 cores"),
+            ("qps_60_1", "60-word queries/s, 1 core"), ("qps_60_2", "60-word queries/s, 2 cores"),
+            ("agree_20", "top-10 = exhaustive, 20 words (ids / scores)"), ("agree_60", "top-10 = exhaustive, 60 words")]
+    columns = [(r["passages"], side) for r in all_results for side in ("old", "new") if side in r]
+    print("| | " + " | ".join(f"{side} {n / 1e6:g}M" for n, side in columns) + " |")
+    print("|---" * (len(columns) + 1) + "|")
+    by = {(r["passages"], side): r[side] for r in all_results for side in ("old", "new") if side in r}
+    for key, label in keys:
+        print(f"| {label} | " + " | ".join(fmt(by[c].get(key, "")) for c in columns) + " |")
+    for r in all_results:
+        if "old" in r:
+            n = r["passages"]
+            print(f"\n{n / 1e6:g}M: 60-word queries/s on one core, new / old = "
+                  f"{r['new']['qps_60_1'][0] / r['old']['qps_60_1'][0]:.1f}x, 20-word "
+                  f"{r['new']['qps_20_1'][0] / r['old']['qps_20_1'][0]:.1f}x; build time new / old = "
+                  f"{r['new']['build_s'] / r['old']['build_s']:.2f}")
+        else:
+            print(f"\n{r['passages'] / 1e6:g}M: old side not run (its in-memory build would need about "
+                  f"{r['passages'] * OLD_GB_PER_MILLION / 1e9:.0f} GB)")
+        new = r["new"]
+        print(f"{r['passages'] / 1e6:g}M: batch search 2 cores / 1 core (60 words) = "
+              f"{new['qps_60_2'][0] / new['qps_60_1'][0]:.2f}x")
+    if len(all_results) >= 2:
+        a, b = all_results[0], all_results[-1]
+        span = (b["passages"] - a["passages"]) / 1e6
+        for key, unit in (("build_s", "s"), ("main_rss_gb", "GB"), ("size_gb", "GB")):
+            slope = (b["new"][key] - a["new"][key]) / span
+            print(f"projected new {key} at 21M: {b['new'][key] + slope * (21.0153 - b['passages'] / 1e6):.1f} {unit} "
+                  f"(slope {slope:.3f} {unit} per million)")
+
+
+def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "--_build":
+        return _child_build(*sys.argv[2:5])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--passages", type=int, nargs="+", default=[1_000_000, 5_000_000])
+    parser.add_argument("--corpus", help="Read this TSV (DPR layout) instead of generating one (one size).")
+    parser.add_argument("--workdir", default="/work/scratch14")
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--old_queries", type=int, default=40, help="Queries timed on the (slow) old side.")
+    parser.add_argument("--no_old", action="store_true", help="Measure the new side only.")
+    parser.add_argument("--agreement_queries", type=int, default=30)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--old_max_gb", type=float, default=8.0)
+    parser.add_argument("--keep", action="store_true", help="Keep the corpora and KBs in --workdir.")
+    parser.add_argument("--also", nargs="*", default=[], help="Results JSON of earlier runs to print in the same table.")
+    args = parser.parse_args()
+    work = Path(args.workdir)
+    work.mkdir(parents=True, exist_ok=True)
+    all_results = []
+    for n in ([None] if args.corpus else args.passages):
+        corpus = Path(args.corpus) if args.corpus else work / f"psgs_{n}.tsv"
+        if not corpus.exists():
+            generate_tsv(corpus, n)
+        if n is None:
+            n = sum(1 for _ in open(corpus, encoding="utf-8")) - 1
+        all_results.append(run_size(args, corpus, n))
+        if not args.keep:
+            for side in ("old", "new"):
+                shutil.rmtree(work / f"kb-{side}-{n}", ignore_errors=True)
+    (work / f"results-{'-'.join(str(r['passages']) for r in all_results)}.json").write_text(json.dumps(all_results))
+    print(f"uptime: {os.getloadavg()}")
+    print_table(sorted([r for path in args.also for r in json.loads(Path(path).read_text())] + all_results,
+                       key=lambda r: r["passages"]))
+
+
+if __name__ == "__main__":
+    main()

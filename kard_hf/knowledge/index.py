@@ -1,0 +1,315 @@
+"""The BM25 index on disk: postings with precomputed scores, assembled from streamed runs, searched
+exactly with MaxScore pruning.
+
+Layout of ``index/`` (raw little-endian arrays, memory-mapped on load):
+
+* ``vocab.*``: the terms (a :class:`~kard_hf.knowledge.strings.StringTable`), term id = row;
+* ``terms.offsets`` (int64, V+1): term t's postings are ``[offsets[t], offsets[t+1])``;
+* ``terms.upper`` (float32, V): the largest posting score of each term (MaxScore's bound);
+* ``terms.base`` (float32, V): what a term adds to a passage that lacks it (BM25L and BM25+; else 0);
+* ``postings.docs`` (int32) ascending within a term, ``postings.scores`` (float32): the BM25 weight
+  ``idf(t) * tfc(tf, |d|) - base(t)`` for the KB's variant, k1 and b, as bm25s defines them.
+
+Scores are summed in float64, term by term in one fixed order (decreasing bound, then term id)
+by the pruned search, the exhaustive one and :meth:`Index.score` alike, so all three agree to
+the bit, and ties are broken by passage row (lower first).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .analysis import AnalyzedChunk
+from .strings import StringTable, StringTableWriter
+
+DELTA = 0.5  # bm25s's delta of BM25L and BM25+
+INDEX_FILES = ["terms.offsets", "terms.upper", "terms.base", "postings.docs", "postings.scores",
+               *StringTable.files("vocab", hashed=True)]
+
+
+def _idf(method: str, df: np.ndarray, n: int) -> np.ndarray:
+    df = df.astype(np.float64)
+    if method == "robertson":
+        return np.log(np.maximum(1.0, (n - df + 0.5) / (df + 0.5)))
+    if method == "lucene":
+        return np.log(1 + (n - df + 0.5) / (df + 0.5))
+    if method == "atire":
+        return np.log(n / df)
+    if method == "bm25l":
+        return np.log((n + 1) / (df + 0.5))
+    return np.log((n + 1) / df)  # bm25+
+
+
+def _tfc(method: str, tf: np.ndarray, relative_length: np.ndarray, k1: float, b: float) -> np.ndarray:
+    tf = np.asarray(tf, dtype=np.float64)
+    norm = 1 - b + b * relative_length
+    if method in ("robertson", "lucene"):
+        return tf / (k1 * norm + tf)
+    if method == "atire":
+        return tf * (k1 + 1) / (tf + k1 * norm)
+    if method == "bm25l":
+        c = tf / norm
+        return (k1 + 1) * (c + DELTA) / (k1 + c + DELTA)
+    return (k1 + 1) * tf / (k1 * norm + tf) + DELTA  # bm25+
+
+
+def _distinct(values: np.ndarray) -> np.ndarray:
+    """Sorted distinct values (by sorting: numpy's hash-based ``unique`` is far slower on int arrays here)."""
+    values = np.sort(values)
+    return values[np.concatenate([[True], values[1:] != values[:-1]])] if len(values) else values
+
+
+def _weighted(scores: np.ndarray, weight: float) -> np.ndarray:
+    """A query term's contribution, always in float64 (so every code path adds the same numbers)."""
+    return np.multiply(scores, weight, dtype=np.float64)
+
+
+class IndexBuilder:
+    """Takes analyzed chunks in passage order, spills each as a run sorted by global term id, then
+    assembles the index term block by term block, so memory holds one chunk or one block at a time."""
+
+    def __init__(self, folder: Path, *, k1: float, b: float, method: str, block_postings: int = 8_000_000):
+        self.folder = Path(folder)
+        self.runs = self.folder / "runs"
+        self.runs.mkdir(parents=True)
+        self.k1, self.b, self.method, self.block_postings = k1, b, method, block_postings
+        self.vocab: dict[str, int] = {}
+        self.df = np.zeros(1024, dtype=np.int64)
+        self.lengths = open(self.folder / "doc.lengths", "wb")
+        self.num_docs = 0
+        self.total_length = 0
+        self.run_sizes: list[int] = []
+
+    def add(self, chunk: AnalyzedChunk) -> None:
+        vocab = self.vocab
+        global_ids = np.fromiter((vocab.setdefault(term, len(vocab)) for term in chunk.terms), dtype=np.int32,
+                                 count=len(chunk.terms))
+        if len(vocab) > len(self.df):
+            self.df = np.concatenate([self.df, np.zeros(max(len(vocab), 2 * len(self.df)) - len(self.df), np.int64)])
+        term = global_ids[chunk.term]
+        order = np.argsort(term, kind="stable")  # chunk postings are doc-ascending within each term
+        self.df[:len(vocab)] += np.bincount(term, minlength=len(vocab))
+        run = len(self.run_sizes)
+        term[order].tofile(self.runs / f"{run}.term")
+        (chunk.doc[order] + np.int32(self.num_docs)).tofile(self.runs / f"{run}.doc")
+        chunk.tf[order].tofile(self.runs / f"{run}.tf")
+        self.run_sizes.append(len(term))
+        self.lengths.write(chunk.lengths.astype(np.int32).tobytes())
+        self.num_docs += len(chunk.lengths)
+        self.total_length += int(chunk.lengths.sum())
+
+    def finish(self, progress=None) -> dict:
+        """Write the index files, delete the runs; return the statistics the manifest records."""
+        self.lengths.close()
+        vocab_size = len(self.vocab)
+        writer = StringTableWriter(self.folder, "vocab", hashed=True)
+        writer.append(list(self.vocab))
+        writer.close()
+        self.vocab = {}
+        df = self.df[:vocab_size]
+        offsets = np.concatenate([[0], np.cumsum(df)]).astype(np.int64)
+        offsets.tofile(self.folder / "terms.offsets")
+        n = self.num_docs
+        avg_length = self.total_length / n if n else 0.0
+        relative = np.fromfile(self.folder / "doc.lengths", dtype=np.int32) / (avg_length or 1.0)
+        os.unlink(self.folder / "doc.lengths")
+        idf = _idf(self.method, df, n) if vocab_size else np.zeros(0)
+        base = idf * _tfc(self.method, 0, np.zeros(1), self.k1, self.b)[0] if self.method in ("bm25l", "bm25+") \
+            else np.zeros(vocab_size)
+        base.astype(np.float32).tofile(self.folder / "terms.base")
+        upper = np.zeros(vocab_size, dtype=np.float32)
+        # Block boundaries (term ids) such that each block holds about block_postings postings.
+        cuts = _distinct(np.searchsorted(offsets, np.arange(0, offsets[-1], self.block_postings), side="right") - 1)
+        starts = np.append(cuts[cuts < vocab_size], vocab_size).astype(np.int64)
+        run_cuts = [np.searchsorted(np.fromfile(self.runs / f"{run}.term", dtype=np.int32), starts)
+                    for run in range(len(self.run_sizes))]
+        with open(self.folder / "postings.docs", "wb") as docs_out, open(self.folder / "postings.scores", "wb") as out:
+            for block in range(len(starts) - 1):
+                parts = {"term": [], "doc": [], "tf": []}
+                for run, cut in enumerate(run_cuts):
+                    lo, hi = int(cut[block]), int(cut[block + 1])
+                    for name in parts:
+                        parts[name].append(np.fromfile(self.runs / f"{run}.{name}", dtype=np.int32, count=hi - lo,
+                                                       offset=4 * lo))
+                term, doc, tf = (np.concatenate(parts[name]) for name in ("term", "doc", "tf"))
+                del parts
+                order = np.argsort(term, kind="stable")
+                term, doc, tf = term[order], doc[order], tf[order]
+                del order
+                scores = (idf[term] * _tfc(self.method, tf, relative[doc], self.k1, self.b) - base[term])
+                scores = scores.astype(np.float32)
+                first = starts[block]
+                segment_starts = offsets[first:starts[block + 1]] - offsets[first]
+                upper[first:starts[block + 1]] = np.maximum.reduceat(scores, segment_starts)
+                docs_out.write(doc.tobytes())
+                out.write(scores.tobytes())
+                if progress is not None:
+                    progress.update(len(doc))
+        upper.tofile(self.folder / "terms.upper")
+        for path in self.runs.iterdir():
+            path.unlink()
+        self.runs.rmdir()
+        return {"num_terms": vocab_size, "num_postings": int(offsets[-1]), "avg_length": avg_length}
+
+
+class Index:
+    """Read side: exact top-k by MaxScore, the exhaustive reference and per-passage scores."""
+
+    def __init__(self, folder: Path, num_docs: int):
+        folder = Path(folder)
+        self.num_docs = num_docs
+        self.vocab = StringTable(folder, "vocab")
+        self.offsets = np.memmap(folder / "terms.offsets", dtype=np.int64, mode="r").view(np.ndarray)
+        sizes = int(self.offsets[-1])
+        self.upper = np.fromfile(folder / "terms.upper", dtype=np.float32)
+        self.base = np.fromfile(folder / "terms.base", dtype=np.float32)
+        # Plain ndarray views of the maps: slicing a np.memmap costs a Python-level __getitem__ per call.
+        self.docs = np.memmap(folder / "postings.docs", dtype=np.int32, mode="r").view(np.ndarray) if sizes \
+            else np.zeros(0, np.int32)
+        self.scores = np.memmap(folder / "postings.scores", dtype=np.float32, mode="r").view(np.ndarray) if sizes \
+            else np.zeros(0, np.float32)
+        self._acc = None  # dense float64 accumulator and top-k marks, made on first search, reset after each
+
+    # -- queries --------------------------------------------------------------------------------
+    def query(self, terms: dict[str, int]) -> tuple[np.ndarray, np.ndarray, float]:
+        """``(term ids, weights, base)`` of a query's known terms in scoring order; unknown terms score 0."""
+        ids = self.vocab.lookup(list(terms))
+        weights = np.fromiter(terms.values(), dtype=np.float64, count=len(terms))
+        known = ids >= 0
+        ids, weights = ids[known], weights[known]
+        order = np.lexsort((ids, -(weights * self.upper[ids])))
+        ids, weights = ids[order], weights[order]
+        return ids, weights, float(np.dot(weights, self.base[ids].astype(np.float64)))
+
+    def _postings(self, term: int) -> tuple[np.ndarray, np.ndarray]:
+        start, end = int(self.offsets[term]), int(self.offsets[term + 1])
+        return self.docs[start:end], self.scores[start:end]
+
+    @staticmethod
+    def _best(rows: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` best (score descending, row ascending)."""
+        if len(rows) > k:
+            keep = scores >= np.partition(scores, len(scores) - k)[len(scores) - k]
+            rows, scores = rows[keep], scores[keep]
+        order = np.lexsort((rows, -scores))[:k]
+        return rows[order], scores[order]
+
+    def _best_with_unmatched(self, rows: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` best of the scored rows and of the passages that match no query term (score 0;
+        only the ``k`` lowest rows of those can win a tie)."""
+        best_rows, best_scores = self._best(rows, scores, k)
+        if len(best_rows) == k and best_scores[-1] > 0:
+            return best_rows, best_scores
+        taken = np.zeros(min(self.num_docs, len(rows) + k), dtype=bool)
+        taken[rows[rows < len(taken)]] = True
+        extra = np.flatnonzero(~taken)[:k]
+        return self._best(np.concatenate([rows, extra]), np.concatenate([scores, np.zeros(len(extra))]), k)
+
+    def search(self, terms: dict[str, int], k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Exact top-``k`` rows and float64 scores, pruned with MaxScore.
+
+        Terms go by decreasing bound, each posting list added whole to a dense accumulator.
+        ``theta``, the k-th best partial score of some k passages, is a lower bound of the final
+        k-th score (postings are >= 0). Once the bounds of the remaining terms sum below it, no
+        passage unseen so far can enter the top k: the remaining (long, frequent) lists are only
+        probed, by binary search, for the few candidates that can still reach ``theta``.
+        ``theta`` is cheap to keep (the minimum over a fixed top k, whose scores only grow) and
+        is recomputed over all passages seen before a list long enough to be worth skipping.
+        """
+        ids, weights, base = self.query(terms)
+        if self._acc is None:
+            self._acc = np.zeros(self.num_docs, dtype=np.float64)
+        acc = self._acc
+        bounds = weights * self.upper[ids]
+        remaining = np.concatenate([np.cumsum(bounds[::-1])[::-1], [0.0]]) * (1 + 1e-9)
+        done = np.cumsum(np.concatenate([[0.0], bounds]))  # bound mass already added, before each term
+        lengths = (self.offsets[ids + 1] - self.offsets[ids]) if len(ids) else np.zeros(0, np.int64)
+        top, theta, candidates, added = None, -np.inf, None, []
+        total = at_last = 0  # postings added in all, and when theta was last recomputed
+        try:
+            for term in range(len(ids)):
+                if candidates is None and remaining[term] < done[term]:
+                    # (Before this, theta <= the best partial <= the bounds added <= what remains.)
+                    if top is not None:
+                        theta = acc[top].min() if len(top) == k else -np.inf
+                    # Recompute (cost: the postings added so far) only before a list longer than all
+                    # of those since the last time: what a break would save is then worth it.
+                    if top is None or (remaining[term] >= theta and lengths[term] >= total - at_last):
+                        top, theta = self._top(added, acc, k)
+                        at_last = total
+                    if remaining[term] < theta:  # the passages that can still win: seen, close to theta
+                        candidates = _distinct(np.concatenate([d[acc[d] + remaining[term] >= theta] for d in added]))
+                docs, scores = self._postings(int(ids[term]))
+                if candidates is None or len(docs) < 4 * len(candidates):
+                    acc[docs] += _weighted(scores, weights[term])
+                    added.append(docs)
+                    total += len(docs)
+                else:
+                    found = np.searchsorted(docs, candidates)
+                    hit = found < len(docs)
+                    hit[hit] = docs[found[hit]] == candidates[hit]
+                    acc[candidates[hit]] += _weighted(scores[found[hit]], weights[term])
+                if candidates is not None:
+                    values = acc[candidates]
+                    if len(candidates) > k:
+                        theta = max(theta, np.partition(values, len(values) - k)[len(values) - k])
+                    candidates = candidates[values + remaining[term + 1] >= theta]
+            if candidates is None:
+                candidates = _distinct(np.concatenate(added)) if added else np.zeros(0, dtype=np.int64)
+            partial = acc[candidates]
+        finally:  # leave the accumulator clean (it is reused by the next query)
+            for docs in added:
+                acc[docs] = 0
+            if candidates is not None:
+                acc[candidates] = 0
+        rows, scores = self._best_with_unmatched(candidates.astype(np.int64), partial, k)
+        return rows, scores + base
+
+    @staticmethod
+    def _top(added: list[np.ndarray], acc: np.ndarray, k: int) -> tuple[np.ndarray, float]:
+        """The ``k`` passages with the highest partial score among the posting lists added so far,
+        and the k-th score (-inf if fewer). A passage occurs at most once per list, so the best
+        ``k * len(added)`` entries of the concatenation hold the best ``k`` distinct passages."""
+        pool = np.concatenate(added)
+        values = acc[pool]
+        keep = k * len(added)
+        if len(pool) > keep:
+            pool = pool[np.argpartition(values, len(pool) - keep)[len(pool) - keep:]]
+        pool = _distinct(pool)
+        values = acc[pool]
+        if len(pool) <= k:
+            return pool, (values.min() if len(pool) == k else -np.inf)
+        best = np.argpartition(values, len(pool) - k)[len(pool) - k:]
+        return pool[best], values[best].min()
+
+    def _add_terms(self, ids: np.ndarray, weights: np.ndarray, sorted_rows: np.ndarray, total: np.ndarray) -> None:
+        """Add to ``total`` each given term's weighted score for ``sorted_rows``, term by term in order."""
+        for term, weight in zip(ids.tolist(), weights.tolist()):
+            docs, scores = self._postings(term)
+            found = np.searchsorted(docs, sorted_rows)
+            hit = found < len(docs)
+            hit[hit] = docs[found[hit]] == sorted_rows[hit]
+            total[hit] += _weighted(scores[found[hit]], weight)
+
+    def exhaustive(self, terms: dict[str, int], k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The reference: every passage scored, the same order of additions and the same tie rule."""
+        ids, weights, base = self.query(terms)
+        total = np.zeros(self.num_docs, dtype=np.float64)
+        for term, weight in zip(ids.tolist(), weights.tolist()):
+            docs, scores = self._postings(term)
+            total[docs] += _weighted(scores, weight)
+        rows, scores = self._best(np.arange(self.num_docs), total, k)
+        return rows, scores + base
+
+    def score(self, terms: dict[str, int], rows: np.ndarray) -> np.ndarray:
+        """The float64 score of each given row, exactly as :meth:`search` computes it."""
+        ids, weights, base = self.query(terms)
+        order = np.argsort(rows, kind="stable")
+        sorted_total = np.zeros(len(rows), dtype=np.float64)
+        self._add_terms(ids, weights, np.asarray(rows)[order], sorted_total)
+        total = np.empty(len(rows), dtype=np.float64)
+        total[order] = sorted_total
+        return total + base
