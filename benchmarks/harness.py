@@ -3,7 +3,9 @@
 A shared machine drifts (other jobs start and stop), so one run per side, or all of A then all of B, can move a
 ratio by 2x. :func:`interleaved` runs the sides in turn, ``repeats`` times; :class:`Timings` gives each side's
 median and spread (min-max) and the ratio of two sides with the range of the per-round ratios; the machine's
-load average is recorded before and after, and printed with every table.
+load average is recorded before and after, and printed with every table. Each call's CPU time (this process
+and its children) is kept too: when the load average exceeds the cores, wall-clock time measures the other
+jobs as much as ours, while the CPU time of a single-threaded side still measures its own work.
 
     from harness import add_repeats_argument, interleaved
     timings = interleaved({"released": run_released, "kard_hf": run_ours}, repeats=3)  # each returns seconds
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import time
 from collections.abc import Callable
@@ -54,6 +57,7 @@ class Timings:
     load_before: tuple[float, float, float]
     load_after: tuple[float, float, float]
     extras: dict[str, list] = field(default_factory=dict)
+    cpu: dict[str, list[float]] = field(default_factory=dict)  # CPU seconds of each whole call (set-up included)
 
     def median(self, side: str) -> float:
         return statistics.median(self.runs[side])
@@ -78,6 +82,14 @@ class Timings:
         ratios = [s / f for s, f in zip(self.runs[slow], self.runs[fast])]
         return min(ratios), max(ratios)
 
+    def cpu_ratio(self, slow: str, fast: str) -> float:
+        """Like :meth:`ratio`, from the CPU seconds of the calls."""
+        return statistics.median(self.cpu[slow]) / statistics.median(self.cpu[fast])
+
+    def cpu_ratio_spread(self, slow: str, fast: str) -> tuple[float, float]:
+        ratios = [s / f for s, f in zip(self.cpu[slow], self.cpu[fast])]
+        return min(ratios), max(ratios)
+
     def describe(self) -> str:
         """One line: rounds, the load average (1, 5, 15 min) before and after, and the cores."""
         fmt = lambda load: "/".join(f"{x:.2f}" for x in load)
@@ -93,15 +105,24 @@ def interleaved(sides: dict[str, Callable[[], float | tuple[float, object]]], re
     """
     load_before = os.getloadavg()
     runs = {name: [] for name in sides}
+    cpu = {name: [] for name in sides}
     extras: dict[str, list] = {}
     for _ in range(repeats):
         for name, side in sides.items():
+            cpu_start = cpu_seconds()
             result = side()
+            cpu[name].append(cpu_seconds() - cpu_start)
             if isinstance(result, tuple):
                 result, extra = result
                 extras.setdefault(name, []).append(extra)
             runs[name].append(float(result))
-    return Timings(runs, load_before, os.getloadavg(), extras)
+    return Timings(runs, load_before, os.getloadavg(), extras, cpu)
+
+
+def cpu_seconds() -> float:
+    """User + system CPU seconds of this process and of its finished children."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def cell(value: float, spread: tuple[float, float], digits: int = 2) -> str:

@@ -10,6 +10,7 @@ step (what kard_hf does). Both run ``--repeats`` times, interleaved; one table o
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 
 import torch
@@ -50,15 +51,15 @@ def step(student, optimizer, student_inputs, teacher_out):
     optimizer.zero_grad()
 
 
-def run(cached: bool, steps: int) -> float:
-    """Seconds per student step, after one untimed warm-up step."""
+def run(cached: bool, steps: int) -> tuple[float, float]:
+    """Wall-clock and CPU seconds per student step, after one untimed warm-up step."""
     student, teacher = model(0).train(), model(1).eval().requires_grad_(False)
     optimizer = torch.optim.AdamW(student.parameters(), lr=1e-4)
     data = list(batches(steps))
     with torch.no_grad():
         precomputed = [teacher(**t) for _, t in data] if cached else None
     step(student, optimizer, data[0][0], precomputed[0] if cached else teacher(**data[0][1]))  # warm-up
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     for i, (s, t) in enumerate(data):
         if cached:
             teacher_out = precomputed[i]
@@ -66,7 +67,7 @@ def run(cached: bool, steps: int) -> float:
             with torch.no_grad():
                 teacher_out = teacher(**t)
         step(student, optimizer, s, teacher_out)
-    return (time.perf_counter() - start) / steps
+    return (time.perf_counter() - start) / steps, (time.process_time() - cpu_start) / steps
 
 
 def main() -> None:
@@ -79,13 +80,16 @@ def main() -> None:
                           repeats=options.repeats)
     print(f"{options.steps} steps per run; {timings.describe()}\n")
     print(f"| student step ({BATCH} questions × {CHOICES} choices, task {TASK_TOKENS} + rationale {RATIONALE_TOKENS} "
-          "tokens) | s/step | relative |")
-    print("|---|---|---|")
+          "tokens) | s/step | relative | relative by CPU time |")
+    print("|---|---|---|---|")
     for name, label in (("on the fly", "teacher forward on the fly (kard_hf)"),
                         ("cached", "teacher states cached (upper bound of a cache)")):
         relative = timings.median(name) / timings.median("on the fly")
         low, high = timings.ratio_spread(name, "on the fly")
-        print(f"| {label} | {cell(timings.median(name), timings.spread(name), 3)} | {relative:.2f} ({low:.2f}-{high:.2f}) |")
+        cpu = [c / f for c, f in zip(timings.extras[name], timings.extras["on the fly"])]
+        print(f"| {label} | {cell(timings.median(name), timings.spread(name), 3)} | {relative:.2f} ({low:.2f}-{high:.2f}) | "
+              f"{statistics.median(timings.extras[name]) / statistics.median(timings.extras['on the fly']):.2f} "
+              f"({min(cpu):.2f}-{max(cpu):.2f}) |")
     print(f"\nmedian (min-max) of {options.repeats} interleaved runs")
 
 
