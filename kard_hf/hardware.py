@@ -11,9 +11,9 @@ fills them in ``__post_init__``, before ``TrainingArguments`` validates them:
 - ``dataloader_num_workers``: 2 on CUDA, so the collator's late tokenization overlaps the GPU step, 0 on a
   CPU (the CPU is busy with the step);
 - ``ddp_find_unused_parameters``: ``False``. kard_hf's students and reranker use every trainable parameter
-  in every step, so DDP's extra traversal of the autograd graph after each backward finds nothing
-  (transformers' own default, ``True``, also warns about it). Set it to true for a model whose steps can
-  skip parameters (mixture-of-experts routers).
+  in every step (tested), so DDP's extra traversal of the autograd graph after each backward finds nothing;
+  transformers' default (``True`` unless activation checkpointing is on) pays it, and PyTorch warns that it
+  found no unused parameter. Set it to true for a model whose steps can skip parameters (mixture-of-experts).
 
 ``--torch_compile true`` stays opt-in: with dynamic padding every new batch shape may recompile.
 """
