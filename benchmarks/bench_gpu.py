@@ -104,25 +104,28 @@ class Window:
 
 
 class Meter(TrainerCallback):
-    """Times steps ``warmup+1 .. warmup+steps`` (synchronising CUDA at both ends) and counts their real tokens."""
+    """Times steps ``warmup+1 .. warmup+steps`` (synchronising CUDA at both ends) and counts their real tokens.
+
+    Each batch's per-row lengths stay tensors (on the GPU, no sync) until the window ends.
+    """
 
     def __init__(self, config: T5Config, warmup: int):
-        self.config, self.warmup, self.window, self.start = config, warmup, Window(), None
+        self.config, self.warmup, self.window, self.start, self.lengths = config, warmup, Window(), None, []
 
     def count(self, inputs) -> None:
-        sources = inputs["attention_mask"].sum(dim=1).tolist()
-        targets = (inputs["labels"] != -100).sum(dim=1).tolist()
-        self.window.rows += len(sources)
-        self.window.tokens += sum(sources) + sum(targets)
-        self.window.flops += sum(t5_training_flops(self.config, s, t) for s, t in zip(sources, targets))
+        self.lengths.append((inputs["attention_mask"].sum(dim=1), (inputs["labels"] != -100).sum(dim=1)))
 
     def on_step_end(self, args, state, control, **kwargs):
         if state.global_step == self.warmup:
             synchronize()
-            self.window, self.start = Window(), time.perf_counter()
+            self.lengths, self.start = [], time.perf_counter()
         elif state.global_step == args.max_steps:
             synchronize()
-            self.window.seconds = time.perf_counter() - self.start
+            seconds = time.perf_counter() - self.start
+            sources = [s for batch, _ in self.lengths for s in batch.tolist()]
+            targets = [t for _, batch in self.lengths for t in batch.tolist()]
+            self.window = Window(seconds, len(sources), sum(sources) + sum(targets),
+                                 sum(t5_training_flops(self.config, s, t) for s, t in zip(sources, targets)))
 
 
 def metered(trainer_class):
