@@ -46,7 +46,7 @@ SHAPES = {
                          vocab_size=32128, feed_forward_proj="gated-gelu", tie_word_embeddings=False),
     "flan-t5-large": dict(d_model=1024, d_ff=2816, num_layers=24, num_decoder_layers=24, num_heads=16, d_kv=64,
                           vocab_size=32128, feed_forward_proj="gated-gelu", tie_word_embeddings=False),
-    "tiny": dict(d_model=64, d_ff=128, num_layers=2, num_decoder_layers=2, num_heads=4, d_kv=16, vocab_size=4096,
+    "tiny": dict(d_model=64, d_ff=128, num_layers=1, num_decoder_layers=1, num_heads=4, d_kv=16, vocab_size=4096,
                  feed_forward_proj="gated-gelu", tie_word_embeddings=False),
 }
 # LinkBERT-base (michiyasunaga/LinkBERT-base) is BERT-base with BERT's cased vocabulary.
