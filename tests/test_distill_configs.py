@@ -208,3 +208,23 @@ def test_a_reranker_step_uses_every_trainable_parameter(use_lora, bert_tokenizer
     trainer.compute_loss(model, next(iter(trainer.get_train_dataloader()))).backward()
     unused = [name for name, p in model.named_parameters() if p.requires_grad and p.grad is None]
     assert not unused
+
+
+@pytest.mark.slow
+def test_two_rank_cli_training_searches_no_unused_parameters(tiny_t5_path, tmp_path):
+    """``kard-hf train`` on 2 CPU ranks with the defaults: it trains, and DDP no longer warns about its search."""
+    import subprocess
+    import sys
+
+    from distill_fixtures import save_processed
+
+    processed = save_processed(tmp_path / "processed")
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29731",
+               "-m", "kard_hf.cli", "train", "--model_name_or_path", str(tiny_t5_path), "--dataset", str(processed),
+               "--output_dir", str(tmp_path / "out"), "--max_steps", "2", "--per_device_train_batch_size", "2",
+               "--save_strategy", "no", "--disable_tqdm", "true", "--use_cpu", "true"]
+    done = subprocess.run(command, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (tmp_path / "out" / "model.safetensors").is_file()
+    assert "did not find any unused parameters" not in done.stderr
