@@ -109,7 +109,7 @@ def test_build_kb_then_augment_end_to_end(fixtures_dir, tmp_path):
     assert _run("augment", "--config", recipe, "--output_dir", tmp_path / "processed", "--train_passages", 3) == 0
     dataset, manifest = load_dataset_dict(tmp_path / "processed")
     assert dataset["train"].column_names == list(TRAIN_COLUMNS) and dataset["test"].column_names == list(EVAL_COLUMNS)
-    assert len(dataset["train"]) == 12  # 6 questions x 2 rationales
+    assert len(dataset["train"]) == 6  # 6 questions x 2 rationales, the wrong one of each dropped by the answer filter
     for row in dataset["train"]:
         key = row["id"].removeprefix("train-")
         assert len(row["passage_ids"]) == 3 and row["target"].endswith(f"\nAnswer: {'ABCD'[row['answer']]}")
@@ -118,7 +118,8 @@ def test_build_kb_then_augment_end_to_end(fixtures_dir, tmp_path):
     for row in dataset["test"]:
         assert len(row["candidate_ids"]) == 8 and row["silver_ids"][0] == f"p-{row['id'].removeprefix('test-')}"
     assert manifest["knowledge_base"]["fingerprint"] == KnowledgeBase.load(tmp_path / "kb").fingerprint
-    assert manifest["retrieval"]["candidates"] == 8 and manifest["splits"] == {"train": 12, "test": 2}
+    assert manifest["retrieval"]["candidates"] == 8 and manifest["splits"] == {"train": 6, "test": 2}
+    assert manifest["rationale_filter"]["splits"]["train"]["dropped"] == 6
 
 
 def test_cli_errors_are_one_line_and_leave_nothing(fixtures_dir, tmp_path, capsys):
@@ -163,12 +164,12 @@ def test_from_pretrained_by_hub_id_from_the_local_cache(saved_kb, kb, tmp_path, 
 
 
 def test_processed_dataset_card_records_teacher_kb_and_retrieval(kb):
-    from kard_hf.hub import render_card
+    from kard_hf.hub import dataset_card
 
     manifest = {"kard_hf_version": "0", "knowledge_base": kb.manifest(), "splits": {"train": 3},
                 "retrieval": {"train_passages": 5, "candidates": 100, "silver_passages": 5},
                 "teacher": {"model": "gpt-3.5-turbo", "prompt_sha256": "abc123"}}
-    card = render_card("processed_dataset", manifest=manifest)
+    card = str(dataset_card("processed_dataset", manifest=manifest, repo_id="someone/processed"))
     assert kb.fingerprint in card and "gpt-3.5-turbo" in card and "abc123" in card and "top 100 candidates" in card
 
 

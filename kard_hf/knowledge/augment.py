@@ -62,8 +62,13 @@ def augment_eval(examples: list[MCQExample], kb: KnowledgeBase, *, candidates: i
 
 
 def augment(splits: dict[str, list[MCQExample]], kb: KnowledgeBase, *, train_passages: int = 5,
-            candidates: int = 100, silver_passages: int = 5, num_threads: int = 1, teacher: dict | None = None):
-    """``(DatasetDict, manifest)``: the processed dataset of docs/data-format.md for the given splits."""
+            candidates: int = 100, silver_passages: int = 5, num_threads: int = 1, teacher: dict | None = None,
+            rationale_filter: dict | None = None, validation_from_train: dict | None = None):
+    """``(DatasetDict, manifest)``: the processed dataset of docs/data-format.md for the given splits.
+
+    ``rationale_filter`` and ``validation_from_train`` are what the question loader recorded
+    (:class:`kard_hf.data.arguments.QuestionDataArguments`); they go into the manifest as they are.
+    """
     import datasets
 
     if not splits:
@@ -84,6 +89,8 @@ def augment(splits: dict[str, list[MCQExample]], kb: KnowledgeBase, *, train_pas
         "retrieval": {"train_passages": train_passages, "candidates": candidates, "silver_passages": silver_passages,
                       "train_query": "rationale", "eval_query": "question"},
         "teacher": teacher,
+        **({"rationale_filter": rationale_filter} if rationale_filter else {}),
+        **({"validation_from_train": validation_from_train} if validation_from_train else {}),
         "splits": {split: len(dataset) for split, dataset in dataset_dict.items()},
     }
     return dataset_dict, manifest

@@ -81,11 +81,14 @@ def augment(argv: list[str]) -> None:
                                             candidates=augment_args.candidates,
                                             silver_passages=augment_args.silver_passages,
                                             num_threads=augment_args.num_threads,
-                                            teacher=source_manifest.get("teacher"))
-    save_dataset_dict(dataset_dict, manifest, output.output_dir)
+                                            teacher=source_manifest.get("teacher"),
+                                            rationale_filter=source_manifest.get("rationale_filter"),
+                                            validation_from_train=source_manifest.get("validation_from_train"))
+    save_dataset_dict(dataset_dict, manifest, output.output_dir, card_template="processed_dataset",
+                      hub_id=hub.hub_dataset_id if hub.push_to_hub else None)
     sizes = ", ".join(f"{split} {len(dataset)}" for split, dataset in dataset_dict.items())
     print(f"Processed dataset ({sizes} rows) written to {output.output_dir}")
     if hub.push_to_hub:
-        push_dataset_dict(dataset_dict, manifest, hub.hub_dataset_id, card_template="processed_dataset",
-                          private=hub.hub_private_repo)
-        print(f"Pushed to https://huggingface.co/datasets/{hub.hub_dataset_id}")
+        url = push_dataset_dict(dataset_dict, manifest, hub.hub_dataset_id, card_template="processed_dataset",
+                                private=hub.hub_private_repo)
+        print(f"Pushed: {url}")

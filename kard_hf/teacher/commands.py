@@ -15,15 +15,15 @@ from dataclasses import dataclass, field
 
 from ..arguments import parse_args
 from ..data import examples_to_dataset
-from ..data.arguments import QuestionArguments
+from ..data.arguments import FilterArguments, QuestionArguments
 from ..data.store import push_dataset_dict, save_dataset_dict
 from ..errors import ConfigError
 from ..hub import HubDatasetArguments
 from .base import SamplingParams
 from .cache import SampleCache
-from .filtering import make_filter
+from .filtering import filter_rationales
 from .openai_compat import DEFAULT_BASE_URL, OpenAICompatibleTeacher, host_of
-from .pipeline import filter_rationales, sample_rationales
+from .pipeline import sample_rationales
 from .prompts import load_prompt
 
 logger = logging.getLogger(__name__)
@@ -85,19 +85,6 @@ class TeacherArguments:
         return SamplingParams(self.temperature, self.top_p, self.max_new_tokens, self.seed, list(self.stop))
 
 
-@dataclass
-class FilterArguments:
-    filter: str = field(default="answer", metadata={"help": "answer (parse the rationale's answer), verifier (ask --verifier_model) or none."})
-    verifier_model: str | None = field(default=None, metadata={"help": "Seq2seq or causal LM that reads the letter after 'So, the answer is'."})
-    verifier_batch_size: int = field(default=8, metadata={"help": "Verifier batch size (question-option pairs)."})
-
-    def __post_init__(self):
-        if self.filter not in ("answer", "verifier", "none"):
-            raise ConfigError(f"unknown filter {self.filter!r}; expected answer, verifier or none", field="filter")
-        if self.filter == "verifier" and not self.verifier_model:
-            raise ConfigError("--filter verifier needs --verifier_model", field="verifier_model")
-
-
 # The argument groups of `kard-hf rationales`, in the order parse_args returns them.
 ARGUMENTS = (QuestionArguments, RationaleDataArguments, TeacherArguments, FilterArguments, HubDatasetArguments)
 
@@ -134,21 +121,19 @@ def rationales(argv: list[str]) -> None:
     """Sample, cache, filter and save teacher rationales (see ``kard-hf rationales --help``)."""
     import datasets
 
-    from ..hub import write_card
-
     questions, data_args, teacher_args, filter_args, hub = parse_args(
         ARGUMENTS, argv, prog="kard-hf rationales",
         description="Sample few-shot chain-of-thought rationales from a teacher that sees the gold answer, keep those "
                     "that reach it, and save a rationale dataset.")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     prompt = load_prompt(teacher_args.prompt)
-    splits, _ = questions.load()
+    splits, loaded = questions.load()
     absent = [split for split in data_args.generate_splits if split not in splits]
     if absent:
         raise ConfigError(f"--generate_splits names {', '.join(absent)} but there are no {'/'.join(absent)} questions",
                           field="generate_splits")
     teacher = build_teacher(teacher_args)
-    judge = make_filter(filter_args.filter, filter_args.verifier_model, batch_size=filter_args.verifier_batch_size)
+    judge = filter_args.make_filter()
     sampling = teacher_args.sampling()
     counts = {}
     with SampleCache(data_args.cache_file) as cache:
@@ -168,12 +153,12 @@ def rationales(argv: list[str]) -> None:
     }
     dataset_dict = datasets.DatasetDict({split: examples_to_dataset(examples) for split, examples in splits.items()})
     num_questions = {s: len(e) for s, e in splits.items()}
-    manifest = {"teacher": manifest_teacher, "splits": num_questions}
-    save_dataset_dict(dataset_dict, manifest, data_args.output_dir)
-    write_card(data_args.output_dir, "rationale_dataset", teacher=manifest_teacher, num_questions=num_questions)
+    carved = {key: loaded[key] for key in ("validation_from_train",) if key in loaded}
+    manifest = {"teacher": manifest_teacher, **carved, "splits": num_questions}
+    card = {"card_template": "rationale_dataset", "teacher": manifest_teacher, "num_questions": num_questions}
+    save_dataset_dict(dataset_dict, manifest, data_args.output_dir, hub_id=hub.hub_dataset_id if hub.push_to_hub else None,
+                      **card)
     print(f"kept {manifest_teacher['kept']} and dropped {manifest_teacher['dropped']} rationales; "
           f"saved to {data_args.output_dir}")
     if hub.push_to_hub:
-        push_dataset_dict(dataset_dict, manifest, hub.hub_dataset_id, card_template="rationale_dataset",
-                          private=hub.hub_private_repo, teacher=manifest_teacher, num_questions=num_questions)
-        print(f"pushed to https://huggingface.co/datasets/{hub.hub_dataset_id}")
+        print(f"pushed: {push_dataset_dict(dataset_dict, manifest, hub.hub_dataset_id, private=hub.hub_private_repo, **card)}")
