@@ -1,7 +1,8 @@
 """Arguments of ``kard-hf train`` for ft / rd / kard students: model, data and training dataclasses.
 
 A recipe YAML is their union. Defaults follow the released KARD settings (METHOD.md §1): lr 1e-4,
-3 epochs, AdamW, bf16 where the hardware has it (fp32 otherwise), length-grouped batches.
+3 epochs, AdamW, bf16 where the hardware has it (fp32 otherwise), length-grouped batches; and what a GPU
+offers (fused AdamW, TF32, data-loader workers, no search for unused parameters: kard_hf.hardware).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from transformers import Seq2SeqTrainingArguments
 
 from ..data import PromptTemplate
 from ..errors import ConfigError
+from ..hardware import HardwareDefaults, bf16_available
 from .collator import METHODS
 
 # Named prompt layouts; individual fields can still be overridden (``--suffix ...``).
@@ -62,7 +64,7 @@ class StudentDataArguments:
 
 
 @dataclass
-class StudentTrainingArguments(Seq2SeqTrainingArguments):
+class StudentTrainingArguments(HardwareDefaults, Seq2SeqTrainingArguments):
     """``Seq2SeqTrainingArguments`` plus the distillation method, the knowledge budget and the prompt layout."""
 
     method: str = field(default="kard", metadata={"help": "ft (question -> answer letter), rd (question -> rationale) "
@@ -84,7 +86,6 @@ class StudentTrainingArguments(Seq2SeqTrainingArguments):
     output_dir: str | None = field(default="outputs/student", metadata={"help": "Where checkpoints and the model go."})
     learning_rate: float = field(default=1e-4, metadata={"help": "AdamW learning rate."})
     num_train_epochs: float = field(default=3.0, metadata={"help": "Epochs."})
-    optim: str = field(default="adamw_torch", metadata={"help": "Optimizer (AdamW)."})
     bf16: bool | None = field(default=None, metadata={
         "help": "bf16 mixed precision; default: on where the GPU supports it, off (fp32) on CPU."})
     train_sampling_strategy: str = field(default="group_by_length", metadata={
@@ -110,6 +111,10 @@ class StudentTrainingArguments(Seq2SeqTrainingArguments):
                               field="remove_unused_columns")
         if self.bf16 is None:
             self.bf16 = bf16_available()
+        self.resolve_hardware_defaults()
+        if self.sample_passages and self.dataloader_num_workers and self.dataloader_persistent_workers:
+            raise ConfigError("sample_passages needs fresh data-loader workers each epoch (they read the epoch): "
+                              "set dataloader_persistent_workers false", field="dataloader_persistent_workers")
         super().__post_init__()
 
     @property
@@ -118,9 +123,3 @@ class StudentTrainingArguments(Seq2SeqTrainingArguments):
         overrides = {name: getattr(self, name) for name in TEMPLATE_FIELDS if getattr(self, name) is not None}
         return dataclasses.replace(TEMPLATES[self.prompt_template], **overrides)
 
-
-def bf16_available() -> bool:
-    """True where bf16 runs at full speed: a CUDA GPU with compute capability >= 8 (any such, H100 included)."""
-    import torch
-
-    return torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from transformers import Trainer, TrainerCallback, TrainingArguments
 
 from ..errors import ConfigError
+from ..hardware import HardwareDefaults
 from ..hub import HubCardMixin
 from .collator import RerankerCollator
 from .candidates import CandidateSampler
@@ -20,8 +21,12 @@ from .rerank import SPEC_NAME, Reranker, reranker_card
 
 
 @dataclass
-class RerankerTrainingArguments(TrainingArguments):
-    """TrainingArguments plus the reranker's loss, candidate sampling, lengths and LoRA options."""
+class RerankerTrainingArguments(HardwareDefaults, TrainingArguments):
+    """TrainingArguments plus the reranker's loss, candidate sampling, lengths and LoRA options.
+
+    Hardware-dependent defaults (fused AdamW, TF32, workers, no unused-parameter search) come from
+    :class:`kard_hf.hardware.HardwareDefaults`: the model has no pooler, every trainable parameter is used.
+    """
 
     tau1: float = field(default=DEFAULT_TAU1, metadata={"help": "Temperature of the BM25-by-rationale target (> 0)."})
     tau2: float = field(default=DEFAULT_TAU2, metadata={"help": "Temperature of the reranker's scores (> 0)."})
@@ -46,6 +51,7 @@ class RerankerTrainingArguments(TrainingArguments):
                                                                          "tokenizes them."})
 
     def __post_init__(self):
+        self.resolve_hardware_defaults()
         super().__post_init__()
         if self.tau1 <= 0 or self.tau2 <= 0:
             raise ConfigError(f"tau1 and tau2 must be positive (got {self.tau1}, {self.tau2})", field="tau1")
