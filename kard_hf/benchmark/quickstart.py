@@ -133,7 +133,7 @@ def run_seed(root: Path, preset: Preset, seed: int, backbone: str, timings: dict
          "--seed", seed)
     accuracy = {}
     for name, student, retrieval in ROWS:
-        extra = ["--reranker", root / "reranker" / "final"] if retrieval == "reranker" else []
+        extra = ["--reranker", root / "reranker"] if retrieval == "reranker" else []
         if retrieval != "none":
             extra += ["--retrieval", retrieval, "--num_passages", PASSAGES]
         out = root / "eval" / name.lower().replace(" ", "-").replace("(", "").replace(")", "")
@@ -187,6 +187,6 @@ def quickstart(argv: list[str]) -> None:
     plotted = plot(rows, out / "results.png")
     print("\n" + format_table(rows, title=f"accuracy on held-out provinces (%), {len(args.seeds)} seed(s)"))
     print(f"\nFinished in {elapsed / 60:.1f} min. Artifacts in {out}/seed-<N>/: benchmark/ (questions, corpus), "
-          "rationales/, kb/, processed/, ft/ rd/ kard/ (students), reranker/final/, eval/<row>/ (predictions, metrics).")
+          "rationales/, kb/, processed/, ft/ rd/ kard/ (students), reranker/, eval/<row>/ (predictions, metrics).")
     print(f"Results: {out / 'results.json'}" + (f", chart: {out / 'results.png'}" if plotted else
                                                  " (pip install matplotlib for the chart)"))

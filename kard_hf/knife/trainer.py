@@ -1,6 +1,7 @@
 """Trainers of the KNIFE teacher and student (Trainer subclasses; the student overrides compute_loss only).
 
-Both write the KNIFE model card (hub_cards/knife.md.j2) next to every saved model and before a push.
+Both write the KNIFE model card (hub_cards/knife.md.j2) and ``kard_hf_model.json`` next to every saved model and
+before a push, through :class:`~kard_hf.hub.HubCardMixin`.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import torch
 from transformers import Trainer
 
 from ..errors import ModelError
-from ..hub import write_card
+from ..hub import HubCardMixin, describe, model_card
 from .arguments import KnifeTrainingArguments
 from .losses import knife_loss
 from .modeling import KnifeT5ForMultipleChoice
@@ -37,24 +38,24 @@ def _aligned_states(output, side: str, every_layer: bool) -> list[torch.Tensor]:
     return [getattr(output, f"{side}_last_hidden_state")]
 
 
-class _KnifeCardMixin:
-    """Writes README.md (the model card) on every save and before a push."""
+class _KnifeHubFiles(HubCardMixin):
+    """The KNIFE card and spec, from ``card_context`` (role, title, base_model, dataset, teacher, losses...)."""
 
     card_context: dict
 
-    def _write_card(self, folder) -> None:
-        write_card(folder, "knife", **self.card_context)
+    def hub_spec(self) -> dict:
+        return {"kind": f"knife-{self.card_context.get('role', 'model')}"}
 
-    def _save(self, output_dir=None, state_dict=None):
-        super()._save(output_dir, state_dict)
-        self._write_card(output_dir or self.args.output_dir)
+    def hub_card(self, model_name: str):
+        context = dict(self.card_context)
+        base_model, dataset, teacher = (context.pop(key, None) for key in ("base_model", "dataset", "teacher"))
+        return model_card("knife", model_name=model_name, base_model=base_model, datasets=[dataset],
+                          tags=["knife", "multiple-choice", "distillation", f"knife-{context.get('role')}"],
+                          repo_id=self.hub_id or "<this repo id or a local folder>", teacher_text=describe(teacher),
+                          **context)
 
-    def create_model_card(self, *args, **kwargs):
-        if self.is_world_process_zero():
-            self._write_card(self.args.output_dir)
 
-
-class KnifeTeacherTrainer(_KnifeCardMixin, Trainer):
+class KnifeTeacherTrainer(_KnifeHubFiles, Trainer):
     """Trains the teacher: cross-entropy over a question's choices, which the model computes itself.
 
     Arguments: :class:`~kard_hf.knife.arguments.KnifeTeacherTrainingArguments`; data collator:
@@ -70,7 +71,7 @@ class KnifeTeacherTrainer(_KnifeCardMixin, Trainer):
         self.card_context = card_context or {}
 
 
-class KnifeTrainer(_KnifeCardMixin, Trainer):
+class KnifeTrainer(_KnifeHubFiles, Trainer):
     """Trains the student to match a frozen teacher's hidden states (KD-In, KD-Out) plus an optional task loss.
 
     Arguments: :class:`~kard_hf.knife.arguments.KnifeTrainingArguments`; data collator:
