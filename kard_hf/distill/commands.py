@@ -12,6 +12,7 @@ import logging
 from ..arguments import load_recipe, parse_args
 from ..data.store import load_dataset_dict
 from ..errors import DataError
+from ..resume import resolve_checkpoint
 from .arguments import StudentDataArguments, StudentModelArguments, StudentTrainingArguments
 from .modeling import load_student
 from .trainer import StudentTrainer
@@ -53,12 +54,12 @@ def train(argv: list[str]) -> None:
         return
     model_args, data_args, args = parse_args((StudentModelArguments, StudentDataArguments, StudentTrainingArguments),
                                              argv, prog="kard-hf train")
+    resume = resolve_checkpoint(args.resume_from_checkpoint, args.output_dir)
     train_dataset, eval_dataset, manifest = load_splits(data_args)
     model, tokenizer = load_student(model_args, args)
     trainer = StudentTrainer(model=model, args=args, train_dataset=train_dataset, eval_dataset=eval_dataset,
                              processing_class=tokenizer, dataset_name=data_args.dataset, dataset_manifest=manifest)
-    resume = args.resume_from_checkpoint
-    result = trainer.train(resume_from_checkpoint=True if resume in ("true", "last") else resume)
+    result = trainer.train(resume_from_checkpoint=resume)
     if model_args.use_lora and model_args.merge_lora:
         if trainer.is_deepspeed_enabled:
             logger.warning("merge_lora is skipped under DeepSpeed: the adapters are saved; merge them with "

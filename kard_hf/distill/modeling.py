@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from transformers import (AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer,
-                          MODEL_FOR_CAUSAL_LM_MAPPING, MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING)
+                          MODEL_FOR_CAUSAL_LM_MAPPING, MODEL_FOR_MASKED_LM_MAPPING,
+                          MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING)
 
 from ..errors import ConfigError, ModelError
 
@@ -21,6 +22,10 @@ def is_seq2seq(config) -> bool:
     if type(config) in MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING and config.is_encoder_decoder:
         return True
     if type(config) in MODEL_FOR_CAUSAL_LM_MAPPING and not config.is_encoder_decoder:
+        if type(config) in MODEL_FOR_MASKED_LM_MAPPING and not config.is_decoder:
+            raise ModelError(f"a {config.model_type!r} model with is_decoder false is a bidirectional encoder (a "
+                             "masked LM): as a causal student it would see the tokens it must predict; use a "
+                             "decoder-only or seq2seq model")
         return False
     raise ModelError(f"a {config.model_type!r} model is neither a seq2seq LM (AutoModelForSeq2SeqLM) nor a "
                      "causal LM (AutoModelForCausalLM); a student must generate text")

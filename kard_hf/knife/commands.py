@@ -13,6 +13,7 @@ from transformers import AutoConfig, AutoTokenizer
 from ..arguments import load_recipe, parse_args
 from ..errors import ConfigError, ModelError
 from ..hub import resolve_folder
+from ..resume import resolve_checkpoint
 from .arguments import (KnifeDataArguments, KnifeMethodArguments, KnifeModelArguments, KnifeTeacherTrainingArguments,
                         KnifeTrainingArguments)
 from .configuration import KnifeT5Config
@@ -107,9 +108,8 @@ def train_student(data: KnifeDataArguments, model_args: KnifeModelArguments, tra
 
 
 def _run(trainer, training):
-    """Train, save, evaluate, push. ``--resume_from_checkpoint last`` resumes from output_dir's latest checkpoint."""
-    resume = training.resume_from_checkpoint
-    trainer.train(resume_from_checkpoint=True if resume in ("last", "true", "True") else resume)
+    """Train, save, evaluate, push. ``--resume_from_checkpoint last`` resumes from output_dir's latest complete checkpoint."""
+    trainer.train(resume_from_checkpoint=resolve_checkpoint(training.resume_from_checkpoint, training.output_dir))
     trainer.save_model()
     if trainer.eval_dataset is not None:
         trainer.save_metrics("eval", trainer.evaluate())

@@ -10,6 +10,7 @@ from ..arguments import parse_args
 from ..data.arguments import QuestionDataArguments
 from ..data.store import push_dataset_dict, save_dataset_dict
 from ..errors import ConfigError
+from ..fileio import claim_output
 from ..hub import HubDatasetArguments
 from .augment import augment as augment_splits
 from .corpus import CORPUS_FORMATS, CorpusColumns, read_corpus
@@ -62,6 +63,7 @@ def build_kb(argv: list[str]) -> None:
     """Index a passage corpus with BM25 and save (and optionally push) the knowledge base."""
     corpus_args, parameters, output, hub = parse_args(
         (CorpusArguments, BM25Parameters, OutputArguments, HubDatasetArguments), argv, prog="kard-hf build-kb")
+    claim_output(output.output_dir, overwrite=output.overwrite_output_dir, inputs=(corpus_args.corpus,))
     columns = CorpusColumns(corpus_args.id_column, corpus_args.text_column, corpus_args.title_column)
     passages = read_corpus(corpus_args.corpus, corpus_args.corpus_format, columns=columns, split=corpus_args.corpus_split)
     kb = KnowledgeBase.build(passages, parameters)
@@ -75,6 +77,8 @@ def augment(argv: list[str]) -> None:
     """Retrieve passages for every split and save the processed DatasetDict."""
     data_args, augment_args, output, hub = parse_args(
         (QuestionDataArguments, AugmentArguments, OutputArguments, HubDatasetArguments), argv, prog="kard-hf augment")
+    claim_output(output.output_dir, overwrite=output.overwrite_output_dir,
+                 inputs=(augment_args.knowledge_base, data_args.dataset, data_args.train_file))
     kb = KnowledgeBase.from_pretrained(augment_args.knowledge_base)
     splits, source_manifest = data_args.load()
     dataset_dict, manifest = augment_splits(splits, kb, train_passages=augment_args.train_passages,

@@ -13,9 +13,11 @@ from dataclasses import dataclass, field
 from transformers.trainer_utils import IntervalStrategy
 
 from ..arguments import parse_args
+from ..consistency import check_knowledge_base
 from ..data.processed import TRAIN_SPLIT
 from ..data.store import load_dataset_dict
 from ..errors import ConfigError
+from ..resume import resolve_checkpoint
 from .candidates import build_candidates
 from .metrics import format_comparison
 from .modeling import KardRerankerModel
@@ -54,7 +56,7 @@ def _load_knowledge_base(data_args: RerankerDataArguments, manifest: dict):
     from ..knowledge import KnowledgeBase
 
     kb = KnowledgeBase.from_pretrained(data_args.knowledge_base)
-    kb.check_augmented(manifest, data_args.dataset)
+    check_knowledge_base(kb, manifest, data_args.dataset)
     return kb
 
 
@@ -77,23 +79,25 @@ def _candidate_splits(data_args: RerankerDataArguments, args: RerankerTrainingAr
 
 def train_reranker(argv: list[str]) -> None:
     """Train a reranker (METHOD.md step 4), save it to ``output_dir`` and push it if ``push_to_hub``."""
-    from transformers import AutoTokenizer
+    from transformers import AutoTokenizer, set_seed
 
     model_args, data_args, args = parse_args(
         [RerankerModelArguments, RerankerDataArguments, RerankerTrainingArguments], argv, prog="kard-hf train-reranker",
         description="Train the KARD reranker: KL between its scores given the question and BM25 given the rationale.")
+    resume = resolve_checkpoint(args.resume_from_checkpoint, args.output_dir)
     train, eval_dataset = _candidate_splits(data_args, args)
     if eval_dataset is None and args.eval_strategy != "no":
         logger.warning("no evaluation split with rationales: eval_strategy set to 'no'")
         args.eval_strategy = IntervalStrategy.NO
     tokenizer = AutoTokenizer.from_pretrained(model_args.backbone)
+    set_seed(args.seed)  # the projection and the LoRA adapters are initialised here, before the Trainer seeds
     model = KardRerankerModel.from_backbone(model_args.backbone, projection_dim=model_args.projection_dim,
                                             normalize=model_args.normalize)
     if args.use_lora:
         model = apply_lora(model, args)
     trainer = RerankerTrainer(model=model, args=args, train_dataset=train, eval_dataset=eval_dataset,
                               processing_class=tokenizer, base_model=model_args.backbone, dataset_name=data_args.dataset)
-    trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
+    trainer.train(resume_from_checkpoint=resume)
     metrics = trainer.evaluate() if eval_dataset is not None else None
     if args.use_lora:
         trainer.model = trainer.model.merge_and_unload()  # the saved and pushed reranker is one plain model
