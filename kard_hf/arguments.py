@@ -34,12 +34,36 @@ def load_recipe(path: str | Path) -> dict:
     return recipe
 
 
-def parse_args(dataclass_types: Sequence[type], argv: Sequence[str] | None = None, *, prog: str | None = None,
-               description: str | None = None) -> tuple:
-    """Parse ``argv`` (``--config FILE`` and ``--key value`` options) into instances of ``dataclass_types``."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+def make_parser(dataclass_types: Sequence[type], *, prog: str | None = None,
+                description: str | None = None) -> HfArgumentParser:
+    """The parser of a command: its dataclasses' options plus ``--config recipe.yaml``."""
     parser = HfArgumentParser(list(dataclass_types), prog=prog, description=description)
     parser.add_argument("--config", type=str, default=None, help="YAML recipe whose keys set the defaults of the options below.")
+    return parser
+
+
+def option_value(argv: Sequence[str], name: str):
+    """The value of ``--name`` in ``argv``, else the recipe's (``--config``) ``name``, else None."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument(f"--{name}", default=None)
+    pre.add_argument("--config", default=None)
+    known = pre.parse_known_args(list(argv))[0]
+    value = getattr(known, name)
+    return load_recipe(known.config).get(name) if value is None and known.config else value
+
+
+def resume_from_checkpoint(value: str | None) -> str | bool | None:
+    """``--resume_from_checkpoint`` of every trainer: ``last``/``true`` resume from output_dir's latest checkpoint."""
+    return True if isinstance(value, str) and value.lower() in ("last", "true") else value
+
+
+def parse_args(dataclass_types: Sequence[type] | HfArgumentParser, argv: Sequence[str] | None = None, *,
+               prog: str | None = None, description: str | None = None) -> tuple:
+    """Parse ``argv`` (``--config FILE`` and ``--key value`` options) into instances of ``dataclass_types``
+    (or of the dataclasses of a parser from :func:`make_parser`)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = (dataclass_types if isinstance(dataclass_types, HfArgumentParser)
+              else make_parser(dataclass_types, prog=prog, description=description))
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--config", default=None)
     config_path = pre.parse_known_args(argv)[0].config

@@ -10,16 +10,15 @@ tokenizer trained on the benchmark's text, briefly pretrained (student.py), and 
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..arguments import parse_args
+from ..arguments import make_parser
 from ..cli import COMMANDS
 from ..errors import ConfigError
-from ..evaluation import format_table, summarize
+from ..inference.metrics import format_table, summarize
 from ..fileio import write_json
 from .generator import BenchmarkConfig, write_benchmark
 from .student import StudentShape, make_student, pretrain_student
@@ -73,8 +72,7 @@ class QuickstartArguments:
 
 def run_command(name: str, *argv) -> None:
     """Run ``kard-hf <name> argv`` in this process, errors included (the CLI's own code path)."""
-    module, function = COMMANDS[name][0].split(":")
-    getattr(importlib.import_module(module), function)([str(a) for a in argv])
+    COMMANDS[name]([str(a) for a in argv])
 
 
 def default_reranker_backbone() -> str:
@@ -97,7 +95,7 @@ def run_seed(root: Path, preset: Preset, seed: int, backbone: str, timings: dict
     bench, kb, rationales, processed = root / "benchmark", root / "kb", root / "rationales", root / "processed"
     config = dataclasses.replace(preset.benchmark, seed=seed)
     step("benchmark", write_benchmark, config, bench)
-    step("rationales", run_command, "rationales", "--teacher", "benchmark", "--prompt", "benchmark", "--n", 3,
+    step("rationales", run_command, "rationales", "--teacher", "kard_hf.benchmark.teacher:BenchmarkTeacher", "--prompt", "zero-shot", "--n", 3,
          "--seed", seed, "--train_file", bench / "train.jsonl", "--validation_file", bench / "validation.jsonl",
          "--test_file", bench / "test.jsonl", "--generate_splits", "train", "validation", "test",
          "--output_dir", rationales)
@@ -170,9 +168,12 @@ def plot(rows: list[tuple[str, dict]], path: Path) -> bool:
     return True
 
 
-def quickstart(argv: list[str]) -> None:
+def make_quickstart_parser():
+    return make_parser((QuickstartArguments,), prog="kard-hf quickstart")
+
+
+def quickstart(args: QuickstartArguments) -> None:
     """Run the bundled benchmark end to end and print the results table."""
-    (args,) = parse_args((QuickstartArguments,), argv, prog="kard-hf quickstart")
     preset = PRESETS[args.preset]
     backbone = args.reranker_backbone or default_reranker_backbone()
     out = Path(args.output_dir)

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from transformers import Trainer
 
+from ..distill.spec import StudentSpec
 from ..errors import ModelError
 from ..hub import write_card
 from .arguments import KnifeTrainingArguments
@@ -38,9 +39,11 @@ def _aligned_states(output, side: str, every_layer: bool) -> list[torch.Tensor]:
 
 
 class _KnifeCardMixin:
-    """Writes README.md (the model card) on every save and before a push."""
+    """Writes README.md (the model card) on every save and before a push, and the input spec
+    (``kard_hf_student.json``: the task length it trained with) that prediction reads back."""
 
     card_context: dict
+    input_spec: StudentSpec | None = None
 
     def _write_card(self, folder) -> None:
         write_card(folder, "knife", **self.card_context)
@@ -48,6 +51,8 @@ class _KnifeCardMixin:
     def _save(self, output_dir=None, state_dict=None):
         super()._save(output_dir, state_dict)
         self._write_card(output_dir or self.args.output_dir)
+        if self.input_spec is not None and self.args.should_save:
+            self.input_spec.save(output_dir or self.args.output_dir)
 
     def create_model_card(self, *args, **kwargs):
         if self.is_world_process_zero():
@@ -83,14 +88,14 @@ class KnifeTrainer(_KnifeCardMixin, Trainer):
     loss_is_scaled_for_ga = False
 
     def __init__(self, model, args: KnifeTrainingArguments, *, teacher: KnifeT5ForMultipleChoice, train_dataset=None,
-                 card_context: dict | None = None, **kwargs):
+                 card_context: dict | None = None, input_spec: StudentSpec | None = None, **kwargs):
         if args.cache_teacher_states and train_dataset is not None and "row_index" not in train_dataset.column_names:
             train_dataset = train_dataset.add_column("row_index", list(range(len(train_dataset))))  # the cache's key
         super().__init__(model=model, args=args, train_dataset=train_dataset, **kwargs)
         _require_knife_model(self.model, "student")
         _require_knife_model(teacher, "teacher")
         self.teacher = teacher.to(self.args.device).eval().requires_grad_(False)
-        self.card_context = card_context or {}
+        self.card_context, self.input_spec = card_context or {}, input_spec
         self.loss_weights = self.args.loss_weights()
         self.teacher_cache = TeacherStateCache() if self.args.cache_teacher_states else None
 

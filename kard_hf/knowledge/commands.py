@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..arguments import parse_args
+from ..arguments import make_parser
 from ..data.arguments import QuestionDataArguments
 from ..data.store import push_dataset_dict, save_dataset_dict
 from ..errors import ConfigError
@@ -58,10 +58,13 @@ class AugmentArguments:
                 raise ConfigError(f"--{name} must be at least 1, got {getattr(self, name)}")
 
 
-def build_kb(argv: list[str]) -> None:
+def make_build_kb_parser():
+    return make_parser((CorpusArguments, BM25Parameters, OutputArguments, HubDatasetArguments), prog="kard-hf build-kb")
+
+
+def build_kb(corpus_args: CorpusArguments, parameters: BM25Parameters, output: OutputArguments,
+             hub: HubDatasetArguments) -> KnowledgeBase:
     """Index a passage corpus with BM25 and save (and optionally push) the knowledge base."""
-    corpus_args, parameters, output, hub = parse_args(
-        (CorpusArguments, BM25Parameters, OutputArguments, HubDatasetArguments), argv, prog="kard-hf build-kb")
     columns = CorpusColumns(corpus_args.id_column, corpus_args.text_column, corpus_args.title_column)
     passages = read_corpus(corpus_args.corpus, corpus_args.corpus_format, columns=columns, split=corpus_args.corpus_split)
     kb = KnowledgeBase.build(passages, parameters)
@@ -69,12 +72,17 @@ def build_kb(argv: list[str]) -> None:
     print(f"Knowledge base of {len(kb)} passages written to {output.output_dir} (fingerprint {kb.fingerprint[:12]})")
     if hub.push_to_hub:
         print(f"Pushed: {kb.push_to_hub(hub.hub_dataset_id, private=hub.hub_private_repo)}")
+    return kb
 
 
-def augment(argv: list[str]) -> None:
+def make_augment_parser():
+    return make_parser((QuestionDataArguments, AugmentArguments, OutputArguments, HubDatasetArguments),
+                       prog="kard-hf augment")
+
+
+def augment(data_args: QuestionDataArguments, augment_args: AugmentArguments, output: OutputArguments,
+            hub: HubDatasetArguments) -> None:
     """Retrieve passages for every split and save the processed DatasetDict."""
-    data_args, augment_args, output, hub = parse_args(
-        (QuestionDataArguments, AugmentArguments, OutputArguments, HubDatasetArguments), argv, prog="kard-hf augment")
     kb = KnowledgeBase.from_pretrained(augment_args.knowledge_base)
     splits, source_manifest = data_args.load()
     dataset_dict, manifest = augment_splits(splits, kb, train_passages=augment_args.train_passages,

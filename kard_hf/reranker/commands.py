@@ -13,10 +13,11 @@ from pathlib import Path
 
 from transformers.trainer_utils import IntervalStrategy
 
-from ..arguments import parse_args
+from ..arguments import make_parser, resume_from_checkpoint
 from ..data.processed import TRAIN_SPLIT
 from ..data.store import load_dataset_dict
 from ..errors import ConfigError
+from ..lora import LoraArguments
 from .candidates import build_candidates
 from .metrics import format_comparison
 from .modeling import KardRerankerModel
@@ -28,13 +29,21 @@ FINAL_DIR = "final"
 
 
 @dataclass
-class RerankerModelArguments:
+class RerankerModelArguments(LoraArguments):
+    """The encoder to start from, its projection, and LoRA on it (the released recipe: on, query/value)."""
+
+    use_lora: bool = field(default=True, metadata={"help": "Train LoRA adapters on the encoder (the released "
+                                                           "recipe); the projection is always fully trained."})
+    lora_dropout: float = field(default=0.1, metadata={"help": "LoRA dropout."})
+    lora_target_modules: list[str] | None = field(default_factory=lambda: ["query", "value"], metadata={
+        "help": "Encoder modules LoRA adapts (BERT attention query/value)."})
     backbone: str = field(default="michiyasunaga/LinkBERT-base", metadata={
         "help": "BERT-like encoder to start from: a folder or a Hub id (LinkBERT, BioLinkBERT, MiniLM...)."})
     projection_dim: int = field(default=128, metadata={"help": "Size of the per-token embeddings."})
     normalize: bool = field(default=True, metadata={"help": "L2-normalise token embeddings (ColBERT); see tau2."})
 
     def __post_init__(self):
+        super().__post_init__()
         if self.projection_dim < 1:
             raise ConfigError("projection_dim must be positive", field="projection_dim")
 
@@ -78,20 +87,26 @@ def _candidate_splits(data_args: RerankerDataArguments, args: RerankerTrainingAr
     return train, eval_dataset
 
 
-def _card_training(data_args, args) -> dict:
+def _card_training(model_args, data_args, args) -> dict:
     names = ("tau1", "tau2", "loss_type", "rationale_pool", "question_pool", "rationale_samples", "question_samples",
-             "learning_rate", "use_lora", "lora_r", "train_passage_encoder")
-    return {**{name: getattr(args, name) for name in names}, "epochs": args.num_train_epochs,
+             "learning_rate", "train_passage_encoder")
+    return {**{name: getattr(args, name) for name in names}, "use_lora": model_args.use_lora,
+            "lora_r": model_args.lora_r, "epochs": args.num_train_epochs,
             "batch_size": args.per_device_train_batch_size, "dataset": data_args.dataset}
 
 
-def train_reranker(argv: list[str]) -> None:
+def make_train_reranker_parser():
+    return make_parser([RerankerModelArguments, RerankerDataArguments, RerankerTrainingArguments],
+                       prog="kard-hf train-reranker",
+                       description="Train the KARD reranker: KL between its scores given the question and BM25 given "
+                                   "the rationale.")
+
+
+def train_reranker(model_args: RerankerModelArguments, data_args: RerankerDataArguments,
+                   args: RerankerTrainingArguments) -> None:
     """Train a reranker (METHOD.md step 4) and save it to ``output_dir/final``."""
     from transformers import AutoTokenizer
 
-    model_args, data_args, args = parse_args(
-        [RerankerModelArguments, RerankerDataArguments, RerankerTrainingArguments], argv, prog="kard-hf train-reranker",
-        description="Train the KARD reranker: KL between its scores given the question and BM25 given the rationale.")
     push, args.push_to_hub = args.push_to_hub, False  # the merged model is pushed at the end, not adapters
     if push and not args.hub_model_id:
         raise ConfigError("push_to_hub needs hub_model_id", field="hub_model_id")
@@ -102,16 +117,16 @@ def train_reranker(argv: list[str]) -> None:
     tokenizer = AutoTokenizer.from_pretrained(model_args.backbone)
     model = KardRerankerModel.from_backbone(model_args.backbone, projection_dim=model_args.projection_dim,
                                             normalize=model_args.normalize)
-    if args.use_lora:
-        model = apply_lora(model, args)
+    if model_args.use_lora:
+        model = apply_lora(model, model_args)
     trainer = RerankerTrainer(model=model, args=args, train_dataset=train, eval_dataset=eval_dataset,
                               processing_class=tokenizer)
-    trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
+    trainer.train(resume_from_checkpoint=resume_from_checkpoint(args.resume_from_checkpoint))
     metrics = trainer.evaluate() if eval_dataset is not None else None
-    model = trainer.model.merge_and_unload() if args.use_lora else trainer.model
+    model = trainer.model.merge_and_unload() if model_args.use_lora else trainer.model
     reranker = Reranker(model, tokenizer, query_max_length=args.query_max_length,
                         passage_max_length=args.passage_max_length)
-    card = {"base_model": model_args.backbone, "training": _card_training(data_args, args),
+    card = {"base_model": model_args.backbone, "training": _card_training(model_args, data_args, args),
             "metrics": metrics}
     if trainer.is_world_process_zero():
         final = reranker.save_pretrained(Path(args.output_dir) / FINAL_DIR, **card)

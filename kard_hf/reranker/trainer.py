@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from transformers import Trainer, TrainingArguments
 
 from ..errors import ConfigError
+from ..lora import LoraArguments, get_peft_config
 from .collator import RerankerCollator
 from .candidates import CandidateSampler
 from .losses import DEFAULT_TAU1, DEFAULT_TAU2, LOSS_TYPES, BM25DistillationLoss
@@ -28,13 +29,6 @@ class RerankerTrainingArguments(TrainingArguments):
     question_samples: int = field(default=4, metadata={"help": "Question-pool candidates drawn per step."})
     query_max_length: int = field(default=256, metadata={"help": "Question tokens kept (longer ones truncated)."})
     passage_max_length: int = field(default=256, metadata={"help": "Passage tokens kept (longer ones truncated)."})
-    use_lora: bool = field(default=True, metadata={"help": "Train LoRA adapters on the encoder (the released "
-                                                           "recipe); the projection is always fully trained."})
-    lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
-    lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha."})
-    lora_dropout: float = field(default=0.1, metadata={"help": "LoRA dropout."})
-    lora_target_modules: list[str] = field(default_factory=lambda: ["query", "value"],
-                                           metadata={"help": "Encoder modules LoRA adapts (BERT attention query/value)."})
     train_passage_encoder: bool = field(default=True, metadata={"help": "Backpropagate through the passage "
                                         "encodings; false encodes passages under no_grad (only the question side learns)."})
     remove_unused_columns: bool = field(default=False, metadata={"help": "Keep the text columns: the collator "
@@ -56,13 +50,11 @@ class RerankerTrainingArguments(TrainingArguments):
                               field="remove_unused_columns")
 
 
-def apply_lora(model, args: RerankerTrainingArguments):
-    """Wrap ``model`` with LoRA on ``args.lora_target_modules``; the projection stays fully trainable."""
-    from peft import LoraConfig, get_peft_model
+def apply_lora(model, lora_args: LoraArguments):
+    """Wrap ``model`` with LoRA on ``lora_args.lora_target_modules``; the projection stays fully trainable."""
+    from peft import get_peft_model
 
-    config = LoraConfig(r=args.lora_r, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout,
-                        target_modules=list(args.lora_target_modules), modules_to_save=["projection"])
-    return get_peft_model(model, config)
+    return get_peft_model(model, get_peft_config(lora_args, modules_to_save=["projection"]))
 
 
 class RerankerTrainer(Trainer):
