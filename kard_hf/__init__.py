@@ -20,6 +20,7 @@ _EXPORTS = {
                      "StudentDataCollator", "load_student"), "kard_hf.distill"),
     **dict.fromkeys(("LoraArguments", "get_peft_config"), "kard_hf.lora"),
     "load_lm": "kard_hf.lm",
+    **dict.fromkeys(("PipelineArguments", "run_pipeline"), "kard_hf.pipeline"),
     **dict.fromkeys(("KnowledgeBase", "BM25Parameters"), "kard_hf.knowledge"),
     **dict.fromkeys(("KardRerankerConfig", "KardRerankerModel", "Reranker", "RerankerCollator", "RerankerTrainer",
                      "RerankerTrainingArguments"), "kard_hf.reranker"),
@@ -56,6 +57,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ imports
     from .knowledge import BM25Parameters, KnowledgeBase
     from .lm import load_lm
     from .lora import LoraArguments, get_peft_config
+    from .pipeline import PipelineArguments, run_pipeline
     from .reranker import (KardRerankerConfig, KardRerankerModel, Reranker, RerankerCollator, RerankerTrainer,
                            RerankerTrainingArguments)
     from .teacher import OpenAICompatibleTeacher, Teacher, TransformersTeacher, sample_rationales

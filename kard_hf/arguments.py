@@ -58,17 +58,21 @@ def resume_from_checkpoint(value: str | None) -> str | bool | None:
 
 
 def parse_args(dataclass_types: Sequence[type] | HfArgumentParser, argv: Sequence[str] | None = None, *,
-               prog: str | None = None, description: str | None = None) -> tuple:
+               prog: str | None = None, description: str | None = None, recipe: dict | None = None,
+               source: str | None = None) -> tuple:
     """Parse ``argv`` (``--config FILE`` and ``--key value`` options) into instances of ``dataclass_types``
-    (or of the dataclasses of a parser from :func:`make_parser`)."""
+    (or of the dataclasses of a parser from :func:`make_parser`). ``recipe`` gives the recipe as a dict
+    instead (``source`` names it in errors): :mod:`kard_hf.pipeline` passes each step its section."""
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = (dataclass_types if isinstance(dataclass_types, HfArgumentParser)
               else make_parser(dataclass_types, prog=prog, description=description))
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--config", default=None)
-    config_path = pre.parse_known_args(argv)[0].config
-    if config_path:
-        recipe = load_recipe(config_path)
+    given = pre.parse_known_args(argv)[0].config
+    config_path = given or source
+    if given:
+        recipe = load_recipe(given)
+    if recipe:
         dests = {action.dest: action for action in parser._actions}
         unknown = sorted(key for key in recipe if key not in dests or key == "config")
         if unknown:

@@ -60,7 +60,7 @@ COMMANDS: dict[str, Command] = {
     "predict": Command("Answer new questions (a file or standard input) with a student.",
                        "kard_hf.inference.commands:make_predict_parser", "kard_hf.inference.commands:predict"),
     "pipeline": Command("Run the whole chain on your data from one YAML; finished steps are skipped on a rerun.",
-                        "kard_hf.pipeline:make_pipeline_parser", "kard_hf.pipeline:pipeline"),
+                        "kard_hf.pipeline:make_pipeline_parser", "kard_hf.pipeline:run_pipeline"),
     "quickstart": Command("Run the whole pipeline on the bundled benchmark and print the results table.",
                           "kard_hf.benchmark.quickstart:make_quickstart_parser", "kard_hf.benchmark.quickstart:quickstart"),
 }
