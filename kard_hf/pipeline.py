@@ -50,6 +50,8 @@ class PipelineArguments:
     table: dict | None = field(default=None, metadata={
         "help": "Rows of the results table, name -> options of kard-hf evaluate ('student' is a students key). "
                 "Default: one row per student (kard with bm25, and with the reranker when one is trained)."})
+    dry_run: bool = field(default=False, metadata={
+        "help": "Check every step's options (as its command would) and print the plan, running nothing."})
 
     def __post_init__(self):
         for name in ("rationales", "build_kb", "augment", "train", "students", "train_reranker", "evaluate", "table"):
@@ -64,11 +66,13 @@ class PipelineArguments:
 
 @dataclass
 class Step:
-    """One step: ``run()`` does it; ``options`` (JSON-able) are recorded in its completion marker."""
+    """One step: ``run()`` does it; ``options`` (JSON-able) are recorded in its completion marker;
+    ``check()``, when given, parses the options as the step's command would, running nothing."""
 
     name: str
     options: dict
     run: Callable[[], Any]
+    check: Callable[[], Any] | None = None
 
 
 def command_step(name: str, command: str, options: dict, *, checkpoints: Path | None = None) -> Step:
@@ -82,6 +86,11 @@ def command_step(name: str, command: str, options: dict, *, checkpoints: Path | 
     options = {key: str(value) if isinstance(value, Path) else value for key, value in options.items()}
     command_spec = COMMANDS[command]
 
+    def parse(recipe: dict) -> tuple:
+        make = command_spec.load(command_spec.parser)
+        parser = make(recipe.get(command_spec.variant)) if command_spec.variant else make()
+        return parse_args(parser, [], recipe=recipe, source=f"step {name}")
+
     def run():
         recipe = options
         if checkpoints is not None and "resume_from_checkpoint" not in options and checkpoints.is_dir():
@@ -89,11 +98,9 @@ def command_step(name: str, command: str, options: dict, *, checkpoints: Path | 
 
             if get_last_checkpoint(str(checkpoints)):
                 recipe = {**options, "resume_from_checkpoint": "last"}
-        make = command_spec.load(command_spec.parser)
-        parser = make(recipe.get(command_spec.variant)) if command_spec.variant else make()
-        return command_spec.load(command_spec.run)(*parse_args(parser, [], recipe=recipe, source=f"step {name}"))
+        return command_spec.load(command_spec.run)(*parse(recipe))
 
-    return Step(name, options, run)
+    return Step(name, options, run, check=lambda: parse(options))
 
 
 def slug(name: str) -> str:
@@ -118,7 +125,7 @@ def pipeline_steps(args: PipelineArguments) -> list[Step]:
     if "knowledge_base" not in augment:
         raise ConfigError("no knowledge base: give a build_kb section or augment.knowledge_base", field="build_kb")
     steps.append(command_step("augment", "augment", augment))
-    processed, kb = str(augment["output_dir"]), str(augment["knowledge_base"])
+    processed = str(augment["output_dir"])
 
     students = {}
     for method, own in args.students.items():
@@ -131,7 +138,7 @@ def pipeline_steps(args: PipelineArguments) -> list[Step]:
 
     reranker = None
     if args.train_reranker is not None:
-        options = {"dataset": processed, "knowledge_base": kb, "output_dir": root / "reranker", **args.train_reranker}
+        options = {"dataset": processed, "output_dir": root / "reranker", **args.train_reranker}
         reranker = str(Path(options["output_dir"]) / "final")
         steps.append(command_step("train-reranker", "train-reranker", options,
                                   checkpoints=Path(options["output_dir"])))
@@ -241,6 +248,12 @@ def run_pipeline(args: PipelineArguments) -> dict[str, dict]:
     """``kard-hf pipeline``: run (or resume) the pipeline of ``args``; returns ``{row name: accuracy summary}``."""
     root = Path(args.output_dir)
     steps = pipeline_steps(args)
+    if args.dry_run:
+        for step in steps:
+            if step.check is not None:
+                step.check()
+            print(f"{step.name}: {'complete' if _marker(root, step).is_file() else 'to run'}")
+        return {}
     start = time.perf_counter()
     timings = run_steps(steps, root)
     rows = list(collect_accuracy(steps).items())

@@ -24,17 +24,17 @@ def _config(root, fixtures_dir, tiny_t5_path, tiny_bert_path, **changes) -> Path
                        "test_file": str(fixtures_dir / "medqa_usmle_hf_test.jsonl"),
                        "generate_splits": ["train", "test"]},
         "build_kb": {"corpus": str(fixtures_dir / "corpus.jsonl")},
-        "augment": {"train_passages": 2, "candidates": 4, "silver_passages": 2},
+        "augment": {"train_passages": 2, "candidates": 4, "silver_passages": 2, "rationale_pool": 4, "question_pool": 4},
         "train": {"model_name_or_path": str(tiny_t5_path), "max_steps": 2, "per_device_train_batch_size": 4,
                   "save_strategy": "no", "disable_tqdm": True, "max_target_length": 32, "report_to": "none"},
         "students": {"ft": {}, "kard": {"num_passages": 1}},
-        "train_reranker": {"backbone": str(tiny_bert_path), "projection_dim": 8, "rationale_pool": 4,
-                           "question_pool": 4, "per_device_train_batch_size": 4, "max_steps": 1, "save_strategy": "no",
+        "train_reranker": {"backbone": str(tiny_bert_path), "projection_dim": 8,
+                           "per_device_train_batch_size": 4, "max_steps": 1, "save_strategy": "no",
                            "use_cpu": True, "report_to": "none", "disable_tqdm": True, "eval_split": "none"},
         "evaluate": {"decoding": "greedy", "max_new_tokens": 12},
     }
     path = root / "pipeline.yaml"
-    path.write_text(yaml.safe_dump({**config, **changes}))
+    path.write_text(yaml.safe_dump({**config, **changes}, sort_keys=False))
     return path
 
 
@@ -69,7 +69,7 @@ def test_pipeline_runs_every_step_then_skips_them(tmp_path, fixtures_dir, tiny_t
 
     changed = yaml.safe_load(config.read_text())
     changed["augment"]["candidates"] = 3
-    config.write_text(yaml.safe_dump(changed))
+    config.write_text(yaml.safe_dump(changed, sort_keys=False))
     assert main(["pipeline", "--config", str(config)]) == 2
     assert "step 'augment' was completed with other options" in capsys.readouterr().err
 
@@ -102,3 +102,20 @@ def test_a_killed_pipeline_resumes_where_it_stopped(tmp_path, fixtures_dir, tiny
     assert sorted(after) == sorted(STEPS[:5] + ["evaluate-ft", "evaluate-kard-bm25"])
     assert all(after[name] == mtime for name, mtime in before.items())  # what was complete was not redone
     assert list(json.loads((run / "results.json").read_text())["accuracy"]) == ["FT", "KARD (BM25)"]
+
+
+def test_the_medqa_example_recipe_parses_step_by_step(tmp_path, capsys):
+    recipe = yaml.safe_load((TESTS.parent / "recipes" / "pipelines" / "medqa-flan-t5-base.yaml").read_text())
+    for section in ("train", "train_reranker"):  # no bf16 on this CPU
+        recipe[section].update(bf16=False, use_cpu=True)
+    recipe["output_dir"] = str(tmp_path / "run")
+    config = tmp_path / "medqa.yaml"
+    config.write_text(yaml.safe_dump(recipe, sort_keys=False))
+    assert main(["pipeline", "--config", str(config), "--dry_run", "true"]) == 0
+    plan = capsys.readouterr().out.splitlines()
+    assert plan[:4] == ["rationales: to run", "build-kb: to run", "augment: to run", "train ft: to run"]
+    assert plan[-1] == "evaluate KARD (oracle passages): to run" and len(plan) == 12
+    recipe["students"]["kard"]["num_pasages"] = 1  # a typo is an error naming the step
+    config.write_text(yaml.safe_dump(recipe, sort_keys=False))
+    assert main(["pipeline", "--config", str(config), "--dry_run", "true"]) == 2
+    assert "num_pasages" in capsys.readouterr().err

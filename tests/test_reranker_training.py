@@ -15,9 +15,9 @@ from transformers import BertConfig
 from kard_hf.cli import main
 from kard_hf.data import attach_rationales, load_mcq, read_rationales
 from kard_hf.data.store import save_dataset_dict
-from kard_hf.errors import DataError
+from kard_hf.errors import ConfigError, DataError
 from kard_hf.knowledge import KnowledgeBase, read_corpus
-from kard_hf.knowledge.augment import augment
+from kard_hf.knowledge.augment import add_reranker_pools, augment
 from kard_hf.reranker import KardRerankerConfig, KardRerankerModel, Reranker
 from kard_hf.reranker.candidates import build_candidates
 from kard_hf.reranker.commands import RerankerModelArguments
@@ -26,12 +26,17 @@ from kard_hf.vocab import train_tokenizer
 from reranker_fixtures import one_torch_thread, synthetic_world  # noqa: F401 (autouse fixture)
 
 
+def _pooled(rows, kb, split, **pools):
+    """``rows`` as a processed split with the candidate pools augment stores."""
+    return add_reranker_pools(datasets.Dataset.from_list(rows), split, kb, **pools)
+
+
 @pytest.fixture(scope="module")
 def world():
     world = synthetic_world()
     kb = KnowledgeBase.build(world["corpus"], show_progress=False)
-    train = build_candidates(datasets.Dataset.from_list(world["train"]), kb, split="train")
-    test = build_candidates(datasets.Dataset.from_list(world["test"]), kb, split="test")
+    train = build_candidates(_pooled(world["train"], kb, "train"), split="train")
+    test = build_candidates(_pooled(world["test"], kb, "test"), split="test")
     return {**world, "kb": kb, "train_candidates": train, "test_candidates": test}
 
 
@@ -50,7 +55,7 @@ def test_candidate_pools_hold_both_queries_and_bm25_labels(world):
 def test_rows_without_a_rationale_are_refused(world):
     rows = datasets.Dataset.from_list([{**world["train"][0]}, {**world["train"][1], "rationale": " "}])
     with pytest.raises(DataError, match="without a rationale") as error:
-        build_candidates(rows, world["kb"], split="train")
+        build_candidates(add_reranker_pools(rows, "train", world["kb"]), split="train")
     assert "row 1" in str(error.value) and "field 'rationale'" in str(error.value)
 
 
@@ -58,7 +63,23 @@ def test_a_knowledge_base_too_small_for_two_candidates_is_refused(world):
     kb = KnowledgeBase.build({"id": ["only"], "title": [""], "text": ["Which river flows through a city?"]},
                              show_progress=False)
     with pytest.raises(DataError, match="only 1 candidate"):
-        build_candidates(datasets.Dataset.from_list(world["train"][:1]), kb, split="train")
+        build_candidates(_pooled(world["train"][:1], kb, "train"), split="train")
+
+
+def test_smaller_pools_are_cut_from_the_stored_ones_and_larger_ones_refused(world):
+    kb, source = world["kb"], world["test"][0]
+    stored = {"rationale_pool": 32, "question_pool": 32}
+    row = build_candidates(_pooled([source], kb, "test"), split="test", rationale_pool=4, question_pool=3,
+                           stored=stored)[0]
+    by_rationale = kb.search(source["rationales"], k=4).ids[0]
+    by_question = kb.search([source["question"]], k=3).ids[0]
+    assert row["candidate_ids"] == by_rationale + [i for i in by_question if i not in by_rationale]
+    assert row["rationale_pool_size"] == 4
+    assert row["question_scores"] == pytest.approx(kb.score(source["question"], row["candidate_ids"]).tolist())
+    with pytest.raises(ConfigError, match="question_pool=33 but the dataset stores pools of 32"):
+        build_candidates(_pooled([source], kb, "test"), split="test", question_pool=33, stored=stored)
+    with pytest.raises(DataError, match="lacks column"):  # a dataset augmented before the pools were stored
+        build_candidates(datasets.Dataset.from_list([source]), split="test")
 
 
 def _train(model, tokenizer, world, tmp_path, **overrides):

@@ -51,11 +51,15 @@ class AugmentArguments:
     candidates: int = field(default=100, metadata={"help": "κ*: candidates stored per eval question, retrieved with the question."})
     silver_passages: int = field(default=5, metadata={"help": "Oracle passages stored per eval question, retrieved with its first rationale."})
     num_threads: int = field(default=-1, metadata={"help": "Search threads (-1: every core)."})
+    rationale_pool: int = field(default=32, metadata={"help": "Reranker pools: BM25 top-k by rationale stored per row for kard-hf train-reranker (0: no pools)."})
+    question_pool: int = field(default=32, metadata={"help": "Reranker pools: BM25 top-k by question added to each pool."})
 
     def __post_init__(self):
         for name in ("train_passages", "candidates", "silver_passages"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name} must be at least 1, got {getattr(self, name)}")
+        if self.rationale_pool < 0 or self.question_pool < 0:
+            raise ConfigError("--rationale_pool and --question_pool must not be negative", field="rationale_pool")
 
 
 def make_build_kb_parser():
@@ -89,7 +93,9 @@ def augment(data_args: QuestionDataArguments, augment_args: AugmentArguments, ou
                                             candidates=augment_args.candidates,
                                             silver_passages=augment_args.silver_passages,
                                             num_threads=augment_args.num_threads,
-                                            teacher=source_manifest.get("teacher"))
+                                            teacher=source_manifest.get("teacher"),
+                                            rationale_pool=augment_args.rationale_pool,
+                                            question_pool=augment_args.question_pool)
     save_dataset_dict(dataset_dict, manifest, output.output_dir)
     sizes = ", ".join(f"{split} {len(dataset)}" for split, dataset in dataset_dict.items())
     print(f"Processed dataset ({sizes} rows) written to {output.output_dir}")

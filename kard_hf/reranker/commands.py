@@ -50,38 +50,37 @@ class RerankerModelArguments(LoraArguments):
 
 @dataclass
 class RerankerDataArguments:
-    dataset: str = field(default=None, metadata={"help": "Processed DatasetDict (kard-hf augment): folder or Hub id."})
-    knowledge_base: str = field(default=None, metadata={"help": "The knowledge base the dataset was augmented "
-                                                                "with: folder or Hub id."})
+    dataset: str = field(default=None, metadata={"help": "Processed DatasetDict (kard-hf augment, which stores the "
+                                                         "candidate pools): folder or Hub id."})
+    knowledge_base: str | None = field(default=None, metadata={"help": "Optional: the knowledge base the dataset "
+                                                                       "was augmented with, checked against it."})
     eval_split: str = field(default="validation", metadata={"help": "Split whose questions with rationales are "
                                                                     "evaluated on; skipped if absent; 'none' to skip."})
 
     def __post_init__(self):
-        for name in ("dataset", "knowledge_base"):
-            if not getattr(self, name):
-                raise ConfigError(f"--{name} is required", field=name)
-
-
-def _load_knowledge_base(data_args: RerankerDataArguments, manifest: dict):
-    from ..knowledge import KnowledgeBase
-
-    kb = KnowledgeBase.from_pretrained(data_args.knowledge_base)
-    kb.check_augmented(manifest, data_args.dataset)
-    return kb
+        if not self.dataset:
+            raise ConfigError("--dataset is required", field="dataset")
 
 
 def _candidate_splits(data_args: RerankerDataArguments, args: RerankerTrainingArguments):
     dataset_dict, manifest = load_dataset_dict(data_args.dataset)
     if TRAIN_SPLIT not in dataset_dict:
         raise ConfigError(f"the dataset has no {TRAIN_SPLIT!r} split", file=data_args.dataset, field="dataset")
-    kb = _load_knowledge_base(data_args, manifest)
-    pools = {"rationale_pool": args.rationale_pool, "question_pool": args.question_pool}
-    train = build_candidates(dataset_dict[TRAIN_SPLIT], kb, split=TRAIN_SPLIT, **pools)
+    if data_args.knowledge_base:
+        from ..knowledge import KnowledgeBase
+
+        KnowledgeBase.from_pretrained(data_args.knowledge_base).check_augmented(manifest, data_args.dataset)
+    stored = manifest.get("retrieval") or {}
+    for name in ("rationale_pool", "question_pool"):  # None: the pools augment stored (recorded in the card)
+        if getattr(args, name) is None:
+            setattr(args, name, stored.get(name))
+    pools = {"rationale_pool": args.rationale_pool, "question_pool": args.question_pool, "stored": stored}
+    train = build_candidates(dataset_dict[TRAIN_SPLIT], split=TRAIN_SPLIT, **pools)
     eval_dataset = None
     if data_args.eval_split != "none" and data_args.eval_split in dataset_dict:
         rows = dataset_dict[data_args.eval_split].filter(lambda row: bool(row["rationales"]))
         if len(rows):
-            eval_dataset = build_candidates(rows, kb, split=data_args.eval_split, **pools)
+            eval_dataset = build_candidates(rows, split=data_args.eval_split, **pools)
         else:
             logger.warning("split %r has no rationales: no evaluation", data_args.eval_split)
     return train, eval_dataset

@@ -23,8 +23,10 @@ class RerankerTrainingArguments(TrainingArguments):
     tau2: float = field(default=DEFAULT_TAU2, metadata={"help": "Temperature of the reranker's scores (> 0)."})
     loss_type: str = field(default="kl", metadata={"help": "kl: KL(target || model) as in the paper; ce: "
                                                            "cross-entropy on BM25's best candidate."})
-    rationale_pool: int = field(default=32, metadata={"help": "BM25 top-k by rationale in each candidate pool."})
-    question_pool: int = field(default=32, metadata={"help": "BM25 top-k by question in each candidate pool."})
+    rationale_pool: int | None = field(default=None, metadata={
+        "help": "BM25 top-k by rationale in each candidate pool (default: the pools augment stored; at most those)."})
+    question_pool: int | None = field(default=None, metadata={
+        "help": "BM25 top-k by question in each candidate pool (default: as stored; at most that)."})
     rationale_samples: int = field(default=4, metadata={"help": "Rationale-pool candidates drawn per step."})
     question_samples: int = field(default=4, metadata={"help": "Question-pool candidates drawn per step."})
     query_max_length: int = field(default=256, metadata={"help": "Question tokens kept (longer ones truncated)."})
@@ -40,7 +42,8 @@ class RerankerTrainingArguments(TrainingArguments):
             raise ConfigError(f"tau1 and tau2 must be positive (got {self.tau1}, {self.tau2})", field="tau1")
         if self.loss_type not in LOSS_TYPES:
             raise ConfigError(f"loss_type must be one of {', '.join(LOSS_TYPES)}", field="loss_type")
-        if min(self.rationale_pool, self.rationale_samples) < 1 or min(self.question_pool, self.question_samples) < 0:
+        rationale_pool, question_pool = self.rationale_pool or 1, self.question_pool or 0  # None: as stored
+        if min(rationale_pool, self.rationale_samples) < 1 or min(question_pool, self.question_samples) < 0:
             raise ConfigError("pools and samples must be >= 0, with at least one rationale candidate",
                               field="rationale_samples")
         if self.rationale_samples + self.question_samples < 2:
