@@ -68,7 +68,7 @@ COMMANDS: dict[str, Command] = {
 
 def _usage() -> str:
     width = max(map(len, COMMANDS))
-    lines = [f"usage: kard-hf <command> [--config recipe.yaml] [--key value ...]", "", "commands:"]
+    lines = ["usage: kard-hf <command> [--config recipe.yaml] [--key value ...]", "", "commands:"]
     lines += [f"  {name:<{width}}  {command.summary}" for name, command in COMMANDS.items()]
     lines += ["", "Run 'kard-hf <command> --help' for the options of one command."]
     return "\n".join(lines)
