@@ -52,3 +52,21 @@ def test_teachers_are_found_by_entry_point_or_module_path(monkeypatch):
         find_teacher("kard_hf.no_such_module:Teacher")
     with pytest.raises(ConfigError, match="--model is required for --teacher openai"):
         TeacherArguments(teacher="openai")
+
+
+def test_every_command_but_quickstart_loads_without_the_benchmarks_dependencies():
+    code = """
+import importlib.abc, sys
+class NoDemo(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name.split('.')[0] == 'countryinfo':
+            raise ImportError('countryinfo is not installed')
+sys.meta_path.insert(0, NoDemo())
+from kard_hf.cli import COMMANDS
+for name, command in COMMANDS.items():
+    if name != 'quickstart':
+        command.load(command.parser)(), command.load(command.run)
+print(sorted(m for m in sys.modules if m.startswith('kard_hf.benchmark')))
+"""
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    assert out.strip() == "[]"
