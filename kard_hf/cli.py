@@ -35,11 +35,18 @@ class Command:
         module, function = name.split(":")
         return getattr(importlib.import_module(module), function)
 
+    def parse(self, argv: list[str], *, recipe: dict | None = None, source: str | None = None) -> tuple:
+        """The dataclasses of ``argv`` (and of ``recipe``, a recipe given as a dict, see :func:`parse_args`)."""
+        make_parser = self.load(self.parser)
+        if self.variant:
+            variant = recipe.get(self.variant) if recipe else None
+            return parse_args(make_parser(option_value(argv, self.variant) or variant), argv, recipe=recipe,
+                              source=source)
+        return parse_args(make_parser(), argv, recipe=recipe, source=source)
+
     def __call__(self, argv: list[str]):
         """Parse ``argv`` and run; returns what the run function returns."""
-        make_parser = self.load(self.parser)
-        parser = make_parser(option_value(argv, self.variant)) if self.variant else make_parser()
-        return self.load(self.run)(*parse_args(parser, argv))
+        return self.load(self.run)(*self.parse(argv))
 
 
 # In pipeline order.

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from .arguments import make_parser, parse_args
+from .arguments import make_parser
 from .errors import ConfigError
 from .fileio import read_json, write_json
 
@@ -86,11 +86,6 @@ def command_step(name: str, command: str, options: dict, *, checkpoints: Path | 
     options = {key: str(value) if isinstance(value, Path) else value for key, value in options.items()}
     command_spec = COMMANDS[command]
 
-    def parse(recipe: dict) -> tuple:
-        make = command_spec.load(command_spec.parser)
-        parser = make(recipe.get(command_spec.variant)) if command_spec.variant else make()
-        return parse_args(parser, [], recipe=recipe, source=f"step {name}")
-
     def run():
         recipe = options
         if checkpoints is not None and "resume_from_checkpoint" not in options and checkpoints.is_dir():
@@ -98,9 +93,9 @@ def command_step(name: str, command: str, options: dict, *, checkpoints: Path | 
 
             if get_last_checkpoint(str(checkpoints)):
                 recipe = {**options, "resume_from_checkpoint": "last"}
-        return command_spec.load(command_spec.run)(*parse(recipe))
+        return command_spec.load(command_spec.run)(*command_spec.parse([], recipe=recipe, source=f"step {name}"))
 
-    return Step(name, options, run, check=lambda: parse(options))
+    return Step(name, options, run, check=lambda: command_spec.parse([], recipe=options, source=f"step {name}"))
 
 
 def slug(name: str) -> str:
@@ -127,13 +122,12 @@ def pipeline_steps(args: PipelineArguments) -> list[Step]:
     steps.append(command_step("augment", "augment", augment))
     processed = str(augment["output_dir"])
 
-    students = {}
+    students = {method: str((own or {}).get("output_dir", root / method)) for method, own in args.students.items()}
     for method, own in args.students.items():
         shared = {} if method.startswith("knife") else args.train
-        options = {"dataset": processed, "output_dir": root / method, "method": method, **shared, **(own or {})}
-        if method == "knife" and KNIFE_TEACHER in args.students:
+        options = {"dataset": processed, "output_dir": students[method], "method": method, **shared, **(own or {})}
+        if method == "knife" and KNIFE_TEACHER in students:
             options.setdefault("teacher_model_name_or_path", students[KNIFE_TEACHER])
-        students[method] = str(options["output_dir"])
         steps.append(command_step(f"train {method}", "train", options, checkpoints=Path(students[method])))
 
     reranker = None
