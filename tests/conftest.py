@@ -28,8 +28,12 @@ def fixture_texts() -> list[str]:
     texts = ["Answer the following question by reasoning step by step.", "Question: Knowledge: Explanation: Answer:",
              "A. B. C. D. E. F. G. H. (A) (B) (C) (D) yes no So, the answer is"]
     for path in sorted(FIXTURES.rglob("*.json*")):
-        texts += [value for value in _strings(json.loads(line) for line in path.read_text().splitlines() if line.strip())
-                  ] if path.suffix == ".jsonl" else list(_strings([json.loads(path.read_text())]))
+        text = path.read_text()
+        try:
+            objects = [json.loads(text)]
+        except json.JSONDecodeError:  # JSONL, whatever the suffix (the released KARD train.json files are)
+            objects = [json.loads(line) for line in text.splitlines() if line.strip()]
+        texts += list(_strings(objects))
     return texts
 
 

@@ -111,7 +111,7 @@ def test_build_kb_then_augment_end_to_end(fixtures_dir, tmp_path):
     dataset, manifest = load_dataset_dict(tmp_path / "processed")
     assert dataset["train"].column_names == list(TRAIN_COLUMNS + POOL_COLUMNS)  # + the reranker's candidate pools
     assert dataset["test"].column_names == list(EVAL_COLUMNS + POOL_COLUMNS)
-    assert len(dataset["train"]) == 12  # 6 questions x 2 rationales
+    assert len(dataset["train"]) == 6  # 6 questions x 2 rationales, the wrong one of each dropped by the answer filter
     for row in dataset["train"]:
         key = row["id"].removeprefix("train-")
         assert len(row["passage_ids"]) == 3 and row["target"].endswith(f"\nAnswer: {'ABCD'[row['answer']]}")
@@ -120,7 +120,8 @@ def test_build_kb_then_augment_end_to_end(fixtures_dir, tmp_path):
     for row in dataset["test"]:
         assert len(row["candidate_ids"]) == 8 and row["silver_ids"][0] == f"p-{row['id'].removeprefix('test-')}"
     assert manifest["knowledge_base"]["fingerprint"] == KnowledgeBase.load(tmp_path / "kb").fingerprint
-    assert manifest["retrieval"]["candidates"] == 8 and manifest["splits"] == {"train": 12, "test": 2}
+    assert manifest["retrieval"]["candidates"] == 8 and manifest["splits"] == {"train": 6, "test": 2}
+    assert manifest["rationale_filter"]["splits"]["train"]["dropped"] == 6
 
 
 def test_cli_errors_are_one_line_and_leave_nothing(fixtures_dir, tmp_path, capsys):

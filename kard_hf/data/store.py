@@ -4,10 +4,13 @@ rationales``) and processed datasets (``kard-hf augment``) are stored, locally o
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 from ..errors import DataError
 from ..fileio import atomic_path, read_json
+
+logger = logging.getLogger(__name__)
 
 MANIFEST_NAME = "kard_hf.json"
 FORMAT_VERSION = 1
@@ -42,6 +45,25 @@ def load_dataset_dict(path_or_id: str | Path):
     except Exception as e:  # offline, missing repo, missing manifest: all "cannot load"
         raise DataError(f"cannot load the dataset: {e}", file=path_or_id) from None
     return dataset_dict, manifest
+
+
+def read_manifest(path_or_id: str | Path) -> dict:
+    """The ``kard_hf.json`` manifest of a dataset folder or Hub dataset; ``{}`` for a dataset without one."""
+    path = Path(path_or_id)
+    if path.is_dir():
+        return read_json(path / MANIFEST_NAME) if (path / MANIFEST_NAME).is_file() else {}
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import LocalEntryNotFoundError, RemoteEntryNotFoundError
+
+    try:
+        return read_json(hf_hub_download(str(path_or_id), MANIFEST_NAME, repo_type="dataset"))
+    except RemoteEntryNotFoundError:  # a dataset not made by kard_hf (e.g. GBaker/MedQA-USMLE-4-options)
+        return {}
+    except LocalEntryNotFoundError:
+        logger.warning("%s: offline and no manifest in the cache; read as a dataset without one", path_or_id)
+        return {}
+    except Exception as e:  # offline, missing repo: the same "cannot load" as the splits would give
+        raise DataError(f"cannot load the dataset's manifest: {e}", file=path_or_id) from None
 
 
 def push_dataset_dict(dataset_dict, manifest: dict, repo_id: str, *, card_template: str, private: bool | None = None,

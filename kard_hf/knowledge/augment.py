@@ -110,9 +110,14 @@ def add_reranker_pools(dataset, split: str, kb: KnowledgeBase, *, rationale_pool
 
 def augment(splits: dict[str, list[MCQExample]], kb: KnowledgeBase, *, train_passages: int = 5,
             candidates: int = 100, silver_passages: int = 5, num_threads: int = 1, teacher: dict | None = None,
+            rationale_filter: dict | None = None, validation_from_train: dict | None = None,
             rationale_pool: int = 32, question_pool: int = 32):
     """``(DatasetDict, manifest)``: the processed dataset of docs/data-format.md for the given splits, with the
-    reranker's candidate pools (:func:`reranker_pools`) unless ``rationale_pool`` is 0."""
+    reranker's candidate pools (:func:`reranker_pools`) unless ``rationale_pool`` is 0.
+
+    ``rationale_filter`` and ``validation_from_train`` are what the question loader recorded
+    (:class:`kard_hf.data.arguments.QuestionDataArguments`); they go into the manifest as they are.
+    """
     import datasets
 
     if not splits:
@@ -137,6 +142,8 @@ def augment(splits: dict[str, list[MCQExample]], kb: KnowledgeBase, *, train_pas
                       "train_query": "rationale", "eval_query": "question", "rationale_pool": rationale_pool,
                       "question_pool": question_pool},
         "teacher": teacher,
+        **({"rationale_filter": rationale_filter} if rationale_filter else {}),
+        **({"validation_from_train": validation_from_train} if validation_from_train else {}),
         "splits": {split: len(dataset) for split, dataset in dataset_dict.items()},
     }
     return dataset_dict, manifest

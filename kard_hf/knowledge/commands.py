@@ -94,6 +94,8 @@ def augment(data_args: QuestionDataArguments, augment_args: AugmentArguments, ou
                                             silver_passages=augment_args.silver_passages,
                                             num_threads=augment_args.num_threads,
                                             teacher=source_manifest.get("teacher"),
+                                            rationale_filter=source_manifest.get("rationale_filter"),
+                                            validation_from_train=source_manifest.get("validation_from_train"),
                                             rationale_pool=augment_args.rationale_pool,
                                             question_pool=augment_args.question_pool)
     save_dataset_dict(dataset_dict, manifest, output.output_dir)

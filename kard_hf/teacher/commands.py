@@ -15,15 +15,15 @@ from dataclasses import dataclass, field
 
 from ..arguments import make_parser
 from ..data import examples_to_dataset
-from ..data.arguments import QuestionArguments
+from ..data.arguments import FilterArguments, QuestionArguments
 from ..data.store import push_dataset_dict, save_dataset_dict
 from ..errors import ConfigError
 from ..hub import HubDatasetArguments
 from .base import SamplingParams, Teacher
 from .cache import SampleCache
-from .filtering import make_filter
+from .filtering import filter_rationales
 from .openai_compat import DEFAULT_BASE_URL, OpenAICompatibleTeacher, host_of
-from .pipeline import filter_rationales, sample_rationales
+from .pipeline import sample_rationales
 from .prompts import load_prompt
 
 logger = logging.getLogger(__name__)
@@ -82,19 +82,6 @@ class TeacherArguments:
 
     def sampling(self) -> SamplingParams:
         return SamplingParams(self.temperature, self.top_p, self.max_new_tokens, self.seed, list(self.stop))
-
-
-@dataclass
-class FilterArguments:
-    filter: str = field(default="answer", metadata={"help": "answer (parse the rationale's answer), verifier (ask --verifier_model) or none."})
-    verifier_model: str | None = field(default=None, metadata={"help": "Seq2seq or causal LM that reads the letter after 'So, the answer is'."})
-    verifier_batch_size: int = field(default=8, metadata={"help": "Verifier batch size (question-option pairs)."})
-
-    def __post_init__(self):
-        if self.filter not in ("answer", "verifier", "none"):
-            raise ConfigError(f"unknown filter {self.filter!r}; expected answer, verifier or none", field="filter")
-        if self.filter == "verifier" and not self.verifier_model:
-            raise ConfigError("--filter verifier needs --verifier_model", field="verifier_model")
 
 
 # The argument groups of `kard-hf rationales`, in the order parse_args returns them.
@@ -165,13 +152,13 @@ def rationales(questions: QuestionArguments, data_args: RationaleDataArguments, 
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     prompt = load_prompt(teacher_args.prompt)
-    splits, _ = questions.load()
+    splits, loaded = questions.load()
     absent = [split for split in data_args.generate_splits if split not in splits]
     if absent:
         raise ConfigError(f"--generate_splits names {', '.join(absent)} but there are no {'/'.join(absent)} questions",
                           field="generate_splits")
     teacher = build_teacher(teacher_args)
-    judge = make_filter(filter_args.filter, filter_args.verifier_model, batch_size=filter_args.verifier_batch_size)
+    judge = filter_args.make_filter()
     sampling = teacher_args.sampling()
     counts = {}
     with SampleCache(data_args.cache_file) as cache:
@@ -191,7 +178,8 @@ def rationales(questions: QuestionArguments, data_args: RationaleDataArguments, 
     }
     dataset_dict = datasets.DatasetDict({split: examples_to_dataset(examples) for split, examples in splits.items()})
     num_questions = {s: len(e) for s, e in splits.items()}
-    manifest = {"teacher": manifest_teacher, "splits": num_questions}
+    carved = {key: loaded[key] for key in ("validation_from_train",) if key in loaded}
+    manifest = {"teacher": manifest_teacher, **carved, "splits": num_questions}
     save_dataset_dict(dataset_dict, manifest, data_args.output_dir)
     write_card(data_args.output_dir, "rationale_dataset", teacher=manifest_teacher, num_questions=num_questions)
     print(f"kept {manifest_teacher['kept']} and dropped {manifest_teacher['dropped']} rationales; "

@@ -1,5 +1,7 @@
 """Keep a teacher rationale only if it leads to the gold answer (METHOD.md, step 1).
 
+One filter for every rationale source: the samples of ``kard-hf rationales`` and the rationales
+``kard-hf augment`` imports (released KARD folders, JSONL) both go through :func:`filter_rationales`.
 Two judges: :class:`AnswerFilter` parses the answer out of the rationale
 (:func:`kard_hf.data.extract_answer`); :class:`VerifierFilter` asks a language model (seq2seq or
 causal) which letter follows "So, the answer is (" after the rationale with its own conclusion
@@ -9,6 +11,7 @@ removed, as the released KARD code did with Flan-T5. :class:`NoFilter` keeps eve
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field, replace
 from typing import Sequence
 
 from ..data import LETTERS, MCQExample, extract_answer, format_question
@@ -19,10 +22,11 @@ VERIFIER_CUE = " So, the answer is ("
 
 
 class AnswerFilter:
-    """Keeps a rationale whose parsed answer is the gold one."""
+    """Keeps a rationale whose parsed answer is the gold one (none of an unlabeled question: nothing to check)."""
 
     def judge(self, pairs: Sequence[tuple[MCQExample, str]]) -> list[bool]:
-        return [extract_answer(text, len(example.options)) == example.answer for example, text in pairs]
+        return [example.answer is not None and extract_answer(text, len(example.options)) == example.answer
+                for example, text in pairs]
 
     def describe(self) -> dict:
         return {"kind": "answer"}
@@ -73,7 +77,7 @@ class VerifierFilter:
         for (index, letter, _), score in zip(queries, scores):
             if index not in best or score > best[index][0]:
                 best[index] = (score, letter)
-        return [best[i][1] == example.answer for i, (example, _) in enumerate(pairs)]
+        return [example.answer is not None and best[i][1] == example.answer for i, (example, _) in enumerate(pairs)]
 
     def _continuation_logprobs(self, prefixes: list[str], continuations: list[str]) -> list[float]:
         """log P(continuation | prefix) for each pair, batched with dynamic padding."""
@@ -114,3 +118,40 @@ def make_filter(kind: str, verifier_model: str | None = None, *, batch_size: int
             raise ConfigError("filter 'verifier' needs --verifier_model", field="verifier_model")
         return VerifierFilter(verifier_model, batch_size=batch_size)
     raise ConfigError(f"unknown filter {kind!r}; expected answer, verifier or none", field="filter")
+
+
+@dataclass
+class FilterCounts:
+    """How many rationales the filter kept and dropped, and which questions were left with none."""
+
+    kept: int = 0
+    dropped: int = 0
+    questions_without_rationale_ids: list[str] = field(default_factory=list)
+
+    @property
+    def questions_without_rationale(self) -> int:
+        return len(self.questions_without_rationale_ids)
+
+    def to_dict(self) -> dict:
+        return {"kept": self.kept, "dropped": self.dropped,
+                "questions_without_rationale": self.questions_without_rationale,
+                "questions_without_rationale_ids": list(self.questions_without_rationale_ids)}
+
+
+def filter_rationales(examples: list[MCQExample], samples: dict[str, list[str]],
+                      judge) -> tuple[list[MCQExample], FilterCounts]:
+    """Examples whose ``rationales`` are the kept samples (empty texts are always dropped), and the counts.
+
+    Questions absent from ``samples`` keep their rationales as they are.
+    """
+    pairs = [(e, text.strip()) for e in examples for text in samples.get(e.id, []) if text.strip()]
+    verdicts = iter(judge.judge(pairs)) if pairs else iter(())
+    counts = FilterCounts(dropped=sum(1 for e in examples for text in samples.get(e.id, []) if not text.strip()))
+    kept_by_id: dict[str, list[str]] = {e.id: [] for e in examples}
+    for (example, text), keep in zip(pairs, verdicts):
+        if keep:
+            kept_by_id[example.id].append(text)
+        counts.kept += keep
+        counts.dropped += not keep
+    counts.questions_without_rationale_ids = [e.id for e in examples if e.id in samples and not kept_by_id[e.id]]
+    return [replace(e, rationales=kept_by_id[e.id]) if e.id in samples else e for e in examples], counts

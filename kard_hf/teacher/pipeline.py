@@ -1,15 +1,15 @@
 """Teacher → cache → filter: the rationale-generation pipeline every teacher plugs into.
 
 :func:`sample_rationales` asks the teacher only for the (question, sample) pairs the cache lacks
-and caches each job as soon as it finishes; :func:`filter_rationales` keeps the rationales that
-lead to the gold answer. Both work on :class:`~kard_hf.data.MCQExample` lists, so a programmatic
-teacher (any :class:`~kard_hf.teacher.base.Teacher`) gets resumability and filtering for free.
+and caches each job as soon as it finishes; :func:`~kard_hf.teacher.filtering.filter_rationales`
+(which imported rationales go through too) keeps the rationales that lead to the gold answer. Both
+work on :class:`~kard_hf.data.MCQExample` lists, so a programmatic teacher (any
+:class:`~kard_hf.teacher.base.Teacher`) gets resumability and filtering for free.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
 
 from tqdm.auto import tqdm
 
@@ -20,18 +20,6 @@ from .cache import SampleCache, request_hash
 from .prompts import RationalePrompt
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class FilterCounts:
-    """How many rationales the filter kept and dropped, and how many questions were left with none."""
-
-    kept: int = 0
-    dropped: int = 0
-    questions_without_rationale: int = 0
-
-    def to_dict(self) -> dict:
-        return {"kept": self.kept, "dropped": self.dropped, "questions_without_rationale": self.questions_without_rationale}
 
 
 def fingerprint(teacher: Teacher, sampling: SamplingParams) -> dict:
@@ -75,18 +63,3 @@ def sample_rationales(examples: list[MCQExample], teacher: Teacher, prompt: Rati
     if short:
         raise TeacherError(f"the teacher returned too few texts for {len(short)} question(s), e.g. {short[0]!r}")
     return {e.id: [cache.get(e.id, i, hashes[e.id]) for i in range(n)] for e in examples}
-
-
-def filter_rationales(examples: list[MCQExample], samples: dict[str, list[str]], judge) -> tuple[list[MCQExample], FilterCounts]:
-    """Examples whose ``rationales`` are the kept samples (empty texts are always dropped), and the counts."""
-    pairs = [(e, text.strip()) for e in examples for text in samples.get(e.id, []) if text.strip()]
-    verdicts = iter(judge.judge(pairs)) if pairs else iter(())
-    counts = FilterCounts(dropped=sum(1 for e in examples for text in samples.get(e.id, []) if not text.strip()))
-    kept_by_id: dict[str, list[str]] = {e.id: [] for e in examples}
-    for (example, text), keep in zip(pairs, verdicts):
-        if keep:
-            kept_by_id[example.id].append(text)
-        counts.kept += keep
-        counts.dropped += not keep
-    counts.questions_without_rationale = sum(1 for e in examples if e.id in samples and not kept_by_id[e.id])
-    return [replace(e, rationales=kept_by_id[e.id]) if e.id in samples else e for e in examples], counts
