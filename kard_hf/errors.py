@@ -47,3 +47,7 @@ class ModelError(KardError):
 
 class TeacherError(KardError):
     """A teacher endpoint or model that cannot produce rationales."""
+
+
+class HubError(KardError):
+    """A push to or a download from the Hub that cannot work (no token, refused token, missing repository)."""

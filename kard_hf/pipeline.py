@@ -133,7 +133,7 @@ def pipeline_steps(args: PipelineArguments) -> list[Step]:
     reranker = None
     if args.train_reranker is not None:
         options = {"dataset": processed, "output_dir": root / "reranker", **args.train_reranker}
-        reranker = str(Path(options["output_dir"]) / "final")
+        reranker = str(options["output_dir"])
         steps.append(command_step("train-reranker", "train-reranker", options,
                                   checkpoints=Path(options["output_dir"])))
 

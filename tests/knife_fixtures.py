@@ -48,20 +48,3 @@ def processed_dataset_dict(fixtures: Path) -> datasets.DatasetDict:
 def save_processed(fixtures: Path, path: Path) -> Path:
     save_dataset_dict(processed_dataset_dict(fixtures), {"teacher": None, "splits": ["train", "test"]}, path)
     return path
-
-
-def use_worktree_card_templates(monkeypatch) -> None:
-    """Render cards from this checkout's hub_cards/ when the installed ``kard_hf.hub_cards`` lacks knife.md.j2.
-
-    An editable install maps ``kard_hf.hub_cards`` to the checkout it was installed from; a second
-    worktree on the same environment would otherwise render that checkout's templates.
-    """
-    import importlib.resources
-
-    import jinja2
-
-    from kard_hf import hub
-
-    if not importlib.resources.files("kard_hf.hub_cards").joinpath("knife.md.j2").is_file():
-        folder = Path(__file__).resolve().parents[1] / "hub_cards"
-        monkeypatch.setattr(hub._environment, "loader", jinja2.FileSystemLoader(str(folder)))

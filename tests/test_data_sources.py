@@ -169,14 +169,14 @@ def test_a_validation_split_carved_by_rationales_is_recorded_through_augment(kb,
 
 
 def test_processed_card_shows_the_filter_counts(kb):
-    from kard_hf.hub import render_card
+    from kard_hf.hub import dataset_card
     from kard_hf.knowledge.kb import KnowledgeBase
 
     manifest = {"kard_hf_version": "0", "knowledge_base": KnowledgeBase.load(kb).manifest(), "splits": {"train": 5},
                 "retrieval": {"train_passages": 5, "candidates": 100, "silver_passages": 5}, "teacher": None,
                 "rationale_filter": {"filter": {"kind": "answer"}, "splits": {"train": {
                     "kept": 5, "dropped": 12, "questions_without_rationale": 1, "questions_without_rationale_ids": ["4"]}}}}
-    card = render_card("processed_dataset", manifest=manifest)
+    card = str(dataset_card("processed_dataset", manifest=manifest, repo_id="someone/processed"))
     assert "| train | 5 | 12 | 1 |" in card and "`answer`" in card
 
 

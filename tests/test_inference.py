@@ -195,3 +195,12 @@ def test_knife_student_through_the_same_evaluate(world, tiny_t5_path):
         from kard_hf.inference import load_pipeline
 
         load_pipeline(world / "knife", knowledge_base=world / "kb")
+
+
+def test_record_in_card_adds_the_accuracy_to_the_model_index(world):
+    from huggingface_hub import ModelCard
+
+    _, metrics = _evaluate(world, "rd", "--seeds", 0, "--max_eval_samples", 2, "--record_in_card", "true")
+    results = ModelCard.load(world / "rd" / "README.md").data.eval_results
+    assert [(r.metric_type, r.metric_value, r.dataset_split, r.metric_config) for r in results] == [
+        ("accuracy", round(metrics["accuracy"]["mean"], 6), "test", "retrieval=none")]

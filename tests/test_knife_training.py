@@ -13,15 +13,10 @@ from kard_hf.knife.arguments import KnifeTeacherTrainingArguments, KnifeTraining
 from kard_hf.cli import COMMANDS
 from kard_hf.distill.spec import StudentSpec
 from kard_hf.vocab import train_tokenizer
-from knife_fixtures import save_processed, use_worktree_card_templates
+from knife_fixtures import save_processed
 
 STEPS = dict(max_steps=3, per_device_train_batch_size=3, learning_rate=3e-3, logging_steps=1, save_strategy="no",
              report_to=[], use_cpu=True, seed=0, dataloader_num_workers=0)
-
-
-@pytest.fixture(autouse=True)
-def card_templates(monkeypatch):
-    use_worktree_card_templates(monkeypatch)
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +123,8 @@ def test_commands_train_teacher_then_student_and_predict(tiny_t5_path, processed
     spec = StudentSpec.load(student_dir)  # the input length it trained with, which prediction reads back
     assert spec.method == "knife" and spec.max_source_length == 40
     card = (student_dir / "README.md").read_text()
-    assert "KNIFE student" in card and str(teacher_dir) in card and "kd_mode `in`" in card
+    assert "KNIFE student" in card and "(`teacher`) that records no Hub id" in card and "kd_mode `in`" in card
+    assert str(teacher_dir) not in card  # a local path never reaches a card
     model, tokenizer = load_knife_model(str(student_dir))
     questions = [("Which bird nests in the marshes of Irisfen?", ["Heron", "Swift", "Crane", "Puffin"]),
                  ("Is Quessa an island?", ["yes", "no"]),

@@ -166,12 +166,12 @@ def test_from_pretrained_by_hub_id_from_the_local_cache(saved_kb, kb, tmp_path, 
 
 
 def test_processed_dataset_card_records_teacher_kb_and_retrieval(kb):
-    from kard_hf.hub import render_card
+    from kard_hf.hub import dataset_card
 
     manifest = {"kard_hf_version": "0", "knowledge_base": kb.manifest(), "splits": {"train": 3},
                 "retrieval": {"train_passages": 5, "candidates": 100, "silver_passages": 5},
                 "teacher": {"model": "gpt-3.5-turbo", "prompt_sha256": "abc123"}}
-    card = render_card("processed_dataset", manifest=manifest)
+    card = str(dataset_card("processed_dataset", manifest=manifest, repo_id="someone/processed"))
     assert kb.fingerprint in card and "gpt-3.5-turbo" in card and "abc123" in card and "top 100 candidates" in card
 
 

@@ -1,6 +1,9 @@
 """kard-hf quickstart --preset fast: the whole pipeline's plumbing (not its numbers) on the bundled benchmark."""
 
 import json
+from pathlib import Path
+
+from huggingface_hub import ModelCard
 
 from kard_hf.benchmark.quickstart import PASSAGES, ROWS
 from kard_hf.cli import main
@@ -14,8 +17,16 @@ def test_fast_quickstart_runs_every_step_and_writes_the_results(tmp_path, capsys
     assert all(0 <= row["mean"] <= 1 for row in results["accuracy"].values())
     seed = tmp_path / "seed-0"
     for artifact in ("benchmark/test.jsonl", "rationales/kard_hf.json", "kb/kard_hf_kb.json", "processed/kard_hf.json",
-                     "kard/kard_hf_student.json", "rd/README.md", "reranker/final/config.json"):
+                     "kard/kard_hf_student.json", "rd/README.md", "reranker/config.json"):
         assert (seed / artifact).is_file(), artifact
+    # every card the quickstart writes parses as the Hub reads it, and names no local path as a Hub id
+    cards = sorted(seed.rglob("README.md"))
+    assert {"rationales", "kb", "processed", "ft", "rd", "kard", "reranker"} <= {card.parent.name for card in cards}
+    for card in cards:
+        data = ModelCard.load(card).data
+        names = [data.base_model] if isinstance(data.base_model, str) else list(data.base_model or [])
+        assert not [name for name in names + list(data.datasets or []) if Path(name).exists() or name.count("/") > 1]
+        assert data.base_model is None and not data.datasets, card  # every quickstart input is local, with no Hub id
     manifest = json.loads((seed / "processed" / "kard_hf.json").read_text())
     assert manifest["teacher"]["kind"] == "programmatic" and manifest["teacher"]["dropped"] > 0
     from kard_hf.data.store import load_dataset_dict

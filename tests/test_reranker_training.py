@@ -9,6 +9,7 @@ import json
 
 import datasets
 import pytest
+from huggingface_hub import ModelCard
 import torch
 from transformers import BertConfig
 
@@ -156,13 +157,15 @@ def test_cli_trains_evaluates_and_saves_a_loadable_reranker(processed, tiny_bert
                       "max_steps: 2\nsave_strategy: 'no'\nuse_cpu: true\nreport_to: none\ndisable_tqdm: true\n")
     assert main(["train-reranker", "--config", str(recipe), "--output_dir", str(tmp_path / "out")]) == 0
     out = capsys.readouterr().out
-    assert "| BM25 (question) |" in out and f"reranker saved to {tmp_path / 'out' / 'final'}" in out
-    reranker = Reranker.from_pretrained(tmp_path / "out" / "final")
+    assert "| BM25 (question) |" in out and f"reranker saved to {tmp_path / 'out'}" in out
+    reranker = Reranker.from_pretrained(tmp_path / "out")
     assert not any("lora" in name for name, _ in reranker.model.named_parameters())  # LoRA merged away
     result = reranker.rerank(["Which river flows through the city of Veltram?"],
                              [["p one text here", "p two text", "p three"]], top_k=2)
     assert len(result.ids[0]) == 2
-    assert "tau1 = 5.0" in (tmp_path / "out" / "final" / "README.md").read_text()
+    card = ModelCard.load(tmp_path / "out" / "README.md")  # through the Trainer's own save_model
+    assert "tau1 = 5.0" in card.text and card.data.library_name == "kard_hf" and card.data.base_model is None
+    assert (tmp_path / "out" / "kard_hf_model.json").is_file() and not (tmp_path / "out" / "final").exists()
 
 
 def test_cli_errors_are_one_line(processed, tmp_path, capsys):

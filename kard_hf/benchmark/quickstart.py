@@ -166,6 +166,6 @@ def quickstart(args: QuickstartArguments) -> None:
                           seconds=elapsed, seconds_per_step=timings, preset_config=dataclasses.asdict(preset))
     print("\n" + table)
     print(f"\nFinished in {elapsed / 60:.1f} min. Artifacts in {out}/seed-<N>/: benchmark/ (questions, corpus), "
-          "rationales/, kb/, processed/, ft/ rd/ kard/ (students), reranker/final/, eval/<row>/ (predictions, metrics).")
+          "rationales/, kb/, processed/, ft/ rd/ kard/ (students), reranker/, eval/<row>/ (predictions, metrics).")
     print(f"Results: {out / 'results.json'}, {out / 'results.md'}" + (
         f", chart: {out / 'results.png'}" if (out / "results.png").is_file() else " (pip install matplotlib for the chart)"))

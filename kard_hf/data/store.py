@@ -3,48 +3,56 @@ rationales``) and processed datasets (``kard-hf augment``) are stored, locally o
 
 from __future__ import annotations
 
-import json
 import logging
+import tempfile
 from pathlib import Path
 
 from ..errors import DataError
-from ..fileio import atomic_path, read_json
+from ..fileio import atomic_path, read_json, write_json
 
 logger = logging.getLogger(__name__)
 
 MANIFEST_NAME = "kard_hf.json"
 FORMAT_VERSION = 1
+CARD_TAGS = {"rationale_dataset": ["rationales", "chain-of-thought", "distillation"],
+             "processed_dataset": ["knowledge-augmented-reasoning-distillation", "retrieval"]}
 
 
-def save_dataset_dict(dataset_dict, manifest: dict, path: str | Path) -> None:
-    """Save the DatasetDict and its manifest together, atomically."""
+def save_dataset_dict(dataset_dict, manifest: dict, path: str | Path, *, card_template: str | None = None,
+                      hub_id: str | None = None, **card_context) -> None:
+    """Save the DatasetDict, its manifest and (with ``card_template``) its card together, atomically.
+
+    ``hub_id`` (the repository the dataset is pushed to) is recorded in the manifest, so that a model trained
+    from this folder can name the dataset in its card. The card's ``configs`` metadata lets
+    ``datasets.load_dataset`` read a Hub copy of the folder as well as :func:`load_dataset_dict` does.
+    """
+    from ..hub import dataset_card, saved_dataset_configs
+
+    full_manifest = {"format_version": FORMAT_VERSION, **manifest, "hub_id": hub_id}
     with atomic_path(path) as tmp:
         dataset_dict.save_to_disk(str(tmp))
-        (tmp / MANIFEST_NAME).write_text(json.dumps({"format_version": FORMAT_VERSION, **manifest}, indent=2) + "\n")
+        write_json(tmp / MANIFEST_NAME, full_manifest)
+        if card_template:
+            dataset_card(card_template, configs=saved_dataset_configs(dataset_dict), tags=CARD_TAGS[card_template],
+                         task_categories=["question-answering"], manifest=full_manifest,
+                         repo_id=hub_id or "<this repo id or a local folder>", **card_context).save(tmp / "README.md")
 
 
-def load_dataset_dict(path_or_id: str | Path):
+def load_dataset_dict(path_or_id: str | Path, *, revision: str | None = None):
     """``(DatasetDict, manifest)`` from a folder written by :func:`save_dataset_dict` or a Hub dataset id.
 
-    A Hub dataset pushed by kard_hf carries the manifest as a file of its repository.
+    A Hub dataset pushed by kard_hf (:func:`push_dataset_dict`) is that same folder.
     """
     import datasets
 
-    path = Path(path_or_id)
-    if path.is_dir():
-        if not (path / "dataset_dict.json").is_file():
-            raise DataError("not a saved DatasetDict (no dataset_dict.json)", file=path)
-        manifest_path = path / MANIFEST_NAME
-        manifest = read_json(manifest_path) if manifest_path.is_file() else {}
-        return datasets.load_from_disk(str(path)), manifest
-    from huggingface_hub import hf_hub_download
+    from ..hub import resolve_folder
 
-    try:
-        dataset_dict = datasets.load_dataset(str(path_or_id))
-        manifest = read_json(hf_hub_download(str(path_or_id), MANIFEST_NAME, repo_type="dataset"))
-    except Exception as e:  # offline, missing repo, missing manifest: all "cannot load"
-        raise DataError(f"cannot load the dataset: {e}", file=path_or_id) from None
-    return dataset_dict, manifest
+    path = resolve_folder(path_or_id, repo_type="dataset", what="dataset", revision=revision)
+    if not (path / "dataset_dict.json").is_file():
+        raise DataError("not a saved DatasetDict (no dataset_dict.json)", file=path_or_id)
+    manifest_path = path / MANIFEST_NAME
+    manifest = read_json(manifest_path) if manifest_path.is_file() else {}
+    return datasets.load_from_disk(str(path)), manifest
 
 
 def read_manifest(path_or_id: str | Path) -> dict:
@@ -67,20 +75,16 @@ def read_manifest(path_or_id: str | Path) -> dict:
 
 
 def push_dataset_dict(dataset_dict, manifest: dict, repo_id: str, *, card_template: str, private: bool | None = None,
-                      **card_context) -> None:
-    """Push the splits, the manifest and a card rendered from ``hub_cards/<card_template>.md.j2``.
+                      revision: str | None = None, **card_context) -> str:
+    """Push the folder :func:`save_dataset_dict` writes (splits, manifest, card) as a dataset repository.
 
-    The card keeps the metadata block that ``DatasetDict.push_to_hub`` wrote (configs, features),
-    so ``datasets.load_dataset(repo_id)`` works as for any Hub dataset.
+    Returns the commit URL; the token comes from HF_TOKEN or the login cache.
     """
-    from huggingface_hub import DatasetCard, HfApi
+    from ..hub import push_folder, require_token
 
-    from ..hub import render_card
-
-    full_manifest = {"format_version": FORMAT_VERSION, **manifest}
-    dataset_dict.push_to_hub(repo_id, private=private)
-    HfApi().upload_file(path_or_fileobj=(json.dumps(full_manifest, indent=2) + "\n").encode(),
-                        path_in_repo=MANIFEST_NAME, repo_id=repo_id, repo_type="dataset")
-    card = DatasetCard.load(repo_id)
-    card.text = DatasetCard(render_card(card_template, manifest=full_manifest, **card_context)).text
-    card.push_to_hub(repo_id)
+    require_token()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "dataset"
+        save_dataset_dict(dataset_dict, manifest, folder, card_template=card_template, hub_id=repo_id, **card_context)
+        return push_folder(folder, repo_id, repo_type="dataset", private=private, revision=revision,
+                           commit_message=f"Upload {card_template.replace('_', ' ')} with kard_hf")

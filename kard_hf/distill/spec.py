@@ -26,8 +26,11 @@ class StudentSpec:
     max_target_length: int
     knowledge_base_fingerprint: str | None = None
 
+    def to_dict(self) -> dict:
+        return {**dataclasses.asdict(self), "template": dataclasses.asdict(self.template)}
+
     def save(self, folder: str | Path) -> None:
-        write_json(Path(folder) / SPEC_NAME, {**dataclasses.asdict(self), "template": dataclasses.asdict(self.template)})
+        write_json(Path(folder) / SPEC_NAME, self.to_dict())
 
     @classmethod
     def load(cls, folder: str | Path) -> "StudentSpec":
@@ -35,5 +38,6 @@ class StudentSpec:
         if not path.is_file():
             raise ModelError(f"{folder} has no {SPEC_NAME}: it was not trained with 'kard-hf train', so its prompt "
                              "layout is unknown")
-        spec = read_json(path)
-        return cls(**{**spec, "template": PromptTemplate(**spec["template"])})
+        spec = read_json(path)  # also holds the hub_id and kard_hf_version the trainer records
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{**{k: v for k, v in spec.items() if k in names}, "template": PromptTemplate(**spec["template"])})

@@ -11,7 +11,8 @@ What it changes, each in the narrowest hook:
 - the training dataset gets a ``length`` column (prompt + target tokens) so that the default
   ``group_by_length`` sampler works although tokenization happens late, in the collator;
 - a callback tells the collator the epoch (passage sampling);
-- ``_save`` / ``create_model_card`` write a model card from ``hub_cards/student.md.j2``.
+- :class:`~kard_hf.hub.HubCardMixin` writes the card (``hub_cards/student.md.j2``) and ``kard_hf_student.json``
+  on every save and push.
 """
 
 from __future__ import annotations
@@ -21,11 +22,11 @@ from pathlib import Path
 
 from transformers import Seq2SeqTrainer, TrainerCallback
 
-from .. import hub
+from ..hub import HubCardMixin, model_card
 from ..errors import DataError
 from .collator import METHOD_COLUMNS, StudentDataCollator
 from .loss import token_nll
-from .spec import StudentSpec
+from .spec import SPEC_NAME, StudentSpec
 
 METHOD_NAMES = {"ft": "fine-tuning (question → answer)", "rd": "reasoning distillation (RD)",
                 "kard": "knowledge-augmented reasoning distillation (KARD)"}
@@ -72,7 +73,7 @@ class _EpochToCollator(TrainerCallback):
         self.collator.epoch = math.floor(state.epoch + 1e-6)
 
 
-class StudentTrainer(Seq2SeqTrainer):
+class StudentTrainer(HubCardMixin, Seq2SeqTrainer):
     """Train an ft / rd / kard student on a processed dataset.
 
     Same arguments as ``Seq2SeqTrainer`` (``args`` a :class:`StudentTrainingArguments`); the
@@ -83,6 +84,7 @@ class StudentTrainer(Seq2SeqTrainer):
 
     # compute_loss divides by num_items_in_batch itself: the Trainer must not divide again.
     loss_is_scaled_for_ga = True
+    spec_name = SPEC_NAME
 
     def __init__(self, model=None, args=None, data_collator=None, train_dataset=None, eval_dataset=None,
                  processing_class=None, *, dataset_name: str | None = None, dataset_manifest: dict | None = None,
@@ -125,13 +127,7 @@ class StudentTrainer(Seq2SeqTrainer):
             loss = loss * self.accelerator.num_processes
         return (loss, outputs) if return_outputs else loss
 
-    # ---- model card ------------------------------------------------------------------------------------
-
-    def _save(self, output_dir: str | None = None, state_dict=None) -> None:
-        super()._save(output_dir, state_dict=state_dict)
-        if self.args.should_save:
-            self.student_spec().save(output_dir or self.args.output_dir)
-            self.write_model_card(output_dir or self.args.output_dir)
+    # ---- card and spec (written by HubCardMixin on every save and push) ---------------------------------
 
     def student_spec(self) -> StudentSpec:
         """What inference needs to rebuild this student's inputs (saved as kard_hf_student.json)."""
@@ -139,28 +135,28 @@ class StudentTrainer(Seq2SeqTrainer):
         return StudentSpec(args.method, args.template, args.num_passages, args.max_source_length, args.max_target_length,
                            (self.dataset_manifest.get("knowledge_base") or {}).get("fingerprint"))
 
-    def create_model_card(self, model_name: str | None = None, **kwargs) -> None:
-        """Write the kard_hf student card (called by ``push_to_hub``); the generic Trainer card is not used."""
-        if self.is_world_process_zero():
-            self.write_model_card(self.args.output_dir, model_name=model_name)
+    def hub_spec(self) -> dict:
+        return self.student_spec().to_dict()
 
-    def write_model_card(self, folder, *, model_name: str | None = None) -> Path:
+    def hub_card(self, model_name: str):
         args, model = self.args, self.accelerator.unwrap_model(self.model)
         lora = getattr(model, "peft_config", None)
         base = model.get_base_model() if lora else model
+        adapter = self.is_adapter()
+        auto = ("AutoPeftModelFor" if adapter else "AutoModelFor") + ("Seq2SeqLM" if self.is_encoder_decoder else "CausalLM")
         manifest = self.dataset_manifest
         metrics = {k: v for entry in self.state.log_history for k, v in entry.items()
                    if k in ("train_loss", "eval_loss", "epoch")}
-        return hub.write_card(
-            folder, "student",
-            model_name=model_name or args.hub_model_id or Path(folder).name,
-            base_model=base.config._name_or_path or "(local)",
+        return model_card(
+            "student", model_name=model_name, base_model=base.config._name_or_path or None,
+            datasets=[self.dataset_name], library_name="peft" if adapter else "transformers",
+            tags=[args.method, "knowledge-distillation", "multiple-choice-qa"] + (["lora"] if lora else []),
+            repo_id=self.hub_id or "<this repo id or a local folder>", is_adapter=adapter, auto_class=auto,
             architecture="seq2seq" if self.is_encoder_decoder else "decoder-only",
             method=args.method, method_name=METHOD_NAMES[args.method],
-            dataset=self.dataset_name, knowledge_base=manifest.get("knowledge_base"),
-            teacher=manifest.get("teacher"), prompt=args.template, num_passages=args.num_passages,
-            sample_passages=args.sample_passages, max_source_length=args.max_source_length,
-            max_target_length=args.max_target_length,
+            knowledge_base=manifest.get("knowledge_base"), teacher=manifest.get("teacher"), prompt=args.template,
+            num_passages=args.num_passages, sample_passages=args.sample_passages,
+            max_source_length=args.max_source_length, max_target_length=args.max_target_length,
             lora={"r": next(iter(lora.values())).r, "alpha": next(iter(lora.values())).lora_alpha} if lora else None,
             hyperparameters={"learning_rate": args.learning_rate, "num_train_epochs": args.num_train_epochs,
                              "per_device_train_batch_size": args.per_device_train_batch_size,

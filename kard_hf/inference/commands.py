@@ -58,6 +58,7 @@ class EvaluateArguments:
     max_eval_samples: int | None = field(default=None, metadata={"help": "Evaluate the first N questions only."})
     rouge: bool = field(default=False, metadata={"help": "Also report ROUGE-L of the rationales against the teacher's (needs rouge-score)."})
     name: str | None = field(default=None, metadata={"help": "Row name in the printed table (default: the student folder name and the retrieval mode)."})
+    record_in_card: bool = field(default=False, metadata={"help": "Add the accuracy to the local student folder's model card (model-index), to push with it."})
 
     def __post_init__(self):
         if not self.seeds:
@@ -97,6 +98,9 @@ def make_evaluate_parser():
 def evaluate(pipeline_args: PipelineArguments, args: EvaluateArguments) -> dict:
     """Answer a processed split with a student, write predictions.jsonl and metrics.json, print the table;
     returns the metrics."""
+    if args.record_in_card and not (Path(pipeline_args.student) / "README.md").is_file():
+        raise ConfigError("record_in_card needs a local student folder with its model card", file=pipeline_args.student,
+                          field="record_in_card")
     dataset_dict, manifest = load_dataset_dict(args.dataset)
     if args.split not in dataset_dict:
         raise DataError(f"no split {args.split!r}; it has {', '.join(dataset_dict)}", file=args.dataset)
@@ -148,6 +152,12 @@ def evaluate(pipeline_args: PipelineArguments, args: EvaluateArguments) -> dict:
     name = args.name or f"{Path(pipeline_args.student).name} ({pipeline.retrieval})"
     print(format_table([(name, metrics["accuracy"])]))
     print(f"predictions and metrics written to {args.output_dir}")
+    if args.record_in_card:
+        from ..hub import record_evaluation
+
+        record_evaluation(pipeline_args.student, metrics, dataset=args.dataset, split=args.split,
+                          retrieval=pipeline.retrieval)
+        print(f"accuracy added to the model card of {pipeline_args.student}")
     return metrics
 
 

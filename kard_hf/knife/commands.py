@@ -6,6 +6,8 @@ parsed groups to :func:`train`.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from transformers import AutoConfig, AutoTokenizer
 
 from ..arguments import make_parser, resume_from_checkpoint
@@ -30,9 +32,9 @@ def _rows(data: KnifeDataArguments, split: str, *, require_rationale: bool):
 
 
 def _card_context(data: KnifeDataArguments, model: KnifeModelArguments, training, role: str, **extra) -> dict:
-    repo = training.hub_model_id or training.output_dir
-    return {"role": role, "title": f"KNIFE {role}: {repo}", "base_model": model.model_name_or_path,
-            "dataset": data.dataset, "repo_or_path": repo, **extra}
+    name = (training.hub_model_id or Path(training.output_dir).name).split("/")[-1]
+    return {"role": role, "title": f"KNIFE {role}: {name}", "base_model": model.model_name_or_path,
+            "dataset": data.dataset, **extra}
 
 
 def train_teacher(data: KnifeDataArguments, model_args: KnifeModelArguments, training: KnifeTeacherTrainingArguments):

@@ -1,6 +1,7 @@
 """Trainers of the KNIFE teacher and student (Trainer subclasses; the student overrides compute_loss only).
 
-Both write the KNIFE model card (hub_cards/knife.md.j2) next to every saved model and before a push.
+Both write the KNIFE model card (hub_cards/knife.md.j2) and ``kard_hf_model.json`` next to every saved model and
+before a push, through :class:`~kard_hf.hub.HubCardMixin`.
 """
 
 from __future__ import annotations
@@ -9,9 +10,9 @@ import numpy as np
 import torch
 from transformers import Trainer
 
-from ..distill.spec import StudentSpec
+from ..distill.spec import SPEC_NAME, StudentSpec
 from ..errors import ModelError
-from ..hub import write_card
+from ..hub import HubCardMixin, describe, model_card
 from .arguments import KnifeTrainingArguments
 from .losses import knife_loss
 from .modeling import KnifeT5ForMultipleChoice
@@ -38,28 +39,33 @@ def _aligned_states(output, side: str, every_layer: bool) -> list[torch.Tensor]:
     return [getattr(output, f"{side}_last_hidden_state")]
 
 
-class _KnifeCardMixin:
-    """Writes README.md (the model card) on every save and before a push, and the input spec
-    (``kard_hf_student.json``: the task length it trained with) that prediction reads back."""
+class _KnifeHubFiles(HubCardMixin):
+    """The KNIFE card and spec, from ``card_context`` (role, title, base_model, dataset, teacher, losses...).
+
+    A student also records its ``input_spec`` (the task length it trained with) in ``kard_hf_student.json``,
+    as KARD students do, so that :class:`~kard_hf.knife.KnifePipeline` cuts its inputs the same way."""
 
     card_context: dict
     input_spec: StudentSpec | None = None
 
-    def _write_card(self, folder) -> None:
-        write_card(folder, "knife", **self.card_context)
+    @property
+    def spec_name(self) -> str:
+        return SPEC_NAME if self.input_spec is not None else HubCardMixin.spec_name
 
-    def _save(self, output_dir=None, state_dict=None):
-        super()._save(output_dir, state_dict)
-        self._write_card(output_dir or self.args.output_dir)
-        if self.input_spec is not None and self.args.should_save:
-            self.input_spec.save(output_dir or self.args.output_dir)
+    def hub_spec(self) -> dict:
+        return {"kind": f"knife-{self.card_context.get('role', 'model')}",
+                **(self.input_spec.to_dict() if self.input_spec is not None else {})}
 
-    def create_model_card(self, *args, **kwargs):
-        if self.is_world_process_zero():
-            self._write_card(self.args.output_dir)
+    def hub_card(self, model_name: str):
+        context = dict(self.card_context)
+        base_model, dataset, teacher = (context.pop(key, None) for key in ("base_model", "dataset", "teacher"))
+        return model_card("knife", model_name=model_name, base_model=base_model, datasets=[dataset],
+                          tags=["knife", "multiple-choice", "distillation", f"knife-{context.get('role')}"],
+                          repo_id=self.hub_id or "<this repo id or a local folder>", teacher_text=describe(teacher),
+                          **context)
 
 
-class KnifeTeacherTrainer(_KnifeCardMixin, Trainer):
+class KnifeTeacherTrainer(_KnifeHubFiles, Trainer):
     """Trains the teacher: cross-entropy over a question's choices, which the model computes itself.
 
     Arguments: :class:`~kard_hf.knife.arguments.KnifeTeacherTrainingArguments`; data collator:
@@ -75,7 +81,7 @@ class KnifeTeacherTrainer(_KnifeCardMixin, Trainer):
         self.card_context = card_context or {}
 
 
-class KnifeTrainer(_KnifeCardMixin, Trainer):
+class KnifeTrainer(_KnifeHubFiles, Trainer):
     """Trains the student to match a frozen teacher's hidden states (KD-In, KD-Out) plus an optional task loss.
 
     Arguments: :class:`~kard_hf.knife.arguments.KnifeTrainingArguments`; data collator:

@@ -98,10 +98,11 @@ def augment(data_args: QuestionDataArguments, augment_args: AugmentArguments, ou
                                             validation_from_train=source_manifest.get("validation_from_train"),
                                             rationale_pool=augment_args.rationale_pool,
                                             question_pool=augment_args.question_pool)
-    save_dataset_dict(dataset_dict, manifest, output.output_dir)
+    save_dataset_dict(dataset_dict, manifest, output.output_dir, card_template="processed_dataset",
+                      hub_id=hub.hub_dataset_id if hub.push_to_hub else None)
     sizes = ", ".join(f"{split} {len(dataset)}" for split, dataset in dataset_dict.items())
     print(f"Processed dataset ({sizes} rows) written to {output.output_dir}")
     if hub.push_to_hub:
-        push_dataset_dict(dataset_dict, manifest, hub.hub_dataset_id, card_template="processed_dataset",
-                          private=hub.hub_private_repo)
-        print(f"Pushed to https://huggingface.co/datasets/{hub.hub_dataset_id}")
+        url = push_dataset_dict(dataset_dict, manifest, hub.hub_dataset_id, card_template="processed_dataset",
+                                private=hub.hub_private_repo)
+        print(f"Pushed: {url}")

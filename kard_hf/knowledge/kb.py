@@ -22,7 +22,7 @@ import numpy as np
 from .. import __version__
 from ..errors import KnowledgeBaseError
 from ..fileio import atomic_path, read_json, write_json
-from ..hub import push_folder, resolve_folder, write_card
+from ..hub import dataset_card, push_folder, resolve_folder
 
 MANIFEST_NAME = "kard_hf_kb.json"
 INDEX_FILES = ("data.csc.index.npy", "indices.csc.index.npy", "indptr.csc.index.npy", "vocab.index.json",
@@ -166,19 +166,20 @@ class KnowledgeBase:
                                      f"dataset {dataset} was augmented with", file=dataset, field="knowledge_base")
 
     # -- saving and loading -----------------------------------------------------------------
-    def manifest(self) -> dict:
+    def manifest(self, hub_id: str | None = None) -> dict:
         return {"format_version": 1, "kard_hf_version": __version__, "bm25s_version": bm25s.__version__,
                 "fingerprint": self.fingerprint, "num_passages": len(self),
-                "parameters": dataclasses.asdict(self.parameters)}
+                "parameters": dataclasses.asdict(self.parameters), "hub_id": hub_id}
 
-    def save_pretrained(self, path: str | Path) -> None:
-        """Write the folder (index, passages, manifest, card) atomically."""
+    def save_pretrained(self, path: str | Path, *, hub_id: str | None = None) -> None:
+        """Write the folder (index, passages, manifest, card) atomically; ``hub_id``: the repository it goes to."""
         with atomic_path(path) as tmp:
             tmp.mkdir()
             self.retriever.save(str(tmp / "index"), show_progress=False)
             self.passages.save_to_disk(str(tmp / "passages"))
-            write_json(tmp / MANIFEST_NAME, self.manifest())
-            write_card(tmp, "knowledge_base", manifest=self.manifest())
+            write_json(tmp / MANIFEST_NAME, self.manifest(hub_id))
+            dataset_card("knowledge_base", tags=["knowledge-base", "bm25", "retrieval"], manifest=self.manifest(hub_id),
+                         repo_id=hub_id or "<this repo id or a local folder>").save(tmp / "README.md")
 
     @classmethod
     def load(cls, path: str | Path, *, expected: BM25Parameters | None = None, mmap: bool = True) -> "KnowledgeBase":
@@ -209,14 +210,16 @@ class KnowledgeBase:
         return cls(passages, retriever, parameters, manifest["fingerprint"])
 
     @classmethod
-    def from_pretrained(cls, path_or_id: str | Path, *, expected: BM25Parameters | None = None) -> "KnowledgeBase":
+    def from_pretrained(cls, path_or_id: str | Path, *, expected: BM25Parameters | None = None,
+                        revision: str | None = None) -> "KnowledgeBase":
         """Open a saved folder or a knowledge base pushed to the Hub (a dataset repository)."""
-        return cls.load(resolve_folder(path_or_id, repo_type="dataset", what="knowledge base"), expected=expected)
+        return cls.load(resolve_folder(path_or_id, repo_type="dataset", what="knowledge base", revision=revision),
+                        expected=expected)
 
-    def push_to_hub(self, repo_id: str, *, private: bool | None = None) -> str:
+    def push_to_hub(self, repo_id: str, *, private: bool | None = None, revision: str | None = None) -> str:
         """Upload the saved folder (with its card) as a dataset repository; return the commit URL."""
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp) / "kb"
-            self.save_pretrained(folder)
-            return push_folder(folder, repo_id, repo_type="dataset", private=private,
+            self.save_pretrained(folder, hub_id=repo_id)
+            return push_folder(folder, repo_id, repo_type="dataset", private=private, revision=revision,
                                commit_message=f"Upload knowledge base ({len(self)} passages)")

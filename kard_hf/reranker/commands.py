@@ -1,15 +1,14 @@
 """``kard-hf train-reranker``: build candidate sets from a processed dataset and its KB, train, evaluate, save.
 
 Checkpoints go to ``output_dir/checkpoint-*`` (``--resume_from_checkpoint`` resumes); the final model
-(LoRA merged, tokenizer, model card) is written atomically to ``output_dir/final`` and pushed to
-``hub_model_id`` when ``push_to_hub`` is set.
+(LoRA merged, tokenizer, model card, kard_hf_model.json) is saved to ``output_dir`` by the Trainer, which
+also pushes it to ``hub_model_id`` when ``push_to_hub`` is set, as for every kard_hf trainer.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from transformers.trainer_utils import IntervalStrategy
 
@@ -21,11 +20,9 @@ from ..lora import LoraArguments
 from .candidates import build_candidates
 from .metrics import format_comparison
 from .modeling import KardRerankerModel
-from .rerank import Reranker
 from .trainer import RerankerTrainer, RerankerTrainingArguments, apply_lora
 
 logger = logging.getLogger(__name__)
-FINAL_DIR = "final"
 
 
 @dataclass
@@ -86,14 +83,6 @@ def _candidate_splits(data_args: RerankerDataArguments, args: RerankerTrainingAr
     return train, eval_dataset
 
 
-def _card_training(model_args, data_args, args) -> dict:
-    names = ("tau1", "tau2", "loss_type", "rationale_pool", "question_pool", "rationale_samples", "question_samples",
-             "learning_rate", "train_passage_encoder")
-    return {**{name: getattr(args, name) for name in names}, "use_lora": model_args.use_lora,
-            "lora_r": model_args.lora_r, "epochs": args.num_train_epochs,
-            "batch_size": args.per_device_train_batch_size, "dataset": data_args.dataset}
-
-
 def make_train_reranker_parser():
     return make_parser([RerankerModelArguments, RerankerDataArguments, RerankerTrainingArguments],
                        prog="kard-hf train-reranker",
@@ -103,12 +92,9 @@ def make_train_reranker_parser():
 
 def train_reranker(model_args: RerankerModelArguments, data_args: RerankerDataArguments,
                    args: RerankerTrainingArguments) -> None:
-    """Train a reranker (METHOD.md step 4) and save it to ``output_dir/final``."""
+    """Train a reranker (METHOD.md step 4), save it to ``output_dir`` and push it if ``push_to_hub``."""
     from transformers import AutoTokenizer
 
-    push, args.push_to_hub = args.push_to_hub, False  # the merged model is pushed at the end, not adapters
-    if push and not args.hub_model_id:
-        raise ConfigError("push_to_hub needs hub_model_id", field="hub_model_id")
     train, eval_dataset = _candidate_splits(data_args, args)
     if eval_dataset is None and args.eval_strategy != "no":
         logger.warning("no evaluation split with rationales: eval_strategy set to 'no'")
@@ -119,16 +105,12 @@ def train_reranker(model_args: RerankerModelArguments, data_args: RerankerDataAr
     if model_args.use_lora:
         model = apply_lora(model, model_args)
     trainer = RerankerTrainer(model=model, args=args, train_dataset=train, eval_dataset=eval_dataset,
-                              processing_class=tokenizer)
+                              processing_class=tokenizer, base_model=model_args.backbone, dataset_name=data_args.dataset,
+                              lora_args=model_args)
     trainer.train(resume_from_checkpoint=resume_from_checkpoint(args.resume_from_checkpoint))
     metrics = trainer.evaluate() if eval_dataset is not None else None
-    model = trainer.model.merge_and_unload() if model_args.use_lora else trainer.model
-    reranker = Reranker(model, tokenizer, query_max_length=args.query_max_length,
-                        passage_max_length=args.passage_max_length)
-    card = {"base_model": model_args.backbone, "training": _card_training(model_args, data_args, args),
-            "metrics": metrics}
+    if model_args.use_lora:
+        trainer.model = trainer.model.merge_and_unload()  # the saved and pushed reranker is one plain model
+    trainer.save_model()  # card and spec too; pushes when push_to_hub is set
     if trainer.is_world_process_zero():
-        final = reranker.save_pretrained(Path(args.output_dir) / FINAL_DIR, **card)
-        print(f"reranker saved to {final}" + (f"\n{format_comparison(metrics, prefix='eval_')}" if metrics else ""))
-        if push:
-            print(f"pushed: {reranker.push_to_hub(args.hub_model_id, private=args.hub_private_repo, **card)}")
+        print(f"reranker saved to {args.output_dir}" + (f"\n{format_comparison(metrics, prefix='eval_')}" if metrics else ""))

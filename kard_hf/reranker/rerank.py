@@ -17,8 +17,21 @@ from tqdm.auto import tqdm
 
 from ..errors import DataError
 from ..fileio import atomic_path
-from ..hub import push_folder, resolve_folder, write_card
+from ..hub import model_card, push_folder, resolve_folder
 from .modeling import KardRerankerModel, late_interaction_scores
+
+
+SPEC_NAME = "kard_hf_model.json"
+
+
+def reranker_card(config, *, model_name: str, base_model=None, dataset=None, training: dict | None = None,
+                  metrics=None, repo_id: str | None = None, is_adapter: bool = False):
+    """The reranker's :class:`~huggingface_hub.ModelCard` (hub_cards/reranker.md.j2); ``training`` holds the
+    RerankerTrainingArguments the card reports, ``dataset`` the processed dataset trained on."""
+    return model_card("reranker", model_name=model_name, base_model=base_model, datasets=[dataset],
+                      library_name="peft" if is_adapter else "kard_hf", tags=["kard", "reranker", "colbert", "retrieval"],
+                      config=config, training=training, metrics=metrics, is_adapter=is_adapter,
+                      repo_id=repo_id or "<this repo id or a local folder>")
 
 
 @dataclass
@@ -48,30 +61,35 @@ class Reranker:
         self._cache: OrderedDict[str, torch.Tensor] = OrderedDict()
 
     @classmethod
-    def from_pretrained(cls, path_or_id: str | Path, **kwargs) -> "Reranker":
+    def from_pretrained(cls, path_or_id: str | Path, *, revision: str | None = None, **kwargs) -> "Reranker":
         """Load a folder written by :meth:`save_pretrained` (or ``kard-hf train-reranker``) or a Hub id."""
         from transformers import AutoTokenizer
 
-        folder = resolve_folder(path_or_id, what="reranker")
+        folder = resolve_folder(path_or_id, what="reranker", revision=revision)
         model = KardRerankerModel.from_pretrained(folder)
         if kwargs.get("device") is not None:
             model = model.to(kwargs["device"])
         return cls(model.eval(), AutoTokenizer.from_pretrained(folder), **kwargs)
 
-    def save_pretrained(self, path: str | Path, **card_context) -> Path:
-        """Write weights, tokenizer and the model card (hub_cards/reranker.md.j2) to ``path``, atomically."""
-        context = {"base_model": None, "training": None, "metrics": None, **card_context}
+    def save_pretrained(self, path: str | Path, *, repo_id: str | None = None, **card_context) -> Path:
+        """Write weights, tokenizer, card (see :func:`reranker_card`) and spec to ``path``, atomically."""
+        from .. import __version__
+        from ..fileio import write_json
+
         with atomic_path(path) as tmp:
             self.model.save_pretrained(tmp)
             self.tokenizer.save_pretrained(tmp)
-            write_card(tmp, "reranker", config=self.model.config, **context)
+            write_json(tmp / SPEC_NAME, {"kind": "reranker", "hub_id": repo_id, "kard_hf_version": __version__})
+            reranker_card(self.model.config, model_name=(repo_id or Path(path).name).split("/")[-1], repo_id=repo_id,
+                          **card_context).save(tmp / "README.md")
         return Path(path)
 
-    def push_to_hub(self, repo_id: str, *, private: bool | None = None, **card_context) -> str:
-        """Save (with the card) and upload to ``repo_id``; the token comes from the environment or the login cache."""
+    def push_to_hub(self, repo_id: str, *, private: bool | None = None, revision: str | None = None,
+                    **card_context) -> str:
+        """Save (with card and spec) and upload to ``repo_id``; the token comes from HF_TOKEN or the login cache."""
         with tempfile.TemporaryDirectory() as tmp:
             folder = self.save_pretrained(Path(tmp) / "reranker", repo_id=repo_id, **card_context)
-            return push_folder(folder, repo_id, private=private)
+            return push_folder(folder, repo_id, private=private, revision=revision)
 
     def _tokenize(self, texts: list[str], max_length: int) -> dict:
         encoded = self.tokenizer(texts, truncation=True, max_length=max_length, padding="longest", return_tensors="pt")

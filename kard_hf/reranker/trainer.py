@@ -1,4 +1,8 @@
-"""Training the reranker: its arguments dataclass, LoRA wrapping and a Trainer whose loss is KL to BM25."""
+"""Training the reranker: its arguments dataclass, LoRA wrapping and a Trainer whose loss is KL to BM25.
+
+The Trainer saves and pushes through its own paths; :class:`~kard_hf.hub.HubCardMixin` adds the card
+(hub_cards/reranker.md.j2) and ``kard_hf_model.json`` on every save and push.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +11,13 @@ from dataclasses import dataclass, field
 from transformers import Trainer, TrainingArguments
 
 from ..errors import ConfigError
+from ..hub import HubCardMixin
 from ..lora import LoraArguments, get_peft_config
 from .collator import RerankerCollator
 from .candidates import CandidateSampler
 from .losses import DEFAULT_TAU1, DEFAULT_TAU2, LOSS_TYPES, BM25DistillationLoss
 from .metrics import evaluate_reranker, format_comparison
-from .rerank import Reranker
+from .rerank import SPEC_NAME, Reranker, reranker_card
 
 
 @dataclass
@@ -60,17 +65,25 @@ def apply_lora(model, lora_args: LoraArguments):
     return get_peft_model(model, get_peft_config(lora_args, modules_to_save=["projection"]))
 
 
-class RerankerTrainer(Trainer):
+CARD_ARGUMENTS = ("tau1", "tau2", "loss_type", "rationale_pool", "question_pool", "rationale_samples", "question_samples",
+                  "learning_rate", "train_passage_encoder")
+
+
+class RerankerTrainer(HubCardMixin, Trainer):
     """A Trainer for :class:`KardRerankerModel` on rows of :func:`build_candidates`.
 
     Training rows are subsampled per step by :class:`CandidateSampler`; ``evaluate`` ranks the full
     candidate sets of the eval rows and reports Hits@k/MRR next to BM25 with the question.
+    ``base_model`` (the backbone's folder or Hub id), ``dataset_name`` and ``lora_args`` (the LoRA options it
+    trained with; default: whether the model is a peft adapter) go into the model card.
     """
 
     args: RerankerTrainingArguments
+    spec_name = SPEC_NAME
 
     def __init__(self, model=None, args: RerankerTrainingArguments | None = None, train_dataset=None,
-                 eval_dataset=None, processing_class=None, data_collator=None, **kwargs):
+                 eval_dataset=None, processing_class=None, data_collator=None, *, base_model: str | None = None,
+                 dataset_name: str | None = None, lora_args: LoraArguments | None = None, **kwargs):
         if not isinstance(args, RerankerTrainingArguments):
             raise ConfigError("RerankerTrainer needs RerankerTrainingArguments (temperatures, pools, lengths)")
         if data_collator is None:
@@ -80,6 +93,21 @@ class RerankerTrainer(Trainer):
         super().__init__(model=model, args=args, train_dataset=train_dataset, eval_dataset=eval_dataset,
                          processing_class=processing_class, data_collator=data_collator, **kwargs)
         self.loss_fn = BM25DistillationLoss(args.tau1, args.tau2, args.loss_type)
+        self.base_model, self.dataset_name, self.lora_args = base_model, dataset_name, lora_args
+
+    def hub_spec(self) -> dict:
+        return {"kind": "reranker"}
+
+    def hub_card(self, model_name: str):
+        args = self.args
+        lora = self.lora_args or LoraArguments(use_lora=self.is_adapter())
+        training = {**{name: getattr(args, name) for name in CARD_ARGUMENTS}, "epochs": args.num_train_epochs,
+                    "batch_size": args.per_device_train_batch_size, "use_lora": lora.use_lora, "lora_r": lora.lora_r}
+        evaluations = [entry for entry in self.state.log_history if any(k.startswith("eval_reranker_") for k in entry)]
+        metrics = {k: v for k, v in evaluations[-1].items() if k.startswith("eval_")} if evaluations else None
+        return reranker_card(self.accelerator.unwrap_model(self.model).config, model_name=model_name,
+                             base_model=self.base_model, dataset=self.dataset_name, training=training, metrics=metrics,
+                             repo_id=self.hub_id, is_adapter=self.is_adapter())
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         labels = inputs.pop("labels")

@@ -148,8 +148,6 @@ def rationales(questions: QuestionArguments, data_args: RationaleDataArguments, 
     """Sample, cache, filter and save teacher rationales (see ``kard-hf rationales --help``)."""
     import datasets
 
-    from ..hub import write_card
-
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     prompt = load_prompt(teacher_args.prompt)
     splits, loaded = questions.load()
@@ -180,11 +178,10 @@ def rationales(questions: QuestionArguments, data_args: RationaleDataArguments, 
     num_questions = {s: len(e) for s, e in splits.items()}
     carved = {key: loaded[key] for key in ("validation_from_train",) if key in loaded}
     manifest = {"teacher": manifest_teacher, **carved, "splits": num_questions}
-    save_dataset_dict(dataset_dict, manifest, data_args.output_dir)
-    write_card(data_args.output_dir, "rationale_dataset", teacher=manifest_teacher, num_questions=num_questions)
+    card = {"card_template": "rationale_dataset", "teacher": manifest_teacher, "num_questions": num_questions}
+    save_dataset_dict(dataset_dict, manifest, data_args.output_dir, hub_id=hub.hub_dataset_id if hub.push_to_hub else None,
+                      **card)
     print(f"kept {manifest_teacher['kept']} and dropped {manifest_teacher['dropped']} rationales; "
           f"saved to {data_args.output_dir}")
     if hub.push_to_hub:
-        push_dataset_dict(dataset_dict, manifest, hub.hub_dataset_id, card_template="rationale_dataset",
-                          private=hub.hub_private_repo, teacher=manifest_teacher, num_questions=num_questions)
-        print(f"pushed to https://huggingface.co/datasets/{hub.hub_dataset_id}")
+        print(f"pushed: {push_dataset_dict(dataset_dict, manifest, hub.hub_dataset_id, private=hub.hub_private_repo, **card)}")

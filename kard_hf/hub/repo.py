@@ -1,0 +1,85 @@
+"""Moving artifacts to and from the Hub: folder push, path-or-id resolution, and one-line errors.
+
+Tokens are never passed as flags: huggingface_hub reads ``HF_TOKEN`` or the login cache itself,
+and nothing here writes a token anywhere.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import ConfigError, HubError, InputError
+
+
+@dataclass
+class HubDatasetArguments:
+    """``--push_to_hub``, ``--hub_dataset_id``, ``--hub_private_repo``: shared by the commands that publish a
+    dataset repository (rationales, processed datasets, knowledge bases)."""
+
+    push_to_hub: bool = field(default=False, metadata={"help": "Also push the result and its card to the Hub (token from HF_TOKEN or 'hf auth login')."})
+    hub_dataset_id: str | None = field(default=None, metadata={"help": "Hub dataset repository id for --push_to_hub."})
+    hub_private_repo: bool | None = field(default=None, metadata={"help": "Create the Hub repository as private."})
+
+    def __post_init__(self):
+        if self.push_to_hub and not self.hub_dataset_id:
+            raise ConfigError("--push_to_hub needs --hub_dataset_id", field="hub_dataset_id")
+
+
+def require_token() -> None:
+    """Raise :class:`HubError` now, before any work, when no Hub token is configured for a push."""
+    from huggingface_hub import get_token
+
+    if not get_token():
+        raise HubError("pushing to the Hub needs a token: set HF_TOKEN or run 'hf auth login'")
+
+
+@contextmanager
+def hub_errors(repo_id: str, action: str):
+    """Turn huggingface_hub's HTTP errors about ``repo_id`` into one-line :class:`HubError` messages."""
+    from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError, RevisionNotFoundError
+
+    try:
+        yield
+    except RevisionNotFoundError:
+        raise HubError(f"cannot {action} {repo_id}: no such revision") from None
+    except RepositoryNotFoundError:
+        raise HubError(f"cannot {action} {repo_id}: no such repository, or it is private and the token "
+                       "(HF_TOKEN or 'hf auth login') cannot read it") from None
+    except HfHubHTTPError as e:
+        status = e.response.status_code if e.response is not None else None
+        if status in (401, 403):
+            raise HubError(f"cannot {action} {repo_id}: the Hub refused the token ({status}); set HF_TOKEN or run "
+                           "'hf auth login' with a token that may write to it") from None
+        raise HubError(f"cannot {action} {repo_id}: {str(e).strip().splitlines()[0]}") from None
+
+
+def push_folder(folder: str | Path, repo_id: str, *, repo_type: str = "model", private: bool | None = None,
+                revision: str | None = None, commit_message: str = "Upload with kard_hf") -> str:
+    """Create ``repo_id`` (and ``revision``, a branch) if needed and upload ``folder`` to it; return the commit URL."""
+    from huggingface_hub import HfApi
+
+    require_token()
+    api = HfApi()
+    with hub_errors(repo_id, "push to"):
+        api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True)
+        if revision is not None:
+            api.create_branch(repo_id, branch=revision, repo_type=repo_type, exist_ok=True)
+        return api.upload_folder(folder_path=str(folder), repo_id=repo_id, repo_type=repo_type, revision=revision,
+                                 commit_message=commit_message).commit_url
+
+
+def resolve_folder(path_or_id: str | Path, *, repo_type: str = "model", what: str = "artifact",
+                   revision: str | None = None) -> Path:
+    """A local folder for ``path_or_id``: the folder itself, or a Hub snapshot (from the local cache when offline)."""
+    path = Path(path_or_id)
+    if path.is_dir():
+        return path
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(str(path_or_id), repo_type=repo_type, revision=revision))
+    except Exception as e:  # not found, offline without a cached copy, bad id: one message for all
+        message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise InputError(f"cannot find this {what} locally or on the Hub: {message}", file=path_or_id) from None
