@@ -2,8 +2,10 @@
 
 Every command declares its arguments as dataclasses (``field(metadata={"help": ...})``,
 validated in ``__post_init__``) and calls :func:`parse_args`. ``--config recipe.yaml`` sets
-defaults; options given on the command line win. A recipe key that no dataclass knows is an
-error, so a typo never passes silently.
+defaults; options given on the command line win. A recipe key that no dataclass knows, and a
+value of the wrong type (a float for an integer option, a word for a number, ``yes`` for a
+text option), is a one-line :class:`ConfigError` naming the recipe and the key, so a typo never
+passes silently.
 """
 
 from __future__ import annotations
@@ -34,6 +36,46 @@ def load_recipe(path: str | Path) -> dict:
     return recipe
 
 
+_TYPE_NAMES = {int: "an integer", float: "a number", str: "text"}
+
+
+def _recipe_scalar(action: argparse.Action, value):
+    """``value`` converted as the command line would convert it; TypeError/ValueError when it does not fit."""
+    convert = action.type
+    if isinstance(value, bool) and convert in (int, float, str):
+        raise TypeError(f"expected {_TYPE_NAMES[convert]}, got {value!r} (YAML reads yes/no/on/off as booleans; "
+                        "quote it if you mean text)")
+    if convert is int and isinstance(value, float):
+        if not value.is_integer():
+            raise TypeError(f"expected an integer, got {value!r}")
+        value = int(value)
+    elif convert is str and isinstance(value, (int, float)):
+        value = str(value)
+    elif convert is not None and isinstance(value, str):
+        value = convert(value)
+    elif convert in (int, float) and not isinstance(value, (int, float)) or convert is str and not isinstance(value, str):
+        raise TypeError(f"expected {_TYPE_NAMES[convert]}, got {type(value).__name__} {value!r}")
+    if action.choices is not None and value not in action.choices:
+        raise ValueError(f"expected one of {', '.join(map(str, action.choices))}, got {value!r}")
+    return value
+
+
+def recipe_value(action: argparse.Action, key: str, value, recipe_path):
+    """A recipe value checked and converted for its option; a mismatch is a :class:`ConfigError` naming the key."""
+    if value is None:
+        return None
+    try:
+        if action.nargs in ("+", "*") or isinstance(action.nargs, int):
+            items = value if isinstance(value, list) else [value]
+            return [_recipe_scalar(action, item) for item in items]
+        if isinstance(value, (list, dict)):  # options such as report_to or lr_scheduler_kwargs take these whole
+            return value
+        return _recipe_scalar(action, value)
+    except (TypeError, ValueError, argparse.ArgumentTypeError) as e:
+        message = str(e) if isinstance(e, TypeError) or "expected" in str(e) else f"invalid value {value!r} ({e})"
+        raise ConfigError(message, file=recipe_path, field=key) from None
+
+
 def make_parser(dataclass_types: Sequence[type], *, prog: str | None = None,
                 description: str | None = None) -> HfArgumentParser:
     """The parser of a command: its dataclasses' options plus ``--config recipe.yaml``."""
@@ -50,11 +92,6 @@ def option_value(argv: Sequence[str], name: str):
     known = pre.parse_known_args(list(argv))[0]
     value = getattr(known, name)
     return load_recipe(known.config).get(name) if value is None and known.config else value
-
-
-def resume_from_checkpoint(value: str | None) -> str | bool | None:
-    """``--resume_from_checkpoint`` of every trainer: ``last``/``true`` resume from output_dir's latest checkpoint."""
-    return True if isinstance(value, str) and value.lower() in ("last", "true") else value
 
 
 def parse_args(dataclass_types: Sequence[type] | HfArgumentParser, argv: Sequence[str] | None = None, *,
@@ -77,7 +114,7 @@ def parse_args(dataclass_types: Sequence[type] | HfArgumentParser, argv: Sequenc
         unknown = sorted(key for key in recipe if key not in dests or key == "config")
         if unknown:
             raise ConfigError(f"unknown option(s) {', '.join(unknown)} (see --help)", file=config_path)
-        parser.set_defaults(**recipe)
+        parser.set_defaults(**{key: recipe_value(dests[key], key, value, config_path) for key, value in recipe.items()})
         for key in recipe:
             dests[key].required = False  # given by the recipe
     try:

@@ -9,13 +9,29 @@ become one line on stderr and exit code 2. Under ``accelerate launch`` use
 
 from __future__ import annotations
 
+import errno
 import importlib
+import os
+import pickle
 import sys
 from dataclasses import dataclass
 
 from . import __version__
 from .arguments import option_value, parse_args
 from .errors import KardError
+from .fileio import command_scope
+
+# OS errors a user causes on input or output (a path that is a file, a read-only folder, a full
+# disk, a file over the size limit): one line each, like a KardError. Others are bugs: a traceback.
+USER_OS_ERRORS = {errno.ENOENT, errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EFBIG,
+                  errno.EISDIR, errno.ENOTDIR, errno.EEXIST, errno.ENAMETOOLONG, errno.ENOTEMPTY}
+
+
+def os_error_line(error: OSError) -> str:
+    """``path: reason`` for an OS error (both paths of a rename; the reason without errno's number)."""
+    reason = error.strerror or os.strerror(error.errno) if error.errno else str(error)
+    paths = [str(name) for name in (error.filename, error.filename2) if name is not None]
+    return f"{' -> '.join(paths)}: {reason}" if paths else reason
 
 
 @dataclass(frozen=True)
@@ -95,9 +111,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"kard-hf: error: unknown command '{name}'\n\n{_usage()}", file=sys.stderr)
         return 2
     try:
-        COMMANDS[name](rest)
+        with command_scope():
+            COMMANDS[name](rest)
     except KardError as e:
         print(f"kard-hf {name}: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        if e.errno not in USER_OS_ERRORS:
+            raise
+        print(f"kard-hf {name}: error: {os_error_line(e)}", file=sys.stderr)
+        return 2
+    except pickle.UnpicklingError:  # torch.load(weights_only=True) met a pickled object that is not a tensor
+        print(f"kard-hf {name}: error: a model's weights file (pytorch_model.bin) pickles objects other than "
+              "tensors; kard-hf never unpickles those (they can run code): convert it to safetensors", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"kard-hf {name}: interrupted", file=sys.stderr)

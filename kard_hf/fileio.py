@@ -1,16 +1,170 @@
-"""File input/output shared by every command: atomic writes and row-located JSON reading."""
+"""File input/output shared by every command: one output policy, locks, atomic writes, row-located JSON reading.
+
+The promises (docs/reliability.md): an existing output is replaced only with ``--overwrite_output_dir``
+and never when it is one of the command's inputs; two runs never write the same output or cache at
+once (:func:`output_lock`); an output appears complete or not at all (:func:`atomic_path`), and the
+hidden temporaries of a run killed with ``kill -9`` are removed by the next run.
+"""
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import contextvars
+import errno
+import fcntl
 import json
 import os
+import re
 import shutil
+import socket
 import uuid
 from pathlib import Path
 from typing import Any, Iterator
 
-from .errors import DataError
+from .errors import ConfigError, DataError
+
+# .<name>.tmp-<pid>-<hex> / .<name>.old-<pid>-<hex>: siblings of an output while atomic_path writes it.
+_TEMP = re.compile(r"^\.(?P<name>.+)\.(?P<kind>tmp|old)-(?P<pid>\d+)-[0-9a-f]{8}$")
+
+
+def check_output(path: str | os.PathLike, *, overwrite: bool, inputs=(), what: str = "output_dir") -> None:
+    """The one output policy of every command, applied before any work is done.
+
+    An existing output is refused unless ``overwrite`` (it is then replaced only once the new one
+    is complete); a file where a folder goes and an output that is or holds one of ``inputs`` are
+    refused always: replacing it would delete what the command reads.
+    """
+    path = Path(path)
+    target = path.resolve()
+    for source in filter(None, inputs):
+        source_path = Path(source).resolve()
+        if Path(source).exists() and (target == source_path or target in source_path.parents):
+            raise ConfigError(f"is also an input ({source}); write the output elsewhere", file=path, field=what)
+    if path.exists() and not path.is_dir():
+        raise ConfigError("is a file, not a folder; choose another output_dir", file=path, field=what)
+    if path.exists() and not overwrite:
+        raise ConfigError("already exists; pass --overwrite_output_dir to replace it", file=path, field=what)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
+    """Delete the hidden temporaries of ``path`` left by dead processes on this host (a ``kill -9`` during a save).
+
+    A previous output set aside (``.old-``) by a run killed before the new one took its place is
+    put back rather than deleted.
+    """
+    path = Path(path)
+    removed = []
+    if not path.parent.is_dir():
+        return removed
+    for sibling in sorted(path.parent.iterdir()):
+        match = _TEMP.match(sibling.name)
+        if not match or match["name"] != path.name or _pid_alive(int(match["pid"])):
+            continue
+        if match["kind"] == "old" and not path.exists():
+            os.replace(sibling, path)
+            continue
+        shutil.rmtree(sibling, ignore_errors=True) if sibling.is_dir() else sibling.unlink(missing_ok=True)
+        removed.append(sibling)
+    return removed
+
+
+_held: dict[Path, int] = {}  # the locks this process holds, and how many times
+
+
+@contextlib.contextmanager
+def output_lock(path: str | os.PathLike) -> Iterator[Path]:
+    """Hold an exclusive lock on ``path`` (an output folder or a cache file) for the block.
+
+    The lock is ``.<name>.lock`` next to it, held with ``flock`` (released by the kernel even on
+    ``kill -9``) and holding the owner's pid and host, which a refusal names. It is re-entrant
+    within a process (a command run twice from one Python session does not lock itself out).
+    """
+    path = Path(path)
+    lock = path.with_name(f".{path.name}.lock")
+    key = lock.absolute()
+    if key in _held:
+        _held[key] += 1
+        try:
+            yield path
+        finally:
+            _held[key] -= 1
+        return
+    existing = next(parent for parent in path.absolute().parents if parent.exists())
+    if not existing.is_dir():
+        raise ConfigError(f"is a file, so {path} cannot be written under it", file=existing)
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        handle = open(lock, "a+", encoding="utf-8")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                handle.close()
+                raise
+            handle.seek(0)
+            owner = handle.read().strip() or "another process"
+            handle.close()
+            raise ConfigError(f"is in use by {owner} (lock {lock}); wait for it to finish, or use another "
+                              "output", file=path) from None
+        try:  # the file we locked may have been unlinked by its previous owner meanwhile: lock the new one
+            if os.fstat(handle.fileno()).st_ino == os.stat(lock).st_ino:
+                break
+        except FileNotFoundError:
+            pass
+        handle.close()
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"pid {os.getpid()} on host {socket.gethostname()}\n")
+    handle.flush()
+    _held[key] = 1
+    try:
+        remove_stale_temporaries(path)
+        yield path
+    finally:
+        del _held[key]
+        lock.unlink(missing_ok=True)
+        handle.close()
+
+
+_command_scope: contextvars.ContextVar[contextlib.ExitStack | None] = contextvars.ContextVar("command_scope",
+                                                                                           default=None)
+
+
+@contextlib.contextmanager
+def command_scope() -> Iterator[None]:
+    """Run one command: the locks taken by :func:`claim_output` inside it are released when it ends."""
+    with contextlib.ExitStack() as stack:
+        token = _command_scope.set(stack)
+        try:
+            yield
+        finally:
+            _command_scope.reset(token)
+
+
+def hold_lock(path: str | os.PathLike) -> None:
+    """Lock ``path`` (:func:`output_lock`) until the current command ends (the process, outside of one)."""
+    stack = _command_scope.get()
+    if stack is None:
+        stack = contextlib.ExitStack()
+        atexit.register(stack.close)
+    stack.enter_context(output_lock(path))
+
+
+def claim_output(path: str | os.PathLike, *, overwrite: bool, inputs=(), what: str = "output_dir") -> None:
+    """Lock the output ``path`` for the command, then apply :func:`check_output`: one call per command."""
+    hold_lock(path)
+    check_output(path, overwrite=overwrite, inputs=inputs, what=what)
 
 
 @contextlib.contextmanager
@@ -22,11 +176,12 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.with_name(f".{final.name}.tmp-{uuid.uuid4().hex[:8]}")
+    remove_stale_temporaries(final)
+    tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     try:
         yield tmp
         if final.is_dir() and tmp.is_dir():
-            old = final.with_name(f".{final.name}.old-{uuid.uuid4().hex[:8]}")
+            old = final.with_name(f".{final.name}.old-{os.getpid()}-{uuid.uuid4().hex[:8]}")
             os.replace(final, old)
             os.replace(tmp, final)
             shutil.rmtree(old, ignore_errors=True)

@@ -7,8 +7,8 @@ command takes them (``kard-hf <command> --help``); the pipeline fills in the pat
 
 A step that finishes writes a marker, ``<output_dir>/.steps/<step>.json`` (atomically, with the options it
 ran with). A rerun skips every step whose marker holds the same options, so a killed run resumes at the
-step it was in (a student's training from its last checkpoint); a step whose options changed is refused
-until its marker is deleted. recipes/pipelines/ has a documented example; docs/pipeline.md the format.
+step it was in (a student's training from its last complete checkpoint), replacing what an unfinished step
+left; a step whose options changed is refused until its marker is deleted. recipes/pipelines/ has a documented example; docs/pipeline.md the format.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from typing import Any, Callable
 
 from .arguments import make_parser
 from .errors import ConfigError
-from .fileio import read_json, write_json
+from .fileio import command_scope, read_json, write_json
+from .resume import last_complete_checkpoint
 
 MARKERS = ".steps"
 KNIFE_TEACHER = "knife-teacher"
@@ -88,12 +89,10 @@ def command_step(name: str, command: str, options: dict, *, checkpoints: Path | 
 
     def run():
         recipe = options
-        if checkpoints is not None and "resume_from_checkpoint" not in options and checkpoints.is_dir():
-            from transformers.trainer_utils import get_last_checkpoint
-
-            if get_last_checkpoint(str(checkpoints)):
-                recipe = {**options, "resume_from_checkpoint": "last"}
-        return command_spec.load(command_spec.run)(*command_spec.parse([], recipe=recipe, source=f"step {name}"))
+        if checkpoints is not None and "resume_from_checkpoint" not in options and last_complete_checkpoint(checkpoints):
+            recipe = {**options, "resume_from_checkpoint": "last"}
+        with command_scope():  # the step's output locks are released when it ends
+            return command_spec.load(command_spec.run)(*command_spec.parse([], recipe=recipe, source=f"step {name}"))
 
     return Step(name, options, run, check=lambda: command_spec.parse([], recipe=options, source=f"step {name}"))
 
@@ -109,7 +108,7 @@ def pipeline_steps(args: PipelineArguments) -> list[Step]:
     steps: list[Step] = []
     augment = dict(args.augment)
     if args.rationales is not None:
-        rationales = {"output_dir": root / "rationales", **args.rationales}
+        rationales = {"output_dir": root / "rationales", "overwrite_output_dir": True, **args.rationales}
         steps.append(command_step("rationales", "rationales", rationales))
         augment.setdefault("dataset", rationales["output_dir"])
     if args.build_kb is not None:
@@ -142,7 +141,7 @@ def pipeline_steps(args: PipelineArguments) -> list[Step]:
         student = row.pop("student", None)
         if student is None:
             raise ConfigError(f"table row {name!r} names no student", field="table")
-        options = {"dataset": processed, "output_dir": root / "eval" / slug(name), "name": name,
+        options = {"dataset": processed, "output_dir": root / "eval" / slug(name), "overwrite_output_dir": True, "name": name,
                    **args.evaluate, "student": students.get(student, student), **row}
         if options.get("retrieval") == "reranker" and reranker:
             options.setdefault("reranker", reranker)

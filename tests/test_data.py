@@ -107,7 +107,7 @@ def test_bad_bytes_and_truncated_json(tmp_path):
 
 def test_duplicate_ids(tmp_path):
     path = _write_jsonl(tmp_path / "dup.jsonl", [GOOD, GOOD])
-    with pytest.raises(DataError, match="row 1, field 'id': duplicate question id 'q1'"):
+    with pytest.raises(DataError, match=r"line 2, field 'id': duplicate question id 'q1' \(first seen at line 1\)"):
         load_mcq(path)
 
 

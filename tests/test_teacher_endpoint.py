@@ -75,11 +75,12 @@ def test_normal_run_filters_caches_and_records_the_teacher(tmp_path, fixtures_di
         assert load_dataset(str(out))["train"].to_list() == train.to_list()
         assert len(cache_records(f"{out}.cache.jsonl")) == 2 * QUESTIONS
 
-        # A second run is served from the cache alone.
-        assert run_cli(server.base_url, fixtures_dir, out, "--n", "2", "--temperature", "0.7") == 0
+        # A second run is served from the cache alone (replacing the output needs --overwrite_output_dir).
+        assert run_cli(server.base_url, fixtures_dir, out, "--n", "2", "--temperature", "0.7") == 2
+        assert run_cli(server.base_url, fixtures_dir, out, "--n", "2", "--temperature", "0.7", "--overwrite_output_dir") == 0
         assert server.count() == QUESTIONS
         # Changing the sampling parameters is a new request for every question.
-        assert run_cli(server.base_url, fixtures_dir, out, "--n", "2", "--temperature", "0.5") == 0
+        assert run_cli(server.base_url, fixtures_dir, out, "--n", "2", "--temperature", "0.5", "--overwrite_output_dir") == 0
         assert server.count() == 2 * QUESTIONS
 
 

@@ -129,7 +129,8 @@ def test_local_teacher_end_to_end(tmp_path, fixtures_dir, model_fixture, filter_
     assert sum(map(len, dataset_dict["train"]["rationales"])) == teacher["splits"]["train"]["kept"]
     cache = (tmp_path / "out.cache.jsonl").read_text().splitlines()
     assert len(cache) == 2 * (QUESTIONS + 2)
-    assert main(argv) == 0  # resumed entirely from the cache
+    assert main(argv) == 2  # the output exists: replacing it needs --overwrite_output_dir
+    assert main(argv + ["--overwrite_output_dir"]) == 0  # resumed entirely from the cache
     assert (tmp_path / "out.cache.jsonl").read_text().splitlines() == cache
 
 

@@ -14,6 +14,7 @@ import random
 import re
 
 from ..data.schema import LETTERS
+from ..errors import TeacherError
 from ..teacher.base import Completion, SamplingParams, Teacher
 from ..teacher.prompts import load_prompt
 from .generator import QUESTION_TEMPLATES
@@ -65,9 +66,13 @@ class BenchmarkTeacher(Teacher):
     def complete(self, prompt: str, n: int, sampling: SamplingParams) -> Completion:
         match = _PROMPT.search(prompt)
         if not match:
-            raise ValueError("not a benchmark prompt (expected 'Question: ...\\nCorrect answer: (X)\\nExplanation:')")
+            raise TeacherError("--teacher benchmark needs --prompt benchmark (its prompt ends 'Question: ...\\n"
+                               "Correct answer: (X)\\nExplanation:')")
         question, gold = match["question"], match["letter"]
-        province = next(m["province"] for m in (s.match(question) for s in _STEMS) if m)
+        province = next((m["province"] for m in (s.match(question) for s in _STEMS) if m), None)
+        if province not in self.country_of or " A. " not in question:
+            raise TeacherError(f"--teacher benchmark answers only the bundled benchmark's questions (kard-hf "
+                               f"quickstart), not {question[:60]!r}...; use an endpoint or a local model")
         options = dict(_OPTIONS.findall(question[question.index(" A. "):]))
         country = self.country_of[province]
         seed = f"{sampling.seed}\x1f{prompt}".encode()

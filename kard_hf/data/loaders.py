@@ -29,6 +29,7 @@ from pathlib import Path
 
 from ..errors import ConfigError, DataError
 from ..fileio import iter_jsonl, read_json
+from ..hub.repo import looks_like_a_local_path
 from .schema import LETTERS, MCQExample, check_unique_ids, validate_example
 
 NAMED_FORMATS = ("kard", "strategyqa", "medqa", "openbookqa")
@@ -283,10 +284,11 @@ def parse_rows(rows, format: str = "auto", *, columns: ColumnMapping | None = No
         parse = _column_parser(first_obj, mapping, file, first_row)
     else:
         mapping, parse = columns or ColumnMapping(), _PARSERS[fmt]
-    examples = []
+    examples, labels = [], []
     for index, (row, obj) in enumerate(itertools.chain([first], rows)):
         examples.append(validate_example(parse(_Row(obj, file, row), index, mapping), file=file, row=row))
-    check_unique_ids(examples, file=file)
+        labels.append(row)
+    check_unique_ids(examples, file=file, rows=labels)
     return examples
 
 
@@ -309,8 +311,12 @@ def _json_rows(path: Path):
 def _csv_rows(path: Path):
     try:
         with open(path, newline="", encoding="utf-8") as f:
-            for index, obj in enumerate(csv.DictReader(f)):
-                yield f"line {index + 2}", obj
+            reader = csv.DictReader(f)
+            reader.fieldnames  # reads the header, which may span lines too
+            end = reader.line_num
+            for obj in reader:
+                start, end = end + 1, reader.line_num  # a quoted cell may span several lines
+                yield f"line {start}", obj
     except UnicodeDecodeError as e:
         raise DataError(f"not valid UTF-8 (byte {e.start})", file=path) from None
 
@@ -331,8 +337,9 @@ _FILE_READERS = {".jsonl": iter_jsonl, ".json": _json_rows, ".csv": _csv_rows, "
 
 
 def is_hub_id(path_or_id) -> bool:
+    """``owner/name`` that is no local path (the rule of :func:`kard_hf.hub.looks_like_a_local_path`)."""
     text = str(path_or_id)
-    return not Path(text).exists() and text.count("/") == 1 and not text.startswith((".", "/", "~"))
+    return not Path(text).exists() and text.count("/") == 1 and not looks_like_a_local_path(text)
 
 
 def open_dataset(path_or_id: str, config: str | None = None, *, split: str | None = None):

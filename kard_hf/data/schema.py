@@ -59,11 +59,13 @@ def validate_example(example: MCQExample, *, file=None, row: str | None = None) 
     return example
 
 
-def check_unique_ids(examples: Iterable[MCQExample], *, file=None) -> None:
-    """Raise :class:`DataError` on the first id that occurs twice."""
-    seen: dict[str, int] = {}
+def check_unique_ids(examples: Iterable[MCQExample], *, file=None, rows: list[str] | None = None) -> None:
+    """Raise :class:`DataError` on the first id that occurs twice; ``rows`` labels each example's place
+    in ``file`` ("line 7" in text files), default "row N" (0-based, as in ``dataset[N]``)."""
+    seen: dict[str, str] = {}
     for index, example in enumerate(examples):
+        row = rows[index] if rows is not None else f"row {index}"
         if example.id in seen:
-            raise DataError(f"duplicate question id {example.id!r} (first seen at row {seen[example.id]})",
-                            file=file, row=f"row {index}", field="id")
-        seen[example.id] = index
+            raise DataError(f"duplicate question id {example.id!r} (first seen at {seen[example.id]})",
+                            file=file, row=row, field="id")
+        seen[example.id] = row

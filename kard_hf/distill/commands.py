@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import logging
 
-from ..arguments import make_parser, resume_from_checkpoint
+from ..arguments import make_parser
 from ..data.store import load_dataset_dict
 from ..errors import DataError
+from ..resume import resolve_checkpoint
 from .arguments import StudentDataArguments, StudentModelArguments, StudentTrainingArguments
 from .modeling import load_student
 from .trainer import StudentTrainer
@@ -54,11 +55,12 @@ def train(model_args, data_args, args, *knife_args):
 def train_student(model_args: StudentModelArguments, data_args: StudentDataArguments,
                   args: StudentTrainingArguments) -> StudentTrainer:
     """Train a student, save it (with its model card) to ``output_dir`` and push it if ``push_to_hub``."""
+    resume = resolve_checkpoint(args.resume_from_checkpoint, args.output_dir)
     train_dataset, eval_dataset, manifest = load_splits(data_args)
     model, tokenizer = load_student(model_args, args)
     trainer = StudentTrainer(model=model, args=args, train_dataset=train_dataset, eval_dataset=eval_dataset,
                              processing_class=tokenizer, dataset_name=data_args.dataset, dataset_manifest=manifest)
-    result = trainer.train(resume_from_checkpoint=resume_from_checkpoint(args.resume_from_checkpoint))
+    result = trainer.train(resume_from_checkpoint=resume)
     if model_args.use_lora and model_args.merge_lora:
         if trainer.is_deepspeed_enabled:
             logger.warning("merge_lora is skipped under DeepSpeed: the adapters are saved; merge them with "

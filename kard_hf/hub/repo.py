@@ -70,12 +70,33 @@ def push_folder(folder: str | Path, repo_id: str, *, repo_type: str = "model", p
                                  commit_message=commit_message).commit_url
 
 
+def looks_like_a_local_path(path_or_id: str | Path) -> bool:
+    """Whether a name that is not an existing folder was meant as a local path rather than a Hub id.
+
+    The rule (docs/reliability.md): it starts with ``/``, ``.`` or ``~``, ends with ``/``, holds a
+    backslash or more than one ``/`` (a Hub id is ``name`` or ``owner/name``), or its first part is
+    an existing local folder (``outputs/kb`` when ``outputs/`` exists).
+    """
+    text = str(path_or_id)
+    if text.startswith(("/", ".", "~")) or text.endswith("/") or "\\" in text or text.count("/") > 1:
+        return True
+    return "/" in text and Path(text.split("/")[0]).is_dir()
+
+
+def refuse_missing_local_path(path_or_id: str | Path, *, what: str = "artifact") -> None:
+    """Raise :class:`InputError` for a missing local path, so that a typo is never sent to the Hub as an id."""
+    if not Path(path_or_id).exists() and looks_like_a_local_path(path_or_id):
+        raise InputError(f"no such {what} folder (it looks like a local path, so it is not looked up on the Hub)",
+                         file=path_or_id)
+
+
 def resolve_folder(path_or_id: str | Path, *, repo_type: str = "model", what: str = "artifact",
                    revision: str | None = None) -> Path:
     """A local folder for ``path_or_id``: the folder itself, or a Hub snapshot (from the local cache when offline)."""
     path = Path(path_or_id)
     if path.is_dir():
         return path
+    refuse_missing_local_path(path_or_id, what=what)
     from huggingface_hub import snapshot_download
 
     try:

@@ -10,12 +10,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..arguments import make_parser
+from ..consistency import check_knowledge_base, check_student_knowledge_base
 from ..data.loaders import FORMATS, load_mcq
 from ..data.processed import require_columns
 from ..data.schema import MCQExample
 from ..data.store import load_dataset_dict
 from ..errors import ConfigError, DataError
-from ..fileio import atomic_path, write_json
+from ..fileio import atomic_path, claim_output, write_json
 from .metrics import accuracy, format_table, summarize
 from .pipeline import RETRIEVAL_MODES, Decoding, Pipeline, Retrieved, load_pipeline
 
@@ -52,7 +53,8 @@ class PipelineArguments:
 @dataclass
 class EvaluateArguments:
     dataset: str = field(metadata={"help": "A processed dataset (kard-hf augment) folder or Hub id."})
-    output_dir: str = field(metadata={"help": "Where predictions.jsonl and metrics.json go."})
+    output_dir: str = field(metadata={"help": "Where predictions.jsonl and metrics.json go (a new folder)."})
+    overwrite_output_dir: bool = field(default=False, metadata={"help": "Replace an existing output folder."})
     split: str = field(default="test", metadata={"help": "The split to evaluate."})
     seeds: list[int] = field(default_factory=lambda: [0], metadata={"help": "Sampling seeds; metrics report mean ± std over them."})
     max_eval_samples: int | None = field(default=None, metadata={"help": "Evaluate the first N questions only."})
@@ -72,7 +74,7 @@ def _examples(dataset) -> list[MCQExample]:
 
 def _check_fingerprints(pipeline: Pipeline, manifest: dict, dataset_name: str) -> None:
     if pipeline.knowledge_base is not None:
-        pipeline.knowledge_base.check_augmented(manifest, dataset_name)
+        check_knowledge_base(pipeline.knowledge_base, manifest, dataset_name)
     recorded = (manifest.get("knowledge_base") or {}).get("fingerprint")
     trained = pipeline.spec.knowledge_base_fingerprint
     if trained and recorded and trained != recorded:
@@ -98,6 +100,8 @@ def make_evaluate_parser():
 def evaluate(pipeline_args: PipelineArguments, args: EvaluateArguments) -> dict:
     """Answer a processed split with a student, write predictions.jsonl and metrics.json, print the table;
     returns the metrics."""
+    claim_output(args.output_dir, overwrite=args.overwrite_output_dir, inputs=(
+        args.dataset, pipeline_args.student, pipeline_args.reranker, pipeline_args.knowledge_base))
     if args.record_in_card and not (Path(pipeline_args.student) / "README.md").is_file():
         raise ConfigError("record_in_card needs a local student folder with its model card", file=pipeline_args.student,
                           field="record_in_card")
@@ -185,6 +189,7 @@ def predict(pipeline_args: PipelineArguments, args: PredictArguments) -> None:
     else:
         examples = load_mcq(args.questions, args.questions_format)
     pipeline = pipeline_args.pipeline()
+    check_student_knowledge_base(getattr(pipeline, "knowledge_base", None), pipeline.spec, pipeline_args.student)
     for prediction in pipeline(examples, decoding=pipeline_args.decoding_config(), seed=args.seed):
         row = prediction.to_dict()
         del row["gold"], row["correct"]

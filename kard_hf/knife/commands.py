@@ -10,11 +10,12 @@ from pathlib import Path
 
 from transformers import AutoConfig, AutoTokenizer
 
-from ..arguments import make_parser, resume_from_checkpoint
+from ..arguments import make_parser
 from ..data.formatting import PromptTemplate
 from ..distill.spec import StudentSpec
 from ..errors import ConfigError, ModelError
 from ..hub import resolve_folder
+from ..resume import resolve_checkpoint
 from .arguments import (KnifeDataArguments, KnifeMethodArguments, KnifeModelArguments, KnifeTeacherTrainingArguments,
                         KnifeTrainingArguments)
 from .configuration import KnifeT5Config
@@ -98,8 +99,8 @@ def train_student(data: KnifeDataArguments, model_args: KnifeModelArguments, tra
 
 
 def _run(trainer, training):
-    """Train, save, evaluate, push. ``--resume_from_checkpoint last`` resumes from output_dir's latest checkpoint."""
-    trainer.train(resume_from_checkpoint=resume_from_checkpoint(training.resume_from_checkpoint))
+    """Train, save, evaluate, push. ``--resume_from_checkpoint last`` resumes from output_dir's latest complete checkpoint."""
+    trainer.train(resume_from_checkpoint=resolve_checkpoint(training.resume_from_checkpoint, training.output_dir))
     trainer.save_model()
     if trainer.eval_dataset is not None:
         trainer.save_metrics("eval", trainer.evaluate())

@@ -34,8 +34,11 @@ def augment_train(examples: list[MCQExample], kb: KnowledgeBase, *, passages: in
     skipped = sum(1 for example in examples if not example.rationales)
     if skipped:
         logger.warning("%d of %d train questions have no rationale and are left out", skipped, len(examples))
-    if any(example.answer is None for example, _, _ in pairs):
-        raise DataError("a train question has no gold answer", field="answer")
+    unlabeled = next((number for number, example in enumerate(examples) if example.rationales and example.answer is None),
+                     None)
+    if unlabeled is not None:  # the rationale's target needs the gold letter
+        raise DataError(f"train question {examples[unlabeled].id!r} (question {unlabeled + 1} of the train split) has "
+                        "no gold answer", row=f"id {examples[unlabeled].id}", field="answer")
     found = kb.search([rationale for _, _, rationale in pairs], k=passages, num_threads=num_threads,
                       show_progress=True)
     return [{**_question_row(example), "rationale_index": index, "rationale": rationale,

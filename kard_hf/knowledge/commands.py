@@ -10,6 +10,7 @@ from ..arguments import make_parser
 from ..data.arguments import QuestionDataArguments
 from ..data.store import push_dataset_dict, save_dataset_dict
 from ..errors import ConfigError
+from ..fileio import claim_output
 from ..hub import HubDatasetArguments
 from .augment import augment as augment_splits
 from .corpus import CORPUS_FORMATS, CorpusColumns, read_corpus
@@ -69,6 +70,7 @@ def make_build_kb_parser():
 def build_kb(corpus_args: CorpusArguments, parameters: BM25Parameters, output: OutputArguments,
              hub: HubDatasetArguments) -> KnowledgeBase:
     """Index a passage corpus with BM25 and save (and optionally push) the knowledge base."""
+    claim_output(output.output_dir, overwrite=output.overwrite_output_dir, inputs=(corpus_args.corpus,))
     columns = CorpusColumns(corpus_args.id_column, corpus_args.text_column, corpus_args.title_column)
     passages = read_corpus(corpus_args.corpus, corpus_args.corpus_format, columns=columns, split=corpus_args.corpus_split)
     kb = KnowledgeBase.build(passages, parameters)
@@ -87,6 +89,8 @@ def make_augment_parser():
 def augment(data_args: QuestionDataArguments, augment_args: AugmentArguments, output: OutputArguments,
             hub: HubDatasetArguments) -> None:
     """Retrieve passages for every split and save the processed DatasetDict."""
+    claim_output(output.output_dir, overwrite=output.overwrite_output_dir,
+                 inputs=(augment_args.knowledge_base, data_args.dataset, data_args.train_file))
     kb = KnowledgeBase.from_pretrained(augment_args.knowledge_base)
     splits, source_manifest = data_args.load()
     dataset_dict, manifest = augment_splits(splits, kb, train_passages=augment_args.train_passages,

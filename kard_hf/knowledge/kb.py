@@ -48,6 +48,27 @@ class BM25Parameters:
             raise KnowledgeBaseError(f"BM25 needs k1 >= 0 and 0 <= b <= 1, got k1={self.k1}, b={self.b}")
         if self.method not in ("lucene", "robertson", "atire", "bm25l", "bm25+"):
             raise KnowledgeBaseError(f"unknown BM25 method {self.method!r}")
+        _check_language(self.stemmer, self.stopwords)  # before any corpus is read
+
+
+def _check_language(stemmer: str | None, stopwords: str | None) -> None:
+    """Refuse a stemmer PyStemmer does not have, or a stopword list bm25s does not have."""
+    if stemmer:
+        import Stemmer
+
+        try:
+            Stemmer.Stemmer(stemmer)
+        except KeyError:
+            raise KnowledgeBaseError(f"unknown stemmer {stemmer!r}; PyStemmer has {', '.join(Stemmer.algorithms())} "
+                                     "(or none)", field="stemmer") from None
+    if stopwords:
+        from bm25s.tokenization import _infer_stopwords
+
+        try:
+            _infer_stopwords(stopwords)
+        except ValueError:
+            raise KnowledgeBaseError(f"unknown stopword list {stopwords!r}; bm25s has en, de, nl, fr, es, pt, it, ru, "
+                                     "sv, no, zh, tr, ko, da (or none)", field="stopwords") from None
 
 
 class SearchResults(NamedTuple):

@@ -10,7 +10,9 @@ candidates of each pool per step.
 
 from __future__ import annotations
 
-import torch
+import zlib
+
+import numpy as np
 
 from ..data.processed import TRAIN_SPLIT, first_rationale, rationale_column, require_columns
 from ..errors import ConfigError, DataError
@@ -85,22 +87,32 @@ class CandidateSampler:
     """A ``Dataset.with_transform`` that keeps ``rationale_samples`` candidates drawn from each row's
     rationale pool and ``question_samples`` from its question pool (all of a pool if it is smaller).
 
-    Draws use torch's global generator, which the Trainer seeds and DataLoader workers re-seed.
+    A row's draw depends only on ``seed``, ``epoch`` (set by the trainer at each epoch) and the row
+    itself, never on a global generator: two runs with one seed draw the same candidates, and a
+    run resumed mid-epoch draws what the uninterrupted run drew, whatever the data loader
+    prefetched or whichever worker process reads the row.
     """
 
-    def __init__(self, rationale_samples: int = 4, question_samples: int = 4):
+    def __init__(self, rationale_samples: int = 4, question_samples: int = 4, seed: int = 0):
         if rationale_samples < 1 or question_samples < 0 or rationale_samples + question_samples < 2:
             raise ValueError("sample at least one rationale candidate and at least two candidates in all")
         self.rationale_samples, self.question_samples = rationale_samples, question_samples
+        self.seed, self.epoch = seed, 0
 
-    def _draw(self, start: int, stop: int, count: int) -> list[int]:
-        return (start + torch.randperm(stop - start)[:count]).tolist()
+    def _generator(self, row_id: str, candidate_ids: list[str]) -> np.random.Generator:
+        key = zlib.crc32("\x1f".join([str(row_id), *candidate_ids]).encode("utf-8"))
+        return np.random.default_rng([self.seed, self.epoch, key])
+
+    @staticmethod
+    def _draw(rng: np.random.Generator, start: int, stop: int, count: int) -> list[int]:
+        return (start + rng.permutation(stop - start)[:count]).tolist()
 
     def __call__(self, batch: dict) -> dict:
         out = {column: [] for column in batch}
         for row in range(len(batch["candidate_ids"])):
             pool, total = batch["rationale_pool_size"][row], len(batch["candidate_ids"][row])
-            keep = self._draw(0, pool, self.rationale_samples) + self._draw(pool, total, self.question_samples)
+            rng = self._generator(batch["id"][row], batch["candidate_ids"][row])
+            keep = self._draw(rng, 0, pool, self.rationale_samples) + self._draw(rng, pool, total, self.question_samples)
             for column, values in batch.items():
                 value = values[row]
                 out[column].append([value[i] for i in keep] if isinstance(value, list) else value)

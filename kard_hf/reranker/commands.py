@@ -12,11 +12,13 @@ from dataclasses import dataclass, field
 
 from transformers.trainer_utils import IntervalStrategy
 
-from ..arguments import make_parser, resume_from_checkpoint
+from ..arguments import make_parser
+from ..consistency import check_knowledge_base
 from ..data.processed import TRAIN_SPLIT
 from ..data.store import load_dataset_dict
 from ..errors import ConfigError
 from ..lora import LoraArguments
+from ..resume import resolve_checkpoint
 from .candidates import build_candidates
 from .metrics import format_comparison
 from .modeling import KardRerankerModel
@@ -66,7 +68,7 @@ def _candidate_splits(data_args: RerankerDataArguments, args: RerankerTrainingAr
     if data_args.knowledge_base:
         from ..knowledge import KnowledgeBase
 
-        KnowledgeBase.from_pretrained(data_args.knowledge_base).check_augmented(manifest, data_args.dataset)
+        check_knowledge_base(KnowledgeBase.from_pretrained(data_args.knowledge_base), manifest, data_args.dataset)
     stored = manifest.get("retrieval") or {}
     for name in ("rationale_pool", "question_pool"):  # None: the pools augment stored (recorded in the card)
         if getattr(args, name) is None:
@@ -93,13 +95,15 @@ def make_train_reranker_parser():
 def train_reranker(model_args: RerankerModelArguments, data_args: RerankerDataArguments,
                    args: RerankerTrainingArguments) -> None:
     """Train a reranker (METHOD.md step 4), save it to ``output_dir`` and push it if ``push_to_hub``."""
-    from transformers import AutoTokenizer
+    from transformers import AutoTokenizer, set_seed
 
+    resume = resolve_checkpoint(args.resume_from_checkpoint, args.output_dir)
     train, eval_dataset = _candidate_splits(data_args, args)
     if eval_dataset is None and args.eval_strategy != "no":
         logger.warning("no evaluation split with rationales: eval_strategy set to 'no'")
         args.eval_strategy = IntervalStrategy.NO
     tokenizer = AutoTokenizer.from_pretrained(model_args.backbone)
+    set_seed(args.seed)  # the projection and the LoRA adapters are initialised here, before the Trainer seeds
     model = KardRerankerModel.from_backbone(model_args.backbone, projection_dim=model_args.projection_dim,
                                             normalize=model_args.normalize)
     if model_args.use_lora:
@@ -107,7 +111,7 @@ def train_reranker(model_args: RerankerModelArguments, data_args: RerankerDataAr
     trainer = RerankerTrainer(model=model, args=args, train_dataset=train, eval_dataset=eval_dataset,
                               processing_class=tokenizer, base_model=model_args.backbone, dataset_name=data_args.dataset,
                               lora_args=model_args)
-    trainer.train(resume_from_checkpoint=resume_from_checkpoint(args.resume_from_checkpoint))
+    trainer.train(resume_from_checkpoint=resume)
     metrics = trainer.evaluate() if eval_dataset is not None else None
     if model_args.use_lora:
         trainer.model = trainer.model.merge_and_unload()  # the saved and pushed reranker is one plain model

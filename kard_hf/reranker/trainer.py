@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from transformers import Trainer, TrainingArguments
+from transformers import Trainer, TrainerCallback, TrainingArguments
 
 from ..errors import ConfigError
 from ..hub import HubCardMixin
@@ -65,6 +65,16 @@ def apply_lora(model, lora_args: LoraArguments):
     return get_peft_model(model, get_peft_config(lora_args, modules_to_save=["projection"]))
 
 
+class _SamplerEpoch(TrainerCallback):
+    """Tells the candidate sampler which epoch begins (a resumed run: the epoch of its checkpoint)."""
+
+    def __init__(self, sampler: CandidateSampler):
+        self.sampler = sampler
+
+    def on_epoch_begin(self, args, state, control, **kwargs):
+        self.sampler.epoch = int(state.epoch or 0)
+
+
 CARD_ARGUMENTS = ("tau1", "tau2", "loss_type", "rationale_pool", "question_pool", "rationale_samples", "question_samples",
                   "learning_rate", "train_passage_encoder")
 
@@ -88,10 +98,12 @@ class RerankerTrainer(HubCardMixin, Trainer):
             raise ConfigError("RerankerTrainer needs RerankerTrainingArguments (temperatures, pools, lengths)")
         if data_collator is None:
             data_collator = RerankerCollator(processing_class, args.query_max_length, args.passage_max_length)
+        sampler = CandidateSampler(args.rationale_samples, args.question_samples, seed=args.seed)
         if train_dataset is not None:
-            train_dataset = train_dataset.with_transform(CandidateSampler(args.rationale_samples, args.question_samples))
+            train_dataset = train_dataset.with_transform(sampler)
         super().__init__(model=model, args=args, train_dataset=train_dataset, eval_dataset=eval_dataset,
                          processing_class=processing_class, data_collator=data_collator, **kwargs)
+        self.add_callback(_SamplerEpoch(sampler))
         self.loss_fn = BM25DistillationLoss(args.tau1, args.tau2, args.loss_type)
         self.base_model, self.dataset_name, self.lora_args = base_model, dataset_name, lora_args
 

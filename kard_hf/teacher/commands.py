@@ -18,6 +18,7 @@ from ..data import examples_to_dataset
 from ..data.arguments import FilterArguments, QuestionArguments
 from ..data.store import push_dataset_dict, save_dataset_dict
 from ..errors import ConfigError
+from ..fileio import claim_output
 from ..hub import HubDatasetArguments
 from .base import SamplingParams, Teacher
 from .cache import SampleCache
@@ -25,6 +26,7 @@ from .filtering import filter_rationales
 from .openai_compat import DEFAULT_BASE_URL, OpenAICompatibleTeacher, host_of
 from .pipeline import sample_rationales
 from .prompts import load_prompt
+from .scrub import scrub_logs
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +39,8 @@ TEACHER_ENTRY_POINTS = "kard_hf.teachers"  # name = module:TeacherSubclass (the 
 class RationaleDataArguments:
     """Where the rationale dataset goes and which splits get rationales (the questions: QuestionArguments)."""
 
-    output_dir: str = field(metadata={"help": "Where the rationale DatasetDict (and its README.md card) is saved."})
+    output_dir: str = field(metadata={"help": "Where the rationale DatasetDict (and its README.md card) is saved (a new folder)."})
+    overwrite_output_dir: bool = field(default=False, metadata={"help": "Replace an existing output folder (the cache is kept and replayed)."})
     generate_splits: list[str] = field(default_factory=lambda: ["train"], metadata={
         "help": "Splits to sample rationales for (the oracle also needs 'test'); other splits are copied as they are."})
     cache_file: str | None = field(default=None, metadata={
@@ -131,6 +134,7 @@ def build_teacher(args: TeacherArguments):
         return TransformersTeacher(args.model, batch_size=args.batch_size, use_chat_template=args.use_chat_template,
                                    max_input_tokens=args.max_input_tokens)
     api_key, key_name = api_key_from_env(args.api_key_env, args.base_url)
+    scrub_logs([api_key])  # the HTTP client logs each request URL, credentials of the base URL included
     return OpenAICompatibleTeacher(
         args.model, base_url=args.base_url, api_key=api_key, api_key_name=key_name, max_concurrency=args.max_concurrency,
         requests_per_minute=args.requests_per_minute, max_retries=args.max_retries, backoff=args.backoff,
@@ -148,6 +152,9 @@ def rationales(questions: QuestionArguments, data_args: RationaleDataArguments, 
     """Sample, cache, filter and save teacher rationales (see ``kard-hf rationales --help``)."""
     import datasets
 
+    claim_output(data_args.output_dir, overwrite=data_args.overwrite_output_dir,
+                 inputs=(questions.dataset, questions.train_file, questions.validation_file, questions.test_file,
+                         data_args.cache_file))
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     prompt = load_prompt(teacher_args.prompt)
     splits, loaded = questions.load()

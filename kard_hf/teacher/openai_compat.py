@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 from ..errors import ConfigError, TeacherError
 from .base import Completion, Job, SamplingParams, Teacher, cut_at_stop
+from .scrub import scrub
 
 logger = logging.getLogger(__name__)
 
@@ -186,10 +187,8 @@ class OpenAICompatibleTeacher(Teacher):
         raise error
 
     def _scrub(self, text: str) -> str:
-        """``text`` without the API key or the full base URL."""
-        if self._api_key:
-            text = text.replace(self._api_key, "***")
-        return text.replace(self.base_url, self.host)
+        """``text`` without the API key, the full base URL, or any URL's credentials."""
+        return scrub(text.replace(self.base_url, self.host), [self._api_key])
 
 
 class _Malformed(ValueError):
