@@ -9,11 +9,16 @@ from .errors import ModelError
 
 def is_seq2seq(config) -> bool:
     """True for an encoder-decoder LM, False for a decoder-only one; :class:`ModelError` for anything else."""
-    from transformers import MODEL_FOR_CAUSAL_LM_MAPPING, MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING
+    from transformers import (MODEL_FOR_CAUSAL_LM_MAPPING, MODEL_FOR_MASKED_LM_MAPPING,
+                              MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING)
 
     if type(config) in MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING and config.is_encoder_decoder:
         return True
     if type(config) in MODEL_FOR_CAUSAL_LM_MAPPING and not config.is_encoder_decoder:
+        if type(config) in MODEL_FOR_MASKED_LM_MAPPING and not config.is_decoder:
+            raise ModelError(f"a {config.model_type!r} model with is_decoder false is a bidirectional encoder (a "
+                             "masked LM): as a causal student it would see the tokens it must predict; use a "
+                             "decoder-only or seq2seq model")
         return False
     raise ModelError(f"a {config.model_type!r} model is neither a seq2seq LM (AutoModelForSeq2SeqLM) nor a "
                      "causal LM (AutoModelForCausalLM): it cannot generate text")
