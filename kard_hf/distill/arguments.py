@@ -15,6 +15,7 @@ from transformers import Seq2SeqTrainingArguments
 from ..data import PromptTemplate
 from ..errors import ConfigError
 from ..hardware import HardwareDefaults, bf16_available
+from ..lora import LoraArguments
 from .collator import METHODS
 
 # Named prompt layouts; individual fields can still be overridden (``--suffix ...``).
@@ -26,26 +27,13 @@ TEMPLATE_FIELDS = tuple(f.name for f in dataclasses.fields(PromptTemplate))
 
 
 @dataclass
-class StudentModelArguments:
-    """Which student to train, and how (full fine-tuning or LoRA)."""
+class StudentModelArguments(LoraArguments):
+    """Which student to train, and how (full fine-tuning, or LoRA: :class:`~kard_hf.lora.LoraArguments`)."""
 
     model_name_or_path: str = field(metadata={"help": "Hub id or folder of a seq2seq (T5, Flan-T5) or decoder-only "
                                                       "(OPT, GPT-2, Llama...) model."})
-    use_lora: bool = field(default=False, metadata={"help": "Train LoRA adapters (peft) instead of all weights."})
-    lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
-    lora_alpha: int = field(default=32, metadata={"help": "LoRA scaling alpha."})
-    lora_dropout: float = field(default=0.05, metadata={"help": "Dropout on the LoRA branch."})
-    lora_target_modules: list[str] | None = field(
-        default=None, metadata={"help": "Modules to adapt; default per architecture (T5: q v; OPT: q_proj v_proj; "
-                                        "GPT-2: c_attn; else peft's own mapping)."})
     merge_lora: bool = field(default=True, metadata={"help": "Merge the adapters into the weights when saving the final "
                                                             "model, so it loads without peft (not under DeepSpeed)."})
-
-    def __post_init__(self):
-        if self.lora_r < 1 or self.lora_alpha < 1:
-            raise ConfigError("lora_r and lora_alpha must be positive", field="lora_r")
-        if not 0 <= self.lora_dropout < 1:
-            raise ConfigError("lora_dropout must be in [0, 1)", field="lora_dropout")
 
 
 @dataclass
