@@ -190,19 +190,21 @@ def test_a_reranker_step_uses_every_trainable_parameter(use_lora, bert_tokenizer
     import datasets
 
     from kard_hf.knowledge import KnowledgeBase
+    from kard_hf.knowledge.augment import add_reranker_pools
     from kard_hf.reranker import KardRerankerModel
     from kard_hf.reranker.candidates import build_candidates
+    from kard_hf.reranker.commands import RerankerModelArguments
     from kard_hf.reranker.trainer import RerankerTrainer, RerankerTrainingArguments, apply_lora
     from reranker_fixtures import synthetic_world
 
     world = synthetic_world(num_entities=12, num_test=2)
     kb = KnowledgeBase.build(world["corpus"], show_progress=False)
-    rows = build_candidates(datasets.Dataset.from_list(world["train"]), kb, split="train")
+    rows = build_candidates(add_reranker_pools(datasets.Dataset.from_list(world["train"]), "train", kb), split="train")
     model = KardRerankerModel.from_backbone(str(tiny_bert_path), projection_dim=16)
     args = RerankerTrainingArguments(output_dir=str(tmp_path), per_device_train_batch_size=4, use_cpu=True,
-                                     report_to="none", use_lora=use_lora, query_max_length=24, passage_max_length=32)
+                                     report_to="none", query_max_length=24, passage_max_length=32)
     if use_lora:
-        model = apply_lora(model, args)
+        model = apply_lora(model, RerankerModelArguments(use_lora=True))
     trainer = RerankerTrainer(model=model, args=args, train_dataset=rows, processing_class=bert_tokenizer)
     model.train()
     trainer.compute_loss(model, next(iter(trainer.get_train_dataloader()))).backward()
