@@ -26,6 +26,10 @@ from .analysis import AnalyzedChunk
 from .strings import StringTable, StringTableWriter
 
 DELTA = 0.5  # bm25s's delta of BM25L and BM25+
+# search() scores densely when MaxScore's essential postings reach DENSE_SHARE of the query's postings
+# (each passage counting DENSE_ROW_COST postings, for the dense top-k); measured in docs/benchmarks.md.
+DENSE_SHARE = 0.5
+DENSE_ROW_COST = 0.1
 INDEX_FILES = ["terms.offsets", "terms.upper", "terms.base", "postings.docs", "postings.scores",
                *StringTable.files("vocab", hashed=True)]
 
@@ -65,6 +69,11 @@ def _distinct(values: np.ndarray) -> np.ndarray:
 def _weighted(scores: np.ndarray, weight: float) -> np.ndarray:
     """A query term's contribution, always in float64 (so every code path adds the same numbers)."""
     return np.multiply(scores, weight, dtype=np.float64)
+
+
+def _accumulate(acc: np.ndarray, docs: np.ndarray, scores: np.ndarray, weight: float) -> None:
+    """``acc[docs] += weight * scores`` in one scatter pass (``np.add.at``; fancy ``+=`` makes three)."""
+    np.add.at(acc, docs, _weighted(scores, weight))
 
 
 class IndexBuilder:
@@ -171,6 +180,7 @@ class Index:
             else np.zeros(0, np.int32)
         self.scores = np.memmap(folder / "postings.scores", dtype=np.float32, mode="r").view(np.ndarray) if sizes \
             else np.zeros(0, np.float32)
+        self.dense_share = DENSE_SHARE
         self._acc = None  # dense float64 accumulator and top-k marks, made on first search, reset after each
 
     # -- queries --------------------------------------------------------------------------------
@@ -227,6 +237,17 @@ class Index:
         remaining = np.concatenate([np.cumsum(bounds[::-1])[::-1], [0.0]]) * (1 + 1e-9)
         done = np.cumsum(np.concatenate([[0.0], bounds]))  # bound mass already added, before each term
         lengths = (self.offsets[ids + 1] - self.offsets[ids]) if len(ids) else np.zeros(0, np.int64)
+        # MaxScore must add whole at least the lists before the first term whose remaining bound
+        # mass is below the mass added: when those are most of the query's postings, one dense
+        # pass over all of them (and a top-k over every passage) costs less than the pruned loop.
+        essential = int(lengths[:int(np.argmax(remaining[:-1] < done[:-1]))].sum()) \
+            if len(ids) and (remaining[:-1] < done[:-1]).any() else int(lengths.sum())
+        if self.dense_share * (int(lengths.sum()) + self.num_docs * DENSE_ROW_COST) <= essential:
+            try:
+                rows, scores = self._dense_top(acc, ids, weights, k)
+            finally:
+                acc.fill(0)
+            return rows, scores + base
         top, theta, candidates, added = None, -np.inf, None, []
         total = at_last = 0  # postings added in all, and when theta was last recomputed
         try:
@@ -244,14 +265,14 @@ class Index:
                         candidates = _distinct(np.concatenate([d[acc[d] + remaining[term] >= theta] for d in added]))
                 docs, scores = self._postings(int(ids[term]))
                 if candidates is None or len(docs) < 4 * len(candidates):
-                    acc[docs] += _weighted(scores, weights[term])
+                    _accumulate(acc, docs, scores, weights[term])
                     added.append(docs)
                     total += len(docs)
                 else:
                     found = np.searchsorted(docs, candidates)
                     hit = found < len(docs)
                     hit[hit] = docs[found[hit]] == candidates[hit]
-                    acc[candidates[hit]] += _weighted(scores[found[hit]], weights[term])
+                    _accumulate(acc, candidates[hit], scores[found[hit]], weights[term])
                 if candidates is not None:
                     values = acc[candidates]
                     if len(candidates) > k:
@@ -294,14 +315,21 @@ class Index:
             hit[hit] = docs[found[hit]] == sorted_rows[hit]
             total[hit] += _weighted(scores[found[hit]], weight)
 
+    def _dense_top(self, total: np.ndarray, ids: np.ndarray, weights: np.ndarray, k: int):
+        """Every posting list added whole to the dense ``total`` (zeros), term by term in order; its
+        top ``k`` (score descending, row ascending)."""
+        for term, weight in zip(ids.tolist(), weights.tolist()):
+            _accumulate(total, *self._postings(term), weight)
+        n = len(total)
+        rows = np.flatnonzero(total >= np.partition(total, n - k)[n - k]) if n > k else np.arange(n)
+        values = total[rows]
+        order = np.lexsort((rows, -values))[:k]
+        return rows[order], values[order]
+
     def exhaustive(self, terms: dict[str, int], k: int) -> tuple[np.ndarray, np.ndarray]:
         """The reference: every passage scored, the same order of additions and the same tie rule."""
         ids, weights, base = self.query(terms)
-        total = np.zeros(self.num_docs, dtype=np.float64)
-        for term, weight in zip(ids.tolist(), weights.tolist()):
-            docs, scores = self._postings(term)
-            total[docs] += _weighted(scores, weight)
-        rows, scores = self._best(np.arange(self.num_docs), total, k)
+        rows, scores = self._dense_top(np.zeros(self.num_docs, dtype=np.float64), ids, weights, k)
         return rows, scores + base
 
     def score(self, terms: dict[str, int], rows: np.ndarray) -> np.ndarray:
