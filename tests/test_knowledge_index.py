@@ -63,12 +63,12 @@ def test_pruned_search_equals_exhaustive_and_bm25s(corpus, method):
         np.testing.assert_allclose(kb.score(query, corpus["id"]), expected, rtol=2e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("dense_share", [0.0, np.inf], ids=["always-dense", "always-pruned"])
-def test_both_search_strategies_equal_exhaustive_to_the_bit(corpus, dense_share):
+@pytest.mark.parametrize("dense_postings", [0.0, np.inf], ids=["always-dense", "always-pruned"])
+def test_both_search_strategies_equal_exhaustive_to_the_bit(corpus, dense_postings):
     """search() picks dense scoring or the MaxScore loop per query by cost; each must give the
     exhaustive top k exactly (same rows, same float64 scores, ties by row)."""
     kb = KnowledgeBase.build(corpus, show_progress=False, chunk_size=400)
-    kb.index.dense_share = dense_share
+    kb.index.dense_postings = dense_postings
     for query in queries(corpus, 40, seed=3):
         terms = kb.analyzer.query_terms(query)
         for k in (1, 10, 37, len(kb) + 5):

@@ -26,10 +26,11 @@ from .analysis import AnalyzedChunk
 from .strings import StringTable, StringTableWriter
 
 DELTA = 0.5  # bm25s's delta of BM25L and BM25+
-# search() scores densely when MaxScore's essential postings reach DENSE_SHARE of the query's postings
-# (each passage counting DENSE_ROW_COST postings, for the dense top-k); measured in docs/benchmarks.md.
-DENSE_SHARE = 0.5
-DENSE_ROW_COST = 0.1
+# search() scores densely (every list added whole, top-k over all passages) instead of pruning when a
+# query has at least DENSE_POSTINGS postings per passage; an unpruned loop takes the dense top-k once it
+# has added DENSE_TOP_K postings per passage (cheaper than sorting them). Measured in docs/benchmarks.md.
+DENSE_POSTINGS = 0.5
+DENSE_TOP_K = 0.1
 INDEX_FILES = ["terms.offsets", "terms.upper", "terms.base", "postings.docs", "postings.scores",
                *StringTable.files("vocab", hashed=True)]
 
@@ -180,7 +181,7 @@ class Index:
             else np.zeros(0, np.int32)
         self.scores = np.memmap(folder / "postings.scores", dtype=np.float32, mode="r").view(np.ndarray) if sizes \
             else np.zeros(0, np.float32)
-        self.dense_share = DENSE_SHARE
+        self.dense_postings = DENSE_POSTINGS
         self._acc = None  # dense float64 accumulator and top-k marks, made on first search, reset after each
 
     # -- queries --------------------------------------------------------------------------------
@@ -237,14 +238,11 @@ class Index:
         remaining = np.concatenate([np.cumsum(bounds[::-1])[::-1], [0.0]]) * (1 + 1e-9)
         done = np.cumsum(np.concatenate([[0.0], bounds]))  # bound mass already added, before each term
         lengths = (self.offsets[ids + 1] - self.offsets[ids]) if len(ids) else np.zeros(0, np.int64)
-        # MaxScore must add whole at least the lists before the first term whose remaining bound
-        # mass is below the mass added: when those are most of the query's postings, one dense
-        # pass over all of them (and a top-k over every passage) costs less than the pruned loop.
-        essential = int(lengths[:int(np.argmax(remaining[:-1] < done[:-1]))].sum()) \
-            if len(ids) and (remaining[:-1] < done[:-1]).any() else int(lengths.sum())
-        if self.dense_share * (int(lengths.sum()) + self.num_docs * DENSE_ROW_COST) <= essential:
+        if lengths.sum() >= self.dense_postings * self.num_docs:
+            # Long queries: MaxScore's bookkeeping (theta, candidates) costs more passes than it
+            # saves; one dense pass over every list and a top-k over every passage cost less.
             try:
-                rows, scores = self._dense_top(acc, ids, weights, k)
+                rows, scores = self._dense_best(self._add_whole(acc, ids, weights), k)
             finally:
                 acc.fill(0)
             return rows, scores + base
@@ -278,6 +276,10 @@ class Index:
                     if len(candidates) > k:
                         theta = max(theta, np.partition(values, len(values) - k)[len(values) - k])
                     candidates = candidates[values + remaining[term + 1] >= theta]
+            if candidates is None and total >= DENSE_TOP_K * self.num_docs:
+                # No break: acc holds every passage's exact score, its top k costs one pass over it.
+                rows, scores = self._dense_best(acc, k)
+                return rows, scores + base
             if candidates is None:
                 candidates = _distinct(np.concatenate(added)) if added else np.zeros(0, dtype=np.int64)
             partial = acc[candidates]
@@ -315,11 +317,15 @@ class Index:
             hit[hit] = docs[found[hit]] == sorted_rows[hit]
             total[hit] += _weighted(scores[found[hit]], weight)
 
-    def _dense_top(self, total: np.ndarray, ids: np.ndarray, weights: np.ndarray, k: int):
-        """Every posting list added whole to the dense ``total`` (zeros), term by term in order; its
-        top ``k`` (score descending, row ascending)."""
+    def _add_whole(self, total: np.ndarray, ids: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """``total`` (float64) plus every given term's whole posting list, term by term in order."""
         for term, weight in zip(ids.tolist(), weights.tolist()):
             _accumulate(total, *self._postings(term), weight)
+        return total
+
+    @staticmethod
+    def _dense_best(total: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The top ``k`` of every passage's score (score descending, row ascending)."""
         n = len(total)
         rows = np.flatnonzero(total >= np.partition(total, n - k)[n - k]) if n > k else np.arange(n)
         values = total[rows]
@@ -329,7 +335,7 @@ class Index:
     def exhaustive(self, terms: dict[str, int], k: int) -> tuple[np.ndarray, np.ndarray]:
         """The reference: every passage scored, the same order of additions and the same tie rule."""
         ids, weights, base = self.query(terms)
-        rows, scores = self._dense_top(np.zeros(self.num_docs, dtype=np.float64), ids, weights, k)
+        rows, scores = self._dense_best(self._add_whole(np.zeros(self.num_docs), ids, weights), k)
         return rows, scores + base
 
     def score(self, terms: dict[str, int], rows: np.ndarray) -> np.ndarray:
