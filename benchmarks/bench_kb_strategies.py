@@ -1,8 +1,12 @@
 """Search speed of built KBs, side by side in one run: bm25s ("old"), the index search of a git
 revision ("before") and of the working tree ("new"), on 20- and 60-word queries, one core.
 
-    python benchmarks/bench_kb_scale.py --passages 300000 --workdir /work/scratch14b --keep   # builds both
-    python benchmarks/bench_kb_strategies.py --workdir /work/scratch14b --passages 300000 --before main
+    python benchmarks/bench_kb_scale.py --_build new CORPUS WORKDIR/kb-new-N   # and --_build old ... kb-old-N
+    python benchmarks/bench_kb_strategies.py --workdir WORKDIR --passages N --before main
+    python benchmarks/bench_kb_strategies.py --workdir WORKDIR --passages N --crossover
+
+With ``--crossover`` it instead times both strategies of the working tree's search on every query of
+40 each of 5 to 60 words (what ``DENSE_POSTINGS`` in ``kard_hf/knowledge/index.py`` was set from).
 
 Each side gets one untimed warm-up batch, then ``--repeats`` timed batches (median, min–max). Every
 new-side top-10 (before and after) is checked against the exhaustive reference: same rows, same
@@ -17,6 +21,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +52,31 @@ def exact(kb, queries) -> bool:
     return True
 
 
+def crossover(kb, corpus: Path) -> None:
+    """Per query length: postings per passage, and the share of queries MaxScore answers faster than dense."""
+    index = kb.index
+    print("| words | postings per passage (mean) | MaxScore faster | dense ms | MaxScore ms |")
+    print("|---|---|---|---|---|")
+    for words in (5, 10, 20, 30, 40, 60):
+        batch = [kb.analyzer.query_terms(q) for q in make_queries(corpus, words, 40, seed=words)]
+        for terms in batch:
+            index.search(terms, 10)
+        times = {}
+        for name, dense_postings in (("dense", 0.0), ("pruned", np.inf)):
+            index.dense_postings = dense_postings
+            times[name] = np.zeros(len(batch))
+            for _ in range(3):
+                for i, terms in enumerate(batch):
+                    start = time.perf_counter()
+                    index.search(terms, 10)
+                    times[name][i] += time.perf_counter() - start
+        postings = [sum(index.offsets[t + 1] - index.offsets[t] for t in index.query(terms)[0]) / index.num_docs
+                    for terms in batch]
+        print(f"| {words} | {np.mean(postings):.2f} | {np.mean(times['pruned'] < times['dense']):.0%} "
+              f"| {times['dense'].mean() / 3 * 1e3:.2f} | {times['pruned'].mean() / 3 * 1e3:.2f} |")
+    print(f"uptime {os.getloadavg()}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", default="/work/scratch14b")
@@ -55,9 +85,12 @@ def main():
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--old_queries", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--crossover", action="store_true", help="Time dense vs MaxScore per query length.")
     args = parser.parse_args()
     work, n = Path(args.workdir), args.passages
     corpus = work / f"psgs_{n}.tsv"
+    if args.crossover:
+        return crossover(load_kb("new", work / f"kb-new-{n}"), corpus)
     batches = {words: make_queries(corpus, words, args.queries, seed=words) for words in (20, 60)}
     new = load_kb("new", work / f"kb-new-{n}")
     after = new.index
