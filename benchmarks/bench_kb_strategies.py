@@ -1,7 +1,7 @@
 """Search speed of built KBs, side by side in one run: bm25s ("old"), the index search of a git
 revision ("before") and of the working tree ("new"), on 20- and 60-word queries, one core.
 
-    python benchmarks/bench_kb_scale.py --_build new CORPUS WORKDIR/kb-new-N   # and --_build old ... kb-old-N
+    python benchmarks/bench_kb_scale.py --_build new WORKDIR/psgs_N.tsv WORKDIR/kb-new-N   # and old: kb-old-N
     python benchmarks/bench_kb_strategies.py --workdir WORKDIR --passages N --before main
     python benchmarks/bench_kb_strategies.py --workdir WORKDIR --passages N --crossover
 

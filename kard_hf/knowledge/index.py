@@ -29,7 +29,7 @@ DELTA = 0.5  # bm25s's delta of BM25L and BM25+
 # search() scores densely (every list added whole, top-k over all passages) instead of pruning when a
 # query has at least DENSE_POSTINGS postings per passage; an unpruned loop takes the dense top-k once it
 # has added DENSE_TOP_K postings per passage (cheaper than sorting them). Measured in docs/benchmarks.md.
-DENSE_POSTINGS = 0.5
+DENSE_POSTINGS = 0.2
 DENSE_TOP_K = 0.1
 INDEX_FILES = ["terms.offsets", "terms.upper", "terms.base", "postings.docs", "postings.scores",
                *StringTable.files("vocab", hashed=True)]
@@ -242,7 +242,8 @@ class Index:
             # Long queries: MaxScore's bookkeeping (theta, candidates) costs more passes than it
             # saves; one dense pass over every list and a top-k over every passage cost less.
             try:
-                rows, scores = self._dense_best(self._add_whole(acc, ids, weights), k)
+                longest = self._postings(int(ids[np.argmax(lengths)]))[0] if len(ids) else None
+                rows, scores = self._dense_best(self._add_whole(acc, ids, weights), k, longest)
             finally:
                 acc.fill(0)
             return rows, scores + base
@@ -278,7 +279,7 @@ class Index:
                     candidates = candidates[values + remaining[term + 1] >= theta]
             if candidates is None and total >= DENSE_TOP_K * self.num_docs:
                 # No break: acc holds every passage's exact score, its top k costs one pass over it.
-                rows, scores = self._dense_best(acc, k)
+                rows, scores = self._dense_best(acc, k, max(added, key=len))
                 return rows, scores + base
             if candidates is None:
                 candidates = _distinct(np.concatenate(added)) if added else np.zeros(0, dtype=np.int64)
@@ -323,9 +324,18 @@ class Index:
             _accumulate(total, *self._postings(term), weight)
         return total
 
-    @staticmethod
-    def _dense_best(total: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """The top ``k`` of every passage's score (score descending, row ascending)."""
+    @classmethod
+    def _dense_best(cls, total: np.ndarray, k: int, hint: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The top ``k`` of every passage's score (score descending, row ascending). The k-th best
+        score among any ``k`` of the distinct rows ``hint`` is a floor of the k-th best of all:
+        when it is positive, only the rows at or above it are ranked (a partition of every
+        passage is slow when most scores are 0)."""
+        if hint is not None and len(hint) >= k:
+            values = total[hint]
+            floor = np.partition(values, len(values) - k)[len(values) - k]
+            if floor > 0:
+                rows = np.flatnonzero(total >= floor)
+                return cls._best(rows, total[rows], k)
         n = len(total)
         rows = np.flatnonzero(total >= np.partition(total, n - k)[n - k]) if n > k else np.arange(n)
         values = total[rows]
