@@ -26,8 +26,8 @@ from .analysis import AnalyzedChunk
 from .strings import StringTable, StringTableWriter
 
 DELTA = 0.5  # bm25s's delta of BM25L and BM25+
-# search() scores densely (every list added whole, top-k over all passages) instead of pruning when a
-# query has at least DENSE_POSTINGS postings per passage; an unpruned loop takes the dense top-k once it
+# search() scores densely (every list added whole, as bm25s does) instead of pruning when a query has
+# at least DENSE_POSTINGS postings per passage; an unpruned loop takes the dense top-k once it
 # has added DENSE_TOP_K postings per passage (cheaper than sorting them). Measured in docs/benchmarks.md.
 DENSE_POSTINGS = 0.2
 DENSE_TOP_K = 0.1
