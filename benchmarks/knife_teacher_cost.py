@@ -2,20 +2,23 @@
 
 Both sides train the same student on the same batches; "cached" reuses teacher outputs computed
 once before timing (what a cache would give), "on the fly" runs the no-grad teacher forward every
-step (what kard_hf does). Prints one table. Run alone:
+step (what kard_hf does). Both run ``--repeats`` times, interleaved; one table of medians (min-max). Run alone:
 
-    PYTHONPATH=. python benchmarks/knife_teacher_cost.py
+    PYTHONPATH=. python benchmarks/knife_teacher_cost.py [--steps 4] [--repeats 3]
 """
 
 from __future__ import annotations
 
+import argparse
+import statistics
 import time
 
 import torch
+from harness import add_repeats_argument, cell, interleaved
 
 from kard_hf.knife import KnifeLossWeights, KnifeT5Config, KnifeT5ForMultipleChoice, knife_loss
 
-BATCH, CHOICES, TASK_TOKENS, RATIONALE_TOKENS, STEPS = 4, 4, 48, 64, 6
+BATCH, CHOICES, TASK_TOKENS, RATIONALE_TOKENS = 4, 4, 48, 64
 
 
 def model(seed: int) -> KnifeT5ForMultipleChoice:
@@ -24,9 +27,9 @@ def model(seed: int) -> KnifeT5ForMultipleChoice:
                                                   num_heads=8, decoder_start_token_id=0, dropout_rate=0.0))
 
 
-def batches():
+def batches(steps: int):
     g = torch.Generator().manual_seed(0)
-    for _ in range(STEPS):
+    for _ in range(steps):
         task = torch.randint(2, 8000, (BATCH, CHOICES, TASK_TOKENS), generator=g)
         rationale = torch.randint(2, 8000, (BATCH, CHOICES, RATIONALE_TOKENS), generator=g)
         full = torch.cat([task, rationale], -1)
@@ -48,14 +51,15 @@ def step(student, optimizer, student_inputs, teacher_out):
     optimizer.zero_grad()
 
 
-def run(cached: bool) -> float:
+def run(cached: bool, steps: int) -> tuple[float, float]:
+    """Wall-clock and CPU seconds per student step, after one untimed warm-up step."""
     student, teacher = model(0).train(), model(1).eval().requires_grad_(False)
     optimizer = torch.optim.AdamW(student.parameters(), lr=1e-4)
-    data = list(batches())
+    data = list(batches(steps))
     with torch.no_grad():
         precomputed = [teacher(**t) for _, t in data] if cached else None
     step(student, optimizer, data[0][0], precomputed[0] if cached else teacher(**data[0][1]))  # warm-up
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     for i, (s, t) in enumerate(data):
         if cached:
             teacher_out = precomputed[i]
@@ -63,14 +67,31 @@ def run(cached: bool) -> float:
             with torch.no_grad():
                 teacher_out = teacher(**t)
         step(student, optimizer, s, teacher_out)
-    return (time.perf_counter() - start) / STEPS
+    return (time.perf_counter() - start) / steps, (time.process_time() - cpu_start) / steps
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=4, help="timed student steps per run")
+    add_repeats_argument(parser)
+    options = parser.parse_args()
+    torch.set_num_threads(2)
+    timings = interleaved({"on the fly": lambda: run(False, options.steps), "cached": lambda: run(True, options.steps)},
+                          repeats=options.repeats)
+    print(f"{options.steps} steps per run; {timings.describe()}\n")
+    print(f"| student step ({BATCH} questions × {CHOICES} choices, task {TASK_TOKENS} + rationale {RATIONALE_TOKENS} "
+          "tokens) | s/step | relative | relative by CPU time |")
+    print("|---|---|---|---|")
+    for name, label in (("on the fly", "teacher forward on the fly (kard_hf)"),
+                        ("cached", "teacher states cached (upper bound of a cache)")):
+        relative = timings.median(name) / timings.median("on the fly")
+        low, high = timings.ratio_spread(name, "on the fly")
+        cpu = [c / f for c, f in zip(timings.extras[name], timings.extras["on the fly"])]
+        print(f"| {label} | {cell(timings.median(name), timings.spread(name), 3)} | {relative:.2f} ({low:.2f}-{high:.2f}) | "
+              f"{statistics.median(timings.extras[name]) / statistics.median(timings.extras['on the fly']):.2f} "
+              f"({min(cpu):.2f}-{max(cpu):.2f}) |")
+    print(f"\nmedian (min-max) of {options.repeats} interleaved runs")
 
 
 if __name__ == "__main__":
-    torch.set_num_threads(2)
-    on_the_fly, cached = run(cached=False), run(cached=True)
-    print(f"| student step ({BATCH} questions × {CHOICES} choices, task {TASK_TOKENS} + rationale {RATIONALE_TOKENS} "
-          "tokens) | s/step | relative |")
-    print("|---|---|---|")
-    print(f"| teacher forward on the fly (kard_hf) | {on_the_fly:.3f} | 1.00 |")
-    print(f"| teacher states cached (upper bound of a cache) | {cached:.3f} | {cached / on_the_fly:.2f} |")
+    main()

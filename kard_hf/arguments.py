@@ -76,17 +76,40 @@ def recipe_value(action: argparse.Action, key: str, value, recipe_path):
         raise ConfigError(message, file=recipe_path, field=key) from None
 
 
-def parse_args(dataclass_types: Sequence[type], argv: Sequence[str] | None = None, *, prog: str | None = None,
-               description: str | None = None) -> tuple:
-    """Parse ``argv`` (``--config FILE`` and ``--key value`` options) into instances of ``dataclass_types``."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+def make_parser(dataclass_types: Sequence[type], *, prog: str | None = None,
+                description: str | None = None) -> HfArgumentParser:
+    """The parser of a command: its dataclasses' options plus ``--config recipe.yaml``."""
     parser = HfArgumentParser(list(dataclass_types), prog=prog, description=description)
     parser.add_argument("--config", type=str, default=None, help="YAML recipe whose keys set the defaults of the options below.")
+    return parser
+
+
+def option_value(argv: Sequence[str], name: str):
+    """The value of ``--name`` in ``argv``, else the recipe's (``--config``) ``name``, else None."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument(f"--{name}", default=None)
+    pre.add_argument("--config", default=None)
+    known = pre.parse_known_args(list(argv))[0]
+    value = getattr(known, name)
+    return load_recipe(known.config).get(name) if value is None and known.config else value
+
+
+def parse_args(dataclass_types: Sequence[type] | HfArgumentParser, argv: Sequence[str] | None = None, *,
+               prog: str | None = None, description: str | None = None, recipe: dict | None = None,
+               source: str | None = None) -> tuple:
+    """Parse ``argv`` (``--config FILE`` and ``--key value`` options) into instances of ``dataclass_types``
+    (or of the dataclasses of a parser from :func:`make_parser`). ``recipe`` gives the recipe as a dict
+    instead (``source`` names it in errors): :mod:`kard_hf.pipeline` passes each step its section."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = (dataclass_types if isinstance(dataclass_types, HfArgumentParser)
+              else make_parser(dataclass_types, prog=prog, description=description))
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--config", default=None)
-    config_path = pre.parse_known_args(argv)[0].config
-    if config_path:
-        recipe = load_recipe(config_path)
+    given = pre.parse_known_args(argv)[0].config
+    config_path = given or source
+    if given:
+        recipe = load_recipe(given)
+    if recipe:
         dests = {action.dest: action for action in parser._actions}
         unknown = sorted(key for key in recipe if key not in dests or key == "config")
         if unknown:

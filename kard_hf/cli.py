@@ -1,8 +1,9 @@
 """The ``kard-hf`` command line: one entry point, one subcommand per pipeline step.
 
-Subcommands are imported only when run, so ``kard-hf --help`` is instant. Each one takes
-``--config recipe.yaml`` plus ``--key value`` overrides (see :mod:`kard_hf.arguments`). Errors
-caused by bad input become one line on stderr and exit code 2. Under ``accelerate launch`` use
+Every command is a parser (dataclasses + ``--config recipe.yaml``, see :mod:`kard_hf.arguments`) and a
+typed function that takes the parsed dataclasses, as TRL's scripts are; :data:`COMMANDS` names both, and
+the modules are imported only when run, so ``kard-hf --help`` is instant. Errors caused by bad input
+become one line on stderr and exit code 2. Under ``accelerate launch`` use
 ``accelerate launch -m kard_hf.cli <command> ...``.
 """
 
@@ -13,8 +14,10 @@ import importlib
 import os
 import pickle
 import sys
+from dataclasses import dataclass
 
 from . import __version__
+from .arguments import option_value, parse_args
 from .errors import KardError
 from .fileio import command_scope
 
@@ -30,24 +33,69 @@ def os_error_line(error: OSError) -> str:
     paths = [str(name) for name in (error.filename, error.filename2) if name is not None]
     return f"{' -> '.join(paths)}: {reason}" if paths else reason
 
-# name -> (module:function taking argv, one-line summary), in pipeline order.
-COMMANDS: dict[str, tuple[str, str]] = {
-    "rationales": ("kard_hf.teacher.commands:rationales", "Sample teacher rationales (endpoint or local model), filter, save a dataset."),
-    "build-kb": ("kard_hf.knowledge.commands:build_kb", "Index a passage corpus with BM25 into a knowledge base."),
-    "augment": ("kard_hf.knowledge.commands:augment", "Retrieve passages for a rationale dataset into a processed DatasetDict."),
-    "merge-shards": ("kard_hf.knowledge.commands:merge_shards", "Join the shards of 'augment --num_shards N' into one processed DatasetDict."),
-    "train": ("kard_hf.distill.commands:train", "Train a student: ft, rd or kard (knife, knife-teacher: KNIFE)."),
-    "train-reranker": ("kard_hf.reranker.commands:train_reranker", "Train the ColBERT-style reranker with KL to BM25-by-rationale."),
-    "evaluate": ("kard_hf.eval_commands:evaluate", "Answer a processed test split with a student: predictions, accuracy, table."),
-    "predict": ("kard_hf.eval_commands:predict", "Answer new questions (a file or standard input) with a student."),
-    "quickstart": ("kard_hf.benchmark.quickstart:quickstart", "Run the whole pipeline on the bundled benchmark and print the results table."),
+
+@dataclass(frozen=True)
+class Command:
+    """A subcommand: ``parser`` and ``run`` are ``module:function``; ``run(*parse_args(parser(), argv))``.
+
+    ``variant`` names an option (``--method``) whose value, from the command line or the recipe, is passed
+    to the parser function, for a command whose options depend on it.
+    """
+
+    summary: str
+    parser: str
+    run: str
+    variant: str | None = None
+
+    def load(self, name: str):
+        module, function = name.split(":")
+        return getattr(importlib.import_module(module), function)
+
+    def parse(self, argv: list[str], *, recipe: dict | None = None, source: str | None = None) -> tuple:
+        """The dataclasses of ``argv`` (and of ``recipe``, a recipe given as a dict, see :func:`parse_args`)."""
+        make_parser = self.load(self.parser)
+        if self.variant:
+            variant = recipe.get(self.variant) if recipe else None
+            return parse_args(make_parser(option_value(argv, self.variant) or variant), argv, recipe=recipe,
+                              source=source)
+        return parse_args(make_parser(), argv, recipe=recipe, source=source)
+
+    def __call__(self, argv: list[str]):
+        """Parse ``argv`` and run; returns what the run function returns."""
+        return self.load(self.run)(*self.parse(argv))
+
+
+# In pipeline order.
+COMMANDS: dict[str, Command] = {
+    "rationales": Command("Sample teacher rationales (endpoint, local model or registered teacher), filter, save a dataset.",
+                          "kard_hf.teacher.commands:make_rationales_parser", "kard_hf.teacher.commands:rationales"),
+    "build-kb": Command("Index a passage corpus with BM25 into a knowledge base.",
+                        "kard_hf.knowledge.commands:make_build_kb_parser", "kard_hf.knowledge.commands:build_kb"),
+    "augment": Command("Retrieve passages for a rationale dataset into a processed DatasetDict.",
+                       "kard_hf.knowledge.commands:make_augment_parser", "kard_hf.knowledge.commands:augment"),
+    "merge-shards": Command("Join the shards of 'augment --num_shards N' into one processed DatasetDict.",
+                            "kard_hf.knowledge.commands:make_merge_shards_parser",
+                            "kard_hf.knowledge.commands:merge_shards"),
+    "train": Command("Train a student: ft, rd or kard (knife, knife-teacher: KNIFE).",
+                     "kard_hf.distill.commands:make_train_parser", "kard_hf.distill.commands:train", variant="method"),
+    "train-reranker": Command("Train the ColBERT-style reranker with KL to BM25-by-rationale.",
+                              "kard_hf.reranker.commands:make_train_reranker_parser",
+                              "kard_hf.reranker.commands:train_reranker"),
+    "evaluate": Command("Answer a processed test split with a student: predictions, accuracy, table.",
+                        "kard_hf.inference.commands:make_evaluate_parser", "kard_hf.inference.commands:evaluate"),
+    "predict": Command("Answer new questions (a file or standard input) with a student.",
+                       "kard_hf.inference.commands:make_predict_parser", "kard_hf.inference.commands:predict"),
+    "pipeline": Command("Run the whole chain on your data from one YAML; finished steps are skipped on a rerun.",
+                        "kard_hf.pipeline:make_pipeline_parser", "kard_hf.pipeline:run_pipeline"),
+    "quickstart": Command("Run the whole pipeline on the bundled benchmark and print the results table.",
+                          "kard_hf.benchmark.quickstart:make_quickstart_parser", "kard_hf.benchmark.quickstart:quickstart"),
 }
 
 
 def _usage() -> str:
     width = max(map(len, COMMANDS))
-    lines = [f"usage: kard-hf <command> [--config recipe.yaml] [--key value ...]", "", "commands:"]
-    lines += [f"  {name:<{width}}  {summary}" for name, (_, summary) in COMMANDS.items()]
+    lines = ["usage: kard-hf <command> [--config recipe.yaml] [--key value ...]", "", "commands:"]
+    lines += [f"  {name:<{width}}  {command.summary}" for name, command in COMMANDS.items()]
     lines += ["", "Run 'kard-hf <command> --help' for the options of one command."]
     return "\n".join(lines)
 
@@ -65,11 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     if name not in COMMANDS:
         print(f"kard-hf: error: unknown command '{name}'\n\n{_usage()}", file=sys.stderr)
         return 2
-    module_name, function_name = COMMANDS[name][0].split(":")
-    command = getattr(importlib.import_module(module_name), function_name)
     try:
         with command_scope():
-            command(rest)
+            COMMANDS[name](rest)
     except KardError as e:
         print(f"kard-hf {name}: error: {e}", file=sys.stderr)
         return 2

@@ -1,4 +1,4 @@
-"""The bundled benchmark: deterministic, held-out entities, answers only in the corpus."""
+"""The bundled benchmark: deterministic, held-out and seen entities, answers only in the corpus."""
 
 import filecmp
 import re
@@ -6,14 +6,15 @@ import re
 from kard_hf.benchmark.generator import BenchmarkConfig, generate, write_benchmark
 from kard_hf.data import load_mcq
 
-SMALL = BenchmarkConfig(seed=3, num_train=200, num_validation=20, num_test=50)
+SMALL = BenchmarkConfig(seed=3, num_train=200, num_validation=20, num_test=50, num_test_seen=40)
 
 
 def test_same_seed_gives_identical_files(tmp_path):
     write_benchmark(SMALL, tmp_path / "a")
     write_benchmark(SMALL, tmp_path / "b")
     names = sorted(p.name for p in (tmp_path / "a").iterdir())
-    assert names == ["benchmark.json", "corpus.jsonl", "facts.jsonl", "test.jsonl", "train.jsonl", "validation.jsonl"]
+    assert names == ["benchmark.json", "corpus.jsonl", "facts.jsonl", "test.jsonl", "test_seen.jsonl", "train.jsonl",
+                     "validation.jsonl"]
     match, mismatch, errors = filecmp.cmpfiles(tmp_path / "a", tmp_path / "b", names, shallow=False)
     assert mismatch == [] and errors == []
     write_benchmark(BenchmarkConfig(seed=4, num_train=200, num_validation=20, num_test=50), tmp_path / "c")
@@ -28,10 +29,40 @@ def test_test_entities_never_occur_in_training_questions():
         assert not re.search(rf"\b{re.escape(province)}\b", train_text), province
 
 
+def test_no_test_question_is_a_training_question():
+    benchmark = generate(SMALL)
+    train = benchmark.splits["train"]
+    asked = {(q.stem, frozenset(q.options)) for q in train}
+    for question in benchmark.splits["test"] + benchmark.splits["test_seen"]:
+        assert (question.stem, frozenset(question.options)) not in asked, question
+    trained = {benchmark.facts[q.id].province: q for q in train}
+    for question in benchmark.splits["test_seen"]:  # new wording and new options, about the same province
+        before = trained[benchmark.facts[question.id].province]
+        assert question.stem != before.stem and set(question.options) != set(before.options)
+        assert question.options[question.answer] == before.options[before.answer]
+
+
+def test_seen_entities_occur_in_training_and_held_out_ones_do_not():
+    benchmark = generate(SMALL)
+    trained = {benchmark.facts[q.id].province for q in benchmark.splits["train"]}
+    seen = [benchmark.facts[q.id].province for q in benchmark.splits["test_seen"]]
+    assert len(seen) == len(set(seen)) == 40 and set(seen) <= trained
+    assert not trained & {benchmark.facts[q.id].province for q in benchmark.splits["test"]}
+    assert all(benchmark.facts[q.id].province in q.stem for q in benchmark.splits["test_seen"])
+
+
+def test_the_seen_split_leaves_the_other_files_as_they_were(tmp_path):
+    with_seen, without = generate(SMALL), generate(BenchmarkConfig(seed=3, num_train=200, num_validation=20, num_test=50,
+                                                                   num_test_seen=0))
+    assert with_seen.corpus == without.corpus and without.splits["test_seen"] == []
+    assert all(with_seen.splits[s] == without.splits[s] for s in ("train", "validation", "test"))
+
+
 def test_the_answer_is_in_one_fact_passage_not_in_the_question(tmp_path):
     benchmark = write_benchmark(SMALL, tmp_path / "bench")
     passages = {row["id"]: row["text"] for row in benchmark.corpus}
-    for question in load_mcq(tmp_path / "bench" / "test.jsonl"):  # the files read back with the real loader
+    bench = tmp_path / "bench"
+    for question in [*load_mcq(bench / "test.jsonl"), *load_mcq(bench / "test_seen.jsonl")]:  # read with the real loader
         fact = benchmark.facts[question.id]
         gold = question.options[question.answer]
         assert gold == fact.country and fact.province in passages[fact.passage_id] and gold in passages[fact.passage_id]

@@ -4,8 +4,6 @@ save -> reload -> generate, resume, and the errors bad input gets."""
 
 import copy
 import json
-import sys
-import types
 
 import pytest
 import torch
@@ -354,17 +352,19 @@ def test_bad_options_are_config_errors(tiny_t5_path, processed, tmp_path, capsys
         assert code == 2 and message in err, (extra, err)
 
 
-def test_knife_methods_go_to_the_knife_command(monkeypatch, tmp_path):
-    calls = []
-    module = types.ModuleType("kard_hf.knife.commands")
-    module.train = calls.append
-    monkeypatch.setitem(sys.modules, "kard_hf.knife", types.ModuleType("kard_hf.knife"))
-    monkeypatch.setitem(sys.modules, "kard_hf.knife.commands", module)
+def test_knife_methods_get_knifes_parser_from_the_command_line_or_the_recipe(tmp_path):
+    from kard_hf.arguments import option_value, parse_args
+    from kard_hf.distill.commands import make_train_parser
+    from kard_hf.knife.arguments import KnifeMethodArguments, KnifeTeacherTrainingArguments, KnifeTrainingArguments
+
     recipe = tmp_path / "knife.yaml"
-    recipe.write_text("method: knife-teacher\nmodel_name_or_path: t5-base\n")
-    assert main(["train", "--method", "knife", "--foo", "1"]) == 0
-    assert main(["train", "--config", str(recipe)]) == 0
-    assert calls == [["--method", "knife", "--foo", "1"], ["--config", str(recipe)]]
+    recipe.write_text("method: knife-teacher\nmodel_name_or_path: t5-base\ndataset: d\n")
+    for argv, training_type in ((["--config", str(recipe)], KnifeTeacherTrainingArguments),
+                                (["--config", str(recipe), "--method", "knife"], KnifeTrainingArguments)):
+        argv += ["--output_dir", str(tmp_path / "out"), "--use_cpu", "true"]
+        method, _, _, training = parse_args(make_train_parser(option_value(argv, "method")), argv)
+        assert isinstance(method, KnifeMethodArguments) and type(training) is training_type
+    assert option_value([], "method") is None  # no method: the student's parser (method kard by default)
 
 
 def test_manifest_reaches_the_card(tiny_t5, t5_tokenizer, rows, tmp_path):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from kard_hf.evaluation import accuracy, format_table, summarize, vote
+from kard_hf.inference import accuracy, format_table, summarize, vote
 
 
 def test_majority_vote_ignores_unparsable_generations():

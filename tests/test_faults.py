@@ -307,7 +307,7 @@ def test_a_cache_that_is_not_utf8_and_a_teacher_that_cannot_answer(tmp_path, fix
                  "--output_dir", tmp_path / "out")
     one_error_line(result, str(cache), "line 1", "not valid UTF-8")
     # The benchmark teacher on questions that are not the benchmark's: one line, and no empty cache left.
-    result = cli("rationales", "--train_file", fixtures_dir / TRAIN, "--teacher", "benchmark", "--prompt", "benchmark",
+    result = cli("rationales", "--train_file", fixtures_dir / TRAIN, "--teacher", "benchmark", "--prompt", "zero-shot",
                  "--output_dir", tmp_path / "bench")
     one_error_line(result, "--teacher benchmark answers only the bundled benchmark's questions")
     assert not (tmp_path / "bench.cache.jsonl").exists() and not (tmp_path / "bench").exists()

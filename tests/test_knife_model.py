@@ -89,6 +89,25 @@ def test_padding_choices_are_masked_and_batching_does_not_change_scores(knife_mo
     assert torch.allclose(together[0], knife_model(**collator([ROW])).logits[0], atol=1e-5)
 
 
+def test_a_rationale_tokenized_once_per_row_gives_the_per_choice_inputs_and_scores(knife_model, t5_tokenizer):
+    """The collator tokenizes a row's rationale once for all its choices: the same tensors, hence the same
+    scores, as tokenizing every (task input, rationale) pair on its own."""
+    from kard_hf.knife.collator import rationale_text, task_text
+
+    two = {"id": "q2", "stem": "Is Quessa an island?", "options": ["yes", "no"], "answer": 1, "rationale": "It is."}
+    rows = [ROW, two]
+    pairs = [[(t5_tokenizer(task_text(row["stem"], option))["input_ids"]
+               + t5_tokenizer(rationale_text(row["rationale"]))["input_ids"],
+               len(t5_tokenizer(task_text(row["stem"], option))["input_ids"])) for option in row["options"]]
+             for row in rows]
+    collator = KnifeCollator(t5_tokenizer, with_rationale=True)
+    assert collator.tokenize(rows) == pairs
+    batch, reference = collator(rows), collator.pad(pairs)
+    assert all(torch.equal(batch[key], reference[key]) for key in reference)
+    with torch.no_grad():
+        assert torch.equal(knife_model(**batch).logits, knife_model(**reference).logits)
+
+
 def test_save_and_reload_give_identical_scores(knife_model, t5_tokenizer, tmp_path):
     from transformers import AutoModelForMultipleChoice
 

@@ -10,7 +10,8 @@ from kard_hf.errors import ConfigError, DataError, ModelError
 from kard_hf.knife import (KnifeCollator, KnifeDistillationCollator, KnifeTeacherTrainer, KnifeTrainer, load_knife_model,
                            load_knife_rows, load_t5_family, predict_choices)
 from kard_hf.knife.arguments import KnifeTeacherTrainingArguments, KnifeTrainingArguments
-from kard_hf.knife.commands import parse, train
+from kard_hf.cli import COMMANDS
+from kard_hf.distill.spec import StudentSpec
 from kard_hf.vocab import train_tokenizer
 from knife_fixtures import save_processed
 
@@ -104,6 +105,9 @@ def test_trainers_refuse_a_model_that_is_not_knife(tiny_causal, tiny_t5_path, t5
         KnifeTrainer(model=copy.deepcopy(tiny_causal), teacher=teacher, args=args, train_dataset=rows)
 
 
+train = COMMANDS["train"]  # parse argv (the method picks KNIFE's parser) and run, errors raised
+
+
 def test_commands_train_teacher_then_student_and_predict(tiny_t5_path, processed, tmp_path):
     common = ["--dataset", str(processed), "--max_steps", "1", "--per_device_train_batch_size", "2", "--report_to",
               "none", "--use_cpu", "true", "--save_strategy", "no", "--eval_split", "test"]
@@ -114,8 +118,10 @@ def test_commands_train_teacher_then_student_and_predict(tiny_t5_path, processed
     recipe.write_text(yaml.safe_dump({"method": "knife", "model_name_or_path": str(tiny_t5_path),
                                       "teacher_model_name_or_path": str(teacher_dir), "kd_mode": "in",
                                       "task_weight": 1.0}))
-    train(["--config", str(recipe), "--output_dir", str(student_dir)] + common)
+    train(["--config", str(recipe), "--output_dir", str(student_dir), "--max_task_length", "40"] + common)
     assert (student_dir / "eval_results.json").is_file()
+    spec = StudentSpec.load(student_dir)  # the input length it trained with, which prediction reads back
+    assert spec.method == "knife" and spec.max_source_length == 40
     card = (student_dir / "README.md").read_text()
     assert "KNIFE student" in card and "(`teacher`) that records no Hub id" in card and "kd_mode `in`" in card
     assert str(teacher_dir) not in card  # a local path never reaches a card
@@ -132,8 +138,6 @@ def test_commands_train_teacher_then_student_and_predict(tiny_t5_path, processed
 
 def test_command_errors(tiny_t5_path, tiny_bert_path, processed, tmp_path):
     base = ["--dataset", str(processed), "--output_dir", str(tmp_path / "out"), "--use_cpu", "true"]
-    with pytest.raises(ConfigError, match="--method is required"):
-        train(["--model_name_or_path", str(tiny_t5_path)] + base)
     with pytest.raises(ConfigError, match="method must be one of"):
         train(["--method", "knife-xl", "--model_name_or_path", str(tiny_t5_path)] + base)
     with pytest.raises(ConfigError, match="teacher_model_name_or_path"):
@@ -168,8 +172,13 @@ def test_processed_eval_rows_take_their_first_rationale(processed):
 def test_recipes_parse(recipe):
     from pathlib import Path
 
+    from kard_hf.arguments import option_value, parse_args
+    from kard_hf.distill.commands import make_train_parser
+
     path = Path(__file__).resolve().parents[1] / "recipes" / f"{recipe}.yaml"
-    method, data, model_args, training = parse(["--config", str(path), "--bf16", "false", "--use_cpu", "true"])
+    argv = ["--config", str(path), "--bf16", "false", "--use_cpu", "true"]
+    method_args, data, model_args, training = parse_args(make_train_parser(option_value(argv, "method")), argv)
+    method = method_args.method
     assert method == ("knife-teacher" if recipe.endswith("teacher") else "knife")
     assert data.rationale_column == "facts" and model_args.model_name_or_path.startswith("google-t5/")
     assert method == "knife-teacher" or model_args.teacher_model_name_or_path == training.output_dir + "-teacher"

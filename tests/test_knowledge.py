@@ -11,6 +11,7 @@ from kard_hf.data.processed import EVAL_COLUMNS, TRAIN_COLUMNS
 from kard_hf.data.store import load_dataset_dict
 from kard_hf.errors import InputError, KnowledgeBaseError
 from kard_hf.knowledge import BM25Parameters, KnowledgeBase, read_corpus
+from kard_hf.knowledge.augment import POOL_COLUMNS
 
 PLANTED = {"veltram", "quessa", "harrowgate", "brindle", "omberlin", "calder", "irisfen", "dunmore"}
 
@@ -108,7 +109,8 @@ def test_build_kb_then_augment_end_to_end(fixtures_dir, tmp_path):
                       f"test_rationales: {fixtures_dir / 'test_rationales.jsonl'}\ncandidates: 8\n")
     assert _run("augment", "--config", recipe, "--output_dir", tmp_path / "processed", "--train_passages", 3) == 0
     dataset, manifest = load_dataset_dict(tmp_path / "processed")
-    assert dataset["train"].column_names == list(TRAIN_COLUMNS) and dataset["test"].column_names == list(EVAL_COLUMNS)
+    assert dataset["train"].column_names == list(TRAIN_COLUMNS + POOL_COLUMNS)  # + the reranker's candidate pools
+    assert dataset["test"].column_names == list(EVAL_COLUMNS + POOL_COLUMNS)
     assert len(dataset["train"]) == 6  # 6 questions x 2 rationales, the wrong one of each dropped by the answer filter
     for row in dataset["train"]:
         key = row["id"].removeprefix("train-")

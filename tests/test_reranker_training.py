@@ -5,6 +5,8 @@ low; after a few steps the reranker ranks it high on held-out entities (tiny BER
 MiniLM with LoRA). Then the CLI end to end on the fixture corpus, and its errors.
 """
 
+import json
+
 import datasets
 import pytest
 from huggingface_hub import ModelCard
@@ -14,22 +16,28 @@ from transformers import BertConfig
 from kard_hf.cli import main
 from kard_hf.data import attach_rationales, load_mcq, read_rationales
 from kard_hf.data.store import save_dataset_dict
-from kard_hf.errors import DataError
+from kard_hf.errors import ConfigError, DataError
 from kard_hf.knowledge import KnowledgeBase, read_corpus
-from kard_hf.knowledge.augment import augment
+from kard_hf.knowledge.augment import add_reranker_pools, augment
 from kard_hf.reranker import KardRerankerConfig, KardRerankerModel, Reranker
 from kard_hf.reranker.candidates import build_candidates
+from kard_hf.reranker.commands import RerankerModelArguments
 from kard_hf.reranker.trainer import RerankerTrainer, RerankerTrainingArguments, apply_lora
 from kard_hf.vocab import train_tokenizer
 from reranker_fixtures import one_torch_thread, synthetic_world  # noqa: F401 (autouse fixture)
+
+
+def _pooled(rows, kb, split, **pools):
+    """``rows`` as a processed split with the candidate pools augment stores."""
+    return add_reranker_pools(datasets.Dataset.from_list(rows), split, kb, **pools)
 
 
 @pytest.fixture(scope="module")
 def world():
     world = synthetic_world()
     kb = KnowledgeBase.build(world["corpus"], show_progress=False)
-    train = build_candidates(datasets.Dataset.from_list(world["train"]), kb, split="train")
-    test = build_candidates(datasets.Dataset.from_list(world["test"]), kb, split="test")
+    train = build_candidates(_pooled(world["train"], kb, "train"), split="train")
+    test = build_candidates(_pooled(world["test"], kb, "test"), split="test")
     return {**world, "kb": kb, "train_candidates": train, "test_candidates": test}
 
 
@@ -48,7 +56,7 @@ def test_candidate_pools_hold_both_queries_and_bm25_labels(world):
 def test_rows_without_a_rationale_are_refused(world):
     rows = datasets.Dataset.from_list([{**world["train"][0]}, {**world["train"][1], "rationale": " "}])
     with pytest.raises(DataError, match="without a rationale") as error:
-        build_candidates(rows, world["kb"], split="train")
+        build_candidates(add_reranker_pools(rows, "train", world["kb"]), split="train")
     assert "row 1" in str(error.value) and "field 'rationale'" in str(error.value)
 
 
@@ -56,12 +64,28 @@ def test_a_knowledge_base_too_small_for_two_candidates_is_refused(world):
     kb = KnowledgeBase.build({"id": ["only"], "title": [""], "text": ["Which river flows through a city?"]},
                              show_progress=False)
     with pytest.raises(DataError, match="only 1 candidate"):
-        build_candidates(datasets.Dataset.from_list(world["train"][:1]), kb, split="train")
+        build_candidates(_pooled(world["train"][:1], kb, "train"), split="train")
+
+
+def test_smaller_pools_are_cut_from_the_stored_ones_and_larger_ones_refused(world):
+    kb, source = world["kb"], world["test"][0]
+    stored = {"rationale_pool": 32, "question_pool": 32}
+    row = build_candidates(_pooled([source], kb, "test"), split="test", rationale_pool=4, question_pool=3,
+                           stored=stored)[0]
+    by_rationale = kb.search(source["rationales"], k=4).ids[0]
+    by_question = kb.search([source["question"]], k=3).ids[0]
+    assert row["candidate_ids"] == by_rationale + [i for i in by_question if i not in by_rationale]
+    assert row["rationale_pool_size"] == 4
+    assert row["question_scores"] == pytest.approx(kb.score(source["question"], row["candidate_ids"]).tolist())
+    with pytest.raises(ConfigError, match="question_pool=33 but the dataset stores pools of 32"):
+        build_candidates(_pooled([source], kb, "test"), split="test", question_pool=33, stored=stored)
+    with pytest.raises(DataError, match="lacks column"):  # a dataset augmented before the pools were stored
+        build_candidates(datasets.Dataset.from_list([source]), split="test")
 
 
 def _train(model, tokenizer, world, tmp_path, **overrides):
     options = dict(output_dir=str(tmp_path), per_device_train_batch_size=8, per_device_eval_batch_size=16,
-                   learning_rate=3e-3, num_train_epochs=6, use_lora=False, save_strategy="no", report_to="none",
+                   learning_rate=3e-3, num_train_epochs=6, save_strategy="no", report_to="none",
                    logging_steps=100, seed=0, use_cpu=True, query_max_length=24, passage_max_length=32,
                    disable_tqdm=True)
     args = RerankerTrainingArguments(**{**options, **overrides})
@@ -94,8 +118,8 @@ def test_minilm_with_lora_learns_and_saves_merged(world, tmp_path):
     tokenizer = AutoTokenizer.from_pretrained(path)
     torch.manual_seed(0)
     model = KardRerankerModel.from_backbone(path, projection_dim=32)
-    args_lora = dict(use_lora=True, num_train_epochs=2, learning_rate=1e-3)
-    lora_model = apply_lora(model, RerankerTrainingArguments(output_dir=str(tmp_path), **args_lora))
+    args_lora = dict(num_train_epochs=2, learning_rate=1e-3)
+    lora_model = apply_lora(model, RerankerModelArguments())  # the released recipe: LoRA on query/value
     trainable = {name for name, p in lora_model.named_parameters() if p.requires_grad}
     assert any("lora_A" in name and "query" in name for name in trainable)
     assert any("projection" in name for name in trainable) and not any("key" in name for name in trainable)
@@ -161,3 +185,18 @@ def test_cli_errors_are_one_line(processed, tmp_path, capsys):
     assert main(argv[:-4] + ["--output_dir", str(tmp_path / "out"), "--tau1", "-1"]) == 2
     assert "tau1 and tau2 must be positive" in capsys.readouterr().err
     assert not (tmp_path / "out" / "final").exists()
+
+
+def test_resume_from_checkpoint_last_as_train_does(processed, tiny_bert_path, tmp_path):
+    """train-reranker takes ``--resume_from_checkpoint last`` (the rule every trainer shares)."""
+    argv = ["train-reranker", "--backbone", str(tiny_bert_path), "--dataset", str(processed / "data"),
+            "--knowledge_base", str(processed / "kb"), "--projection_dim", "8", "--rationale_pool", "4",
+            "--question_pool", "4", "--per_device_train_batch_size", "4", "--save_strategy", "steps",
+            "--save_steps", "2", "--use_cpu", "true", "--report_to", "none", "--disable_tqdm", "true",
+            "--eval_strategy", "no", "--output_dir", str(tmp_path / "out")]
+    assert main(argv + ["--max_steps", "2"]) == 0
+    assert (tmp_path / "out" / "checkpoint-2").is_dir()
+    before = json.loads((tmp_path / "out" / "checkpoint-2" / "trainer_state.json").read_text())
+    assert main(argv + ["--max_steps", "3", "--resume_from_checkpoint", "last"]) == 0  # 'last' was a path before
+    state = json.loads((tmp_path / "out" / "checkpoint-3" / "trainer_state.json").read_text())
+    assert state["global_step"] == 3 and state["log_history"][:len(before["log_history"])] == before["log_history"]

@@ -8,12 +8,17 @@ BM25 with the teacher's rationale (which names the right country) finds the fact
 KARD's reranker exists for. Test provinces never occur in training questions, and the wrong options
 are the countries whose provinces' names look most like the asked one (lookalikes.py), so neither
 memorization nor the sound of a name answers a test question.
+
+A second test split, ``test_seen``, asks new questions about provinces that training questions
+ask about: another wording and another set of wrong options (drawn from the province's nearest
+lookalikes), never a training question repeated. There memorization can answer; on ``test`` only
+retrieval can. It has its own random stream, so the other files are the same with or without it.
 """
 
 from __future__ import annotations
 
 import random
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from ..data.schema import LETTERS, MCQExample
@@ -39,6 +44,7 @@ TRAP_TEMPLATES = (
 )
 COUNTRY_TEMPLATE = "{country} is a country in {region}. Its capital is {capital}."
 SPLITS = ("train", "validation", "test")
+SEEN_SPLIT = "test_seen"
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,8 @@ class BenchmarkConfig:
     num_train: int = field(default=1500, metadata={"help": "Training questions."})
     num_validation: int = field(default=100, metadata={"help": "Validation questions."})
     num_test: int = field(default=300, metadata={"help": "Test questions (provinces never seen in training)."})
+    num_test_seen: int = field(default=100, metadata={
+        "help": "Seen-entities test questions: new questions about provinces of training questions (at most num_train)."})
     num_options: int = field(default=4, metadata={"help": "Options per question (2 to 8)."})
     trap_rate: float = field(default=0.6, metadata={"help": "Share of provinces with lexical-trap passages."})
 
@@ -78,6 +86,9 @@ def generate(config: BenchmarkConfig = BenchmarkConfig()) -> Benchmark:
     total = config.num_train + config.num_validation + config.num_test
     if total > len(provinces):
         raise ValueError(f"asked for {total} questions but the world has {len(provinces)} provinces")
+    if config.num_test_seen > config.num_train:
+        raise ValueError(f"asked for {config.num_test_seen} seen-entities questions but there are only "
+                         f"{config.num_train} training provinces to ask about")
     rng = random.Random(config.seed)
     lookalikes, country_names = Lookalikes(provinces), [c.name for c in all_countries]
     chosen: list[Province] = rng.sample(provinces, total)
@@ -106,11 +117,41 @@ def generate(config: BenchmarkConfig = BenchmarkConfig()) -> Benchmark:
             corpus.append({"id": f"trap-{number:05d}", "title": "",
                            "text": rng.choice(TRAP_TEMPLATES).format(province=province.name, country=trap_country.name,
                                                                      capital=trap_country.capital or trap_country.name)})
+    splits[SEEN_SPLIT] = _seen_questions(config, list(zip(splits["train"], chosen)), facts, lookalikes, country_names,
+                                         first_number=total)
     for country in all_countries:
         corpus.append({"id": f"country-{country.name.replace(' ', '_')}", "title": country.name,
                        "text": COUNTRY_TEMPLATE.format(country=country.name, region=country.subregion,
                                                        capital=country.capital or "not recorded")})
     return Benchmark(corpus, splits, facts)
+
+
+def _seen_questions(config: BenchmarkConfig, train: list[tuple[MCQExample, Province]], facts: dict[str, Fact],
+                    lookalikes: Lookalikes, country_names: list[str], *, first_number: int) -> list[MCQExample]:
+    """New questions about ``config.num_test_seen`` training provinces (their facts are added to ``facts``).
+
+    Each takes a question template other than its training question's, and ``num_options - 1`` of the
+    province's ``2 (num_options - 1)`` nearest lookalike countries as wrong options, never exactly the
+    training question's. Numbers continue after the other splits', so question ids stay unique.
+    """
+    rng = random.Random(f"{config.seed}-{SEEN_SPLIT}")
+    questions = []
+    for offset, (asked, province) in enumerate(rng.sample(train, config.num_test_seen)):
+        fact = facts[asked.id]
+        wrong = config.num_options - 1
+        candidates = lookalikes.wrong_options(province, country_names, 2 * wrong)
+        trained = set(asked.options) - {fact.country}
+        options = rng.sample(candidates, wrong)
+        while set(options) == trained:
+            options = rng.sample(candidates, wrong)
+        options.append(fact.country)
+        rng.shuffle(options)
+        template = rng.choice([t for t in QUESTION_TEMPLATES if t.format(province=fact.province) != asked.stem])
+        question_id = f"{SEEN_SPLIT}-{first_number + offset:05d}"
+        questions.append(MCQExample(question_id, template.format(province=fact.province), options,
+                                    options.index(fact.country)))
+        facts[question_id] = replace(fact, question_id=question_id)
+    return questions
 
 
 def _kard_row(example: MCQExample) -> dict:
@@ -122,7 +163,7 @@ def _kard_row(example: MCQExample) -> dict:
 
 
 def write_benchmark(config: BenchmarkConfig, output_dir: str | Path) -> Benchmark:
-    """Write corpus.jsonl, {train,validation,test}.jsonl, facts.jsonl and benchmark.json (atomically)."""
+    """Write corpus.jsonl, {train,validation,test,test_seen}.jsonl, facts.jsonl and benchmark.json (atomically)."""
     from importlib.metadata import version
 
     benchmark = generate(config)

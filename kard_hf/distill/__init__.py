@@ -3,7 +3,8 @@
 from .arguments import TEMPLATES, StudentDataArguments, StudentModelArguments, StudentTrainingArguments
 from .collator import METHOD_COLUMNS, METHODS, StudentDataCollator
 from .loss import token_nll
-from .modeling import add_lora, check_precision, is_seq2seq, load_student
+from ..lm import is_seq2seq
+from .modeling import add_lora, check_precision, load_student
 from .trainer import StudentTrainer, check_student_dataset, collator_from_args
 
 __all__ = [

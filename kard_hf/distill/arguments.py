@@ -1,7 +1,8 @@
 """Arguments of ``kard-hf train`` for ft / rd / kard students: model, data and training dataclasses.
 
 A recipe YAML is their union. Defaults follow the released KARD settings (METHOD.md §1): lr 1e-4,
-3 epochs, AdamW, bf16 where the hardware has it (fp32 otherwise), length-grouped batches.
+3 epochs, AdamW, bf16 where the hardware has it (fp32 otherwise), length-grouped batches; and what a GPU
+offers (fused AdamW, TF32, data-loader workers, no search for unused parameters: kard_hf.hardware).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from transformers import Seq2SeqTrainingArguments
 
 from ..data import PromptTemplate
 from ..errors import ConfigError
+from ..hardware import HardwareDefaults, bf16_available
+from ..lora import LoraArguments
 from .collator import METHODS
 
 # Named prompt layouts; individual fields can still be overridden (``--suffix ...``).
@@ -24,26 +27,13 @@ TEMPLATE_FIELDS = tuple(f.name for f in dataclasses.fields(PromptTemplate))
 
 
 @dataclass
-class StudentModelArguments:
-    """Which student to train, and how (full fine-tuning or LoRA)."""
+class StudentModelArguments(LoraArguments):
+    """Which student to train, and how (full fine-tuning, or LoRA: :class:`~kard_hf.lora.LoraArguments`)."""
 
     model_name_or_path: str = field(metadata={"help": "Hub id or folder of a seq2seq (T5, Flan-T5) or decoder-only "
                                                       "(OPT, GPT-2, Llama...) model."})
-    use_lora: bool = field(default=False, metadata={"help": "Train LoRA adapters (peft) instead of all weights."})
-    lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
-    lora_alpha: int = field(default=32, metadata={"help": "LoRA scaling alpha."})
-    lora_dropout: float = field(default=0.05, metadata={"help": "Dropout on the LoRA branch."})
-    lora_target_modules: list[str] | None = field(
-        default=None, metadata={"help": "Modules to adapt; default per architecture (T5: q v; OPT: q_proj v_proj; "
-                                        "GPT-2: c_attn; else peft's own mapping)."})
     merge_lora: bool = field(default=True, metadata={"help": "Merge the adapters into the weights when saving the final "
                                                             "model, so it loads without peft (not under DeepSpeed)."})
-
-    def __post_init__(self):
-        if self.lora_r < 1 or self.lora_alpha < 1:
-            raise ConfigError("lora_r and lora_alpha must be positive", field="lora_r")
-        if not 0 <= self.lora_dropout < 1:
-            raise ConfigError("lora_dropout must be in [0, 1)", field="lora_dropout")
 
 
 @dataclass
@@ -62,7 +52,7 @@ class StudentDataArguments:
 
 
 @dataclass
-class StudentTrainingArguments(Seq2SeqTrainingArguments):
+class StudentTrainingArguments(HardwareDefaults, Seq2SeqTrainingArguments):
     """``Seq2SeqTrainingArguments`` plus the distillation method, the knowledge budget and the prompt layout."""
 
     method: str = field(default="kard", metadata={"help": "ft (question -> answer letter), rd (question -> rationale) "
@@ -84,7 +74,6 @@ class StudentTrainingArguments(Seq2SeqTrainingArguments):
     output_dir: str | None = field(default="outputs/student", metadata={"help": "Where checkpoints and the model go."})
     learning_rate: float = field(default=1e-4, metadata={"help": "AdamW learning rate."})
     num_train_epochs: float = field(default=3.0, metadata={"help": "Epochs."})
-    optim: str = field(default="adamw_torch", metadata={"help": "Optimizer (AdamW)."})
     bf16: bool | None = field(default=None, metadata={
         "help": "bf16 mixed precision; default: on where the GPU supports it, off (fp32) on CPU."})
     train_sampling_strategy: str = field(default="group_by_length", metadata={
@@ -110,6 +99,10 @@ class StudentTrainingArguments(Seq2SeqTrainingArguments):
                               field="remove_unused_columns")
         if self.bf16 is None:
             self.bf16 = bf16_available()
+        self.resolve_hardware_defaults()
+        if self.sample_passages and self.dataloader_num_workers and self.dataloader_persistent_workers:
+            raise ConfigError("sample_passages needs fresh data-loader workers each epoch (they read the epoch): "
+                              "set dataloader_persistent_workers false", field="dataloader_persistent_workers")
         super().__post_init__()
 
     @property
@@ -118,9 +111,3 @@ class StudentTrainingArguments(Seq2SeqTrainingArguments):
         overrides = {name: getattr(self, name) for name in TEMPLATE_FIELDS if getattr(self, name) is not None}
         return dataclasses.replace(TEMPLATES[self.prompt_template], **overrides)
 
-
-def bf16_available() -> bool:
-    """True where bf16 runs at full speed: a CUDA GPU with compute capability >= 8 (any such, H100 included)."""
-    import torch
-
-    return torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False)

@@ -1,4 +1,4 @@
-"""``kard-hf train``: train an ft / rd / kard student from a recipe (knife methods go to kard_hf.knife).
+"""``kard-hf train``: train an ft / rd / kard student from a recipe (knife methods: :mod:`kard_hf.knife.commands`).
 
 Single process: ``kard-hf train --config recipes/flan-t5-base/kard.yaml``. Several GPUs or DeepSpeed:
 ``accelerate launch --config_file recipes/accelerate_configs/zero3.yaml -m kard_hf.cli train --config ...``.
@@ -6,10 +6,9 @@ Single process: ``kard-hf train --config recipes/flan-t5-base/kard.yaml``. Sever
 
 from __future__ import annotations
 
-import argparse
 import logging
 
-from ..arguments import load_recipe, parse_args
+from ..arguments import make_parser
 from ..data.store import load_dataset_dict
 from ..errors import DataError
 from ..resume import resolve_checkpoint
@@ -18,17 +17,6 @@ from .modeling import load_student
 from .trainer import StudentTrainer
 
 logger = logging.getLogger(__name__)
-
-
-def requested_method(argv: list[str]) -> str | None:
-    """The ``--method`` of ``argv``, else the recipe's ``method``, else None."""
-    pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--method", default=None)
-    pre.add_argument("--config", default=None)
-    known = pre.parse_known_args(argv)[0]
-    if known.method is None and known.config:
-        return load_recipe(known.config).get("method")
-    return known.method
 
 
 def load_splits(data_args: StudentDataArguments):
@@ -44,16 +32,29 @@ def load_splits(data_args: StudentDataArguments):
     return train, evaluation, manifest
 
 
-def train(argv: list[str]) -> None:
-    """Train a student, save it (with its model card) to ``output_dir`` and push it if ``push_to_hub``."""
-    method = requested_method(argv)
+def make_train_parser(method: str | None = None):
+    """The parser of ``kard-hf train --method <method>``: KNIFE's for knife methods, else the student's."""
     if isinstance(method, str) and method.startswith("knife"):
-        from kard_hf.knife.commands import train as knife_train
+        from ..knife.commands import make_knife_parser
 
-        knife_train(argv)
-        return
-    model_args, data_args, args = parse_args((StudentModelArguments, StudentDataArguments, StudentTrainingArguments),
-                                             argv, prog="kard-hf train")
+        return make_knife_parser(method)
+    return make_parser((StudentModelArguments, StudentDataArguments, StudentTrainingArguments), prog="kard-hf train")
+
+
+def train(model_args, data_args, args, *knife_args):
+    """Train an ft / rd / kard student, or (given KNIFE's four argument groups) a KNIFE teacher or student."""
+    from ..knife.arguments import KnifeMethodArguments
+
+    if isinstance(model_args, KnifeMethodArguments):
+        from ..knife.commands import train as knife_train
+
+        return knife_train(model_args, data_args, args, *knife_args)
+    return train_student(model_args, data_args, args)
+
+
+def train_student(model_args: StudentModelArguments, data_args: StudentDataArguments,
+                  args: StudentTrainingArguments) -> StudentTrainer:
+    """Train a student, save it (with its model card) to ``output_dir`` and push it if ``push_to_hub``."""
     resume = resolve_checkpoint(args.resume_from_checkpoint, args.output_dir)
     train_dataset, eval_dataset, manifest = load_splits(data_args)
     model, tokenizer = load_student(model_args, args)
@@ -70,3 +71,4 @@ def train(argv: list[str]) -> None:
     trainer.save_metrics("train", result.metrics)
     trainer.save_state()
     trainer.save_model()  # writes the model card; also pushes when push_to_hub is set
+    return trainer

@@ -1,12 +1,10 @@
-"""Loading a student: seq2seq or decoder-only, precision checks, LoRA adapters."""
+"""Loading a student (:func:`kard_hf.lm.load_lm`) with its precision check and LoRA adapters."""
 
 from __future__ import annotations
 
-from transformers import (AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer,
-                          MODEL_FOR_CAUSAL_LM_MAPPING, MODEL_FOR_MASKED_LM_MAPPING,
-                          MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING)
-
-from ..errors import ConfigError, ModelError
+from ..errors import ConfigError
+from ..lm import load_lm
+from ..lora import get_peft_config
 
 # LoRA targets per architecture (the attention query/value projections); others use peft's mapping.
 DEFAULT_LORA_TARGETS = {
@@ -15,20 +13,6 @@ DEFAULT_LORA_TARGETS = {
 }
 # fp16 overflows in the T5 feed-forward layers (inf/NaN losses): bf16 or fp32 only.
 NO_FP16_MODEL_TYPES = ("t5", "mt5", "umt5", "longt5")
-
-
-def is_seq2seq(config) -> bool:
-    """True for an encoder-decoder student, False for a decoder-only one; :class:`ModelError` for anything else."""
-    if type(config) in MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING and config.is_encoder_decoder:
-        return True
-    if type(config) in MODEL_FOR_CAUSAL_LM_MAPPING and not config.is_encoder_decoder:
-        if type(config) in MODEL_FOR_MASKED_LM_MAPPING and not config.is_decoder:
-            raise ModelError(f"a {config.model_type!r} model with is_decoder false is a bidirectional encoder (a "
-                             "masked LM): as a causal student it would see the tokens it must predict; use a "
-                             "decoder-only or seq2seq model")
-        return False
-    raise ModelError(f"a {config.model_type!r} model is neither a seq2seq LM (AutoModelForSeq2SeqLM) nor a "
-                     "causal LM (AutoModelForCausalLM); a student must generate text")
 
 
 def check_precision(config, *, fp16: bool) -> None:
@@ -44,17 +28,8 @@ def load_student(model_args, training_args):
     Weights load in fp32 (mixed precision is the Trainer's job); with ``use_lora`` the model is
     wrapped in a peft ``PeftModel``, with input gradients enabled when gradient checkpointing is on.
     """
-    path = model_args.model_name_or_path
-    try:
-        config = AutoConfig.from_pretrained(path)
-    except (OSError, ValueError) as e:
-        raise ModelError(f"cannot load the model config of {path}: {e}") from None
-    seq2seq = is_seq2seq(config)
-    check_precision(config, fp16=training_args.fp16)
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    if tokenizer.pad_token is None:  # GPT-2, OPT-style tokenizers without a pad token
-        tokenizer.pad_token = tokenizer.eos_token
-    model = (AutoModelForSeq2SeqLM if seq2seq else AutoModelForCausalLM).from_pretrained(path)
+    model, tokenizer = load_lm(model_args.model_name_or_path, purpose="student")
+    check_precision(model.config, fp16=training_args.fp16)
     if model_args.use_lora:
         model = add_lora(model, model_args, gradient_checkpointing=bool(training_args.gradient_checkpointing))
     return model, tokenizer
@@ -62,13 +37,11 @@ def load_student(model_args, training_args):
 
 def add_lora(model, model_args, *, gradient_checkpointing: bool = False):
     """Wrap ``model`` in LoRA adapters on the default (or given) target modules."""
-    from peft import LoraConfig, TaskType, get_peft_model
+    from peft import TaskType, get_peft_model
 
-    seq2seq = model.config.is_encoder_decoder
-    targets = model_args.lora_target_modules or DEFAULT_LORA_TARGETS.get(model.config.model_type)
-    config = LoraConfig(task_type=TaskType.SEQ_2_SEQ_LM if seq2seq else TaskType.CAUSAL_LM, r=model_args.lora_r,
-                        lora_alpha=model_args.lora_alpha, lora_dropout=model_args.lora_dropout,
-                        target_modules=targets)
+    task_type = TaskType.SEQ_2_SEQ_LM if model.config.is_encoder_decoder else TaskType.CAUSAL_LM
+    config = get_peft_config(model_args, task_type=task_type,
+                             default_targets=DEFAULT_LORA_TARGETS.get(model.config.model_type))
     if gradient_checkpointing:
         # Checkpointed blocks need an input that requires grad, or no gradient reaches the adapters.
         model.enable_input_require_grads()

@@ -9,9 +9,12 @@ from .losses import KnifeLossWeights, knife_loss, masked_distance
 from .modeling import KnifeOutput, KnifeT5ForMultipleChoice, load_t5_family
 from .predict import load_knife_model, predict_choices
 from .trainer import KnifeTeacherTrainer, KnifeTrainer, choice_accuracy
+from .pipeline import KnifePipeline
+from .. import auto  # noqa: F401,E402  (registers knife_t5 with the Auto classes)
 
 __all__ = [
     "KnifeT5Config", "KnifeT5ForMultipleChoice", "KnifeOutput", "load_t5_family", "KnifeCollator",
     "KnifeDistillationCollator", "load_knife_rows", "KnifeLossWeights", "knife_loss", "masked_distance",
     "KnifeTeacherTrainingArguments", "KnifeTrainingArguments", "KnifeTeacherTrainer", "KnifeTrainer", "choice_accuracy", "load_knife_model", "predict_choices",
+    "KnifePipeline",
 ]

@@ -45,9 +45,10 @@ class KnifeCollator:
     def tokenize(self, rows: list[dict]) -> Tokenized:
         pairs = [task_text(row["stem"], option) for row in rows for option in row["options"]]
         task_ids = self.tokenizer(pairs, truncation=True, max_length=self.max_task_length)["input_ids"]
-        if self.with_rationale:
-            texts = [rationale_text(row.get("rationale") or "") for row in rows for _ in row["options"]]
-            extra = self.tokenizer(texts, truncation=True, max_length=self.max_rationale_length)["input_ids"]
+        if self.with_rationale:  # a row's rationale is the same for all its choices: tokenized once per row
+            texts = [rationale_text(row.get("rationale") or "") for row in rows]
+            once = self.tokenizer(texts, truncation=True, max_length=self.max_rationale_length)["input_ids"]
+            extra = [ids for ids, row in zip(once, rows) for _ in row["options"]]
         else:
             extra = [[] for _ in pairs]
         flat = [(task + more, len(task)) for task, more in zip(task_ids, extra)]

@@ -1,16 +1,18 @@
 """``kard-hf train --method knife-teacher|knife``: train the rationale-bottleneck teacher, or distil a student from it.
 
-``kard_hf.distill.commands`` hands every ``--method knife*`` call to :func:`train` with the full argv.
+``kard_hf.distill.commands`` builds :func:`make_knife_parser` for every ``--method knife*`` and hands the
+parsed groups to :func:`train`.
 """
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 from transformers import AutoConfig, AutoTokenizer
 
-from ..arguments import load_recipe, parse_args
+from ..arguments import make_parser
+from ..data.formatting import PromptTemplate
+from ..distill.spec import StudentSpec
 from ..errors import ConfigError, ModelError
 from ..hub import resolve_folder
 from ..resume import resolve_checkpoint
@@ -23,18 +25,6 @@ from .modeling import KnifeT5ForMultipleChoice, load_t5_family
 from .trainer import KnifeTeacherTrainer, KnifeTrainer, choice_accuracy
 
 PROG = "kard-hf train"
-
-
-def _method(argv: list[str]) -> str:
-    """The ``--method`` of the command line, else of the recipe (it decides which training arguments apply)."""
-    pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--method")
-    pre.add_argument("--config")
-    known = pre.parse_known_args(argv)[0]
-    method = known.method or (load_recipe(known.config).get("method") if known.config else None)
-    if method is None:
-        raise ConfigError("--method is required (knife-teacher or knife)", field="method")
-    return method
 
 
 def _rows(data: KnifeDataArguments, split: str, *, require_rationale: bool):
@@ -103,7 +93,8 @@ def train_student(data: KnifeDataArguments, model_args: KnifeModelArguments, tra
         train_dataset=_rows(data, data.train_split, require_rationale=True), eval_dataset=eval_rows,
         compute_metrics=choice_accuracy if eval_rows is not None else None,
         card_context=_card_context(data, model_args, training, "student", rationale_bottleneck=True,
-                                   teacher=model_args.teacher_model_name_or_path, losses=losses))
+                                   teacher=model_args.teacher_model_name_or_path, losses=losses),
+        input_spec=StudentSpec("knife", PromptTemplate(), 0, data.max_task_length, 0))
     return _run(trainer, training)
 
 
@@ -118,17 +109,13 @@ def _run(trainer, training):
     return trainer
 
 
-def parse(argv: list[str]) -> tuple:
-    """``(method, data, model, training)`` arguments of ``argv``; the method picks the training-arguments class."""
-    method = _method(argv)
+def make_knife_parser(method: str):
+    """The parser of ``kard-hf train --method <method>``: the method picks the training-arguments class."""
     training_type = KnifeTeacherTrainingArguments if method == "knife-teacher" else KnifeTrainingArguments
-    method_args, data, model_args, training = parse_args(
-        [KnifeMethodArguments, KnifeDataArguments, KnifeModelArguments, training_type], argv,
-        prog=f"{PROG} --method {method}")
-    return method_args.method, data, model_args, training
+    return make_parser([KnifeMethodArguments, KnifeDataArguments, KnifeModelArguments, training_type],
+                       prog=f"{PROG} --method {method}")
 
 
-def train(argv: list[str]) -> None:
-    """Entry point for ``kard-hf train --method knife-teacher|knife [--config recipe.yaml] [--key value ...]``."""
-    method, data, model_args, training = parse(argv)
-    (train_teacher if method == "knife-teacher" else train_student)(data, model_args, training)
+def train(method_args: KnifeMethodArguments, data: KnifeDataArguments, model_args: KnifeModelArguments, training):
+    """``kard-hf train --method knife-teacher|knife``: train the teacher, or distil a student from one."""
+    return (train_teacher if method_args.method == "knife-teacher" else train_student)(data, model_args, training)

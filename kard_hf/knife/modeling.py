@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 from torch.nn import functional as F
-from transformers import AutoConfig, AutoModel, AutoModelForMultipleChoice
+from transformers import AutoConfig
 from transformers.modeling_outputs import ModelOutput
 from transformers.models.t5.modeling_t5 import T5PreTrainedModel, T5Stack
 
@@ -146,8 +146,3 @@ def load_t5_family(name_or_path: str, *, role: str, **config_overrides) -> Knife
         raise ModelError(f"the KNIFE {role} must be a T5-family encoder-decoder model ({', '.join(T5_FAMILY)}); "
                          f"{name_or_path!r} is model_type {config.model_type!r}")
     return KnifeT5ForMultipleChoice.from_t5_pretrained(name_or_path, **config_overrides)
-
-
-AutoConfig.register(KnifeT5Config.model_type, KnifeT5Config)
-AutoModel.register(KnifeT5Config, KnifeT5ForMultipleChoice)
-AutoModelForMultipleChoice.register(KnifeT5Config, KnifeT5ForMultipleChoice)

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from transformers import Trainer
 
+from ..distill.spec import SPEC_NAME, StudentSpec
 from ..errors import ModelError
 from ..hub import HubCardMixin, describe, model_card
 from .arguments import KnifeTrainingArguments
@@ -39,12 +40,21 @@ def _aligned_states(output, side: str, every_layer: bool) -> list[torch.Tensor]:
 
 
 class _KnifeHubFiles(HubCardMixin):
-    """The KNIFE card and spec, from ``card_context`` (role, title, base_model, dataset, teacher, losses...)."""
+    """The KNIFE card and spec, from ``card_context`` (role, title, base_model, dataset, teacher, losses...).
+
+    A student also records its ``input_spec`` (the task length it trained with) in ``kard_hf_student.json``,
+    as KARD students do, so that :class:`~kard_hf.knife.KnifePipeline` cuts its inputs the same way."""
 
     card_context: dict
+    input_spec: StudentSpec | None = None
+
+    @property
+    def spec_name(self) -> str:
+        return SPEC_NAME if self.input_spec is not None else HubCardMixin.spec_name
 
     def hub_spec(self) -> dict:
-        return {"kind": f"knife-{self.card_context.get('role', 'model')}"}
+        return {"kind": f"knife-{self.card_context.get('role', 'model')}",
+                **(self.input_spec.to_dict() if self.input_spec is not None else {})}
 
     def hub_card(self, model_name: str):
         context = dict(self.card_context)
@@ -84,14 +94,14 @@ class KnifeTrainer(_KnifeHubFiles, Trainer):
     loss_is_scaled_for_ga = False
 
     def __init__(self, model, args: KnifeTrainingArguments, *, teacher: KnifeT5ForMultipleChoice, train_dataset=None,
-                 card_context: dict | None = None, **kwargs):
+                 card_context: dict | None = None, input_spec: StudentSpec | None = None, **kwargs):
         if args.cache_teacher_states and train_dataset is not None and "row_index" not in train_dataset.column_names:
             train_dataset = train_dataset.add_column("row_index", list(range(len(train_dataset))))  # the cache's key
         super().__init__(model=model, args=args, train_dataset=train_dataset, **kwargs)
         _require_knife_model(self.model, "student")
         _require_knife_model(teacher, "teacher")
         self.teacher = teacher.to(self.args.device).eval().requires_grad_(False)
-        self.card_context = card_context or {}
+        self.card_context, self.input_spec = card_context or {}, input_spec
         self.loss_weights = self.args.loss_weights()
         self.teacher_cache = TeacherStateCache() if self.args.cache_teacher_states else None
 

@@ -70,11 +70,62 @@ def augment_eval(examples: list[MCQExample], kb: KnowledgeBase, *, candidates: i
     return rows
 
 
+POOL_COLUMNS = ("pool_ids", "pool_passages", "pool_rationale_scores", "pool_question_scores", "pool_rationale_size")
+
+
+def reranker_pools(kb: KnowledgeBase, rationales: list[str], questions: list[str], *, rationale_pool: int,
+                   question_pool: int, num_threads: int = 1) -> dict[str, list]:
+    """The reranker's candidate pool of each (rationale, question) pair (METHOD.md step 4), as columns.
+
+    A pool is the union of BM25's top ``rationale_pool`` passages for the rationale and top ``question_pool``
+    for the question (rationale pool first, deduplicated), with every candidate's BM25 score for the
+    rationale (the reranker's target) and for the question (its baseline). An empty rationale (an eval
+    question the teacher never answered right) gets an empty pool.
+    """
+    rows = [i for i, rationale in enumerate(rationales) if rationale.strip()]
+    columns = {column: [[] for _ in rationales] if column != "pool_rationale_size" else [0] * len(rationales)
+               for column in POOL_COLUMNS}
+    if not rows:  # an empty shard or split: the columns exist, with nothing in them
+        return columns
+    by_rationale = kb.search([rationales[i] for i in rows], k=rationale_pool, num_threads=num_threads)
+    by_question = kb.search([questions[i] for i in rows], k=question_pool, num_threads=num_threads)
+    for n, i in enumerate(rows):
+        rationale_ids = [str(passage) for passage in by_rationale.ids[n]]
+        seen = set(rationale_ids)
+        ids = rationale_ids + [str(passage) for passage in by_question.ids[n] if str(passage) not in seen]
+        columns["pool_ids"][i] = ids
+        columns["pool_passages"][i] = kb.texts(ids)
+        columns["pool_rationale_scores"][i] = kb.score(rationales[i], ids).tolist()
+        columns["pool_question_scores"][i] = kb.score(questions[i], ids).tolist()
+        columns["pool_rationale_size"][i] = len(rationale_ids)
+    return columns
+
+
+def add_reranker_pools(dataset, split: str, kb: KnowledgeBase, *, rationale_pool: int = 32, question_pool: int = 32,
+                       num_threads: int = 1):
+    """``dataset`` (one processed split) with the :data:`POOL_COLUMNS` of :func:`reranker_pools` added."""
+    import datasets
+
+    from ..data.processed import first_rationale, rationale_column
+
+    rationales = [first_rationale(value) for value in dataset[rationale_column(split)]]
+    columns = reranker_pools(kb, rationales, list(dataset["question"]), rationale_pool=rationale_pool,
+                             question_pool=question_pool, num_threads=num_threads)
+    strings, floats = datasets.List(datasets.Value("string")), datasets.List(datasets.Value("float32"))
+    types = {"pool_ids": strings, "pool_passages": strings, "pool_rationale_scores": floats,
+             "pool_question_scores": floats, "pool_rationale_size": datasets.Value("int64")}
+    for column in POOL_COLUMNS:
+        dataset = dataset.add_column(column, columns[column], feature=types[column])
+    return dataset
+
+
 def augment(splits: dict[str, list[MCQExample]], kb: KnowledgeBase, *, train_passages: int = 5,
             candidates: int = 100, silver_passages: int = 5, num_threads: int = 1, teacher: dict | None = None,
             rationale_filter: dict | None = None, validation_from_train: dict | None = None,
-            journal: str | Path | None = None, shard: tuple[int, int] = (0, 1)):
-    """``(DatasetDict, manifest)``: the processed dataset of docs/data-format.md for the given splits.
+            journal: str | Path | None = None, shard: tuple[int, int] = (0, 1), rationale_pool: int = 32,
+            question_pool: int = 32):
+    """``(DatasetDict, manifest)``: the processed dataset of docs/data-format.md for the given splits, with the
+    reranker's candidate pools (:func:`reranker_pools`) unless ``rationale_pool`` is 0.
 
     ``rationale_filter`` and ``validation_from_train`` are what the question loader recorded
     (:class:`kard_hf.data.arguments.QuestionDataArguments`); they go into the manifest as they are.
@@ -110,11 +161,15 @@ def augment(splits: dict[str, list[MCQExample]], kb: KnowledgeBase, *, train_pas
         features = features_for(split)
         dataset_dict[split] = datasets.Dataset.from_list([{c: row[c] for c in features} for row in rows],
                                                          features=features)
+        if rationale_pool:
+            dataset_dict[split] = add_reranker_pools(dataset_dict[split], split, kb, rationale_pool=rationale_pool,
+                                                     question_pool=question_pool, num_threads=num_threads)
     manifest = {
         "kard_hf_version": __version__,
         "knowledge_base": {key: value for key, value in kb.manifest().items() if key != "format_version"},
         "retrieval": {"train_passages": train_passages, "candidates": candidates, "silver_passages": silver_passages,
-                      "train_query": "rationale", "eval_query": "question"},
+                      "train_query": "rationale", "eval_query": "question", "rationale_pool": rationale_pool,
+                      "question_pool": question_pool},
         "teacher": teacher,
         **({"rationale_filter": rationale_filter} if rationale_filter else {}),
         **({"validation_from_train": validation_from_train} if validation_from_train else {}),

@@ -7,7 +7,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..arguments import parse_args
+from ..arguments import make_parser
 from ..data.arguments import QuestionDataArguments
 from ..data.store import load_dataset_dict, push_dataset_dict, save_dataset_dict
 from ..errors import ConfigError, KnowledgeBaseError
@@ -59,6 +59,8 @@ class AugmentArguments:
     num_threads: int = field(default=-1, metadata={"help": "Search processes (-1: every core)."})
     num_shards: int = field(default=1, metadata={"help": "Split the questions into this many shards (one per machine); join them with 'kard-hf merge-shards'."})
     shard_index: int = field(default=0, metadata={"help": "Which shard this run writes (0 to num_shards - 1)."})
+    rationale_pool: int = field(default=32, metadata={"help": "Reranker pools: BM25 top-k by rationale stored per row for kard-hf train-reranker (0: no pools)."})
+    question_pool: int = field(default=32, metadata={"help": "Reranker pools: BM25 top-k by question added to each pool."})
 
     def __post_init__(self):
         for name in ("train_passages", "candidates", "silver_passages", "num_shards"):
@@ -66,6 +68,8 @@ class AugmentArguments:
                 raise ConfigError(f"--{name} must be at least 1, got {getattr(self, name)}")
         if not 0 <= self.shard_index < self.num_shards:
             raise ConfigError(f"--shard_index must be in 0..{self.num_shards - 1}, got {self.shard_index}")
+        if self.rationale_pool < 0 or self.question_pool < 0:
+            raise ConfigError("--rationale_pool and --question_pool must not be negative", field="rationale_pool")
 
 
 @dataclass
@@ -75,10 +79,13 @@ class MergeArguments:
     shards: list[str] = field(metadata={"help": "Every shard's output folder (any order)."})
 
 
-def build_kb(argv: list[str]) -> None:
+def make_build_kb_parser():
+    return make_parser((CorpusArguments, BM25Parameters, OutputArguments, HubDatasetArguments), prog="kard-hf build-kb")
+
+
+def build_kb(corpus_args: CorpusArguments, parameters: BM25Parameters, output: OutputArguments,
+             hub: HubDatasetArguments) -> KnowledgeBase:
     """Index a passage corpus with BM25 and save (and optionally push) the knowledge base."""
-    corpus_args, parameters, output, hub = parse_args(
-        (CorpusArguments, BM25Parameters, OutputArguments, HubDatasetArguments), argv, prog="kard-hf build-kb")
     claim_output(output.output_dir, overwrite=output.overwrite_output_dir, inputs=(corpus_args.corpus,))
     columns = CorpusColumns(corpus_args.id_column, corpus_args.text_column, corpus_args.title_column)
     passages = iter_corpus(corpus_args.corpus, corpus_args.corpus_format, columns=columns, split=corpus_args.corpus_split)
@@ -94,12 +101,17 @@ def build_kb(argv: list[str]) -> None:
     print(f"Knowledge base of {len(kb)} passages written to {output.output_dir} (fingerprint {kb.fingerprint[:12]})")
     if hub.push_to_hub:
         print(f"Pushed: {kb.push_to_hub(hub.hub_dataset_id, private=hub.hub_private_repo)}")
+    return kb
 
 
-def augment(argv: list[str]) -> None:
+def make_augment_parser():
+    return make_parser((QuestionDataArguments, AugmentArguments, OutputArguments, HubDatasetArguments),
+                       prog="kard-hf augment")
+
+
+def augment(data_args: QuestionDataArguments, augment_args: AugmentArguments, output: OutputArguments,
+            hub: HubDatasetArguments) -> None:
     """Retrieve passages for every split and save the processed DatasetDict."""
-    data_args, augment_args, output, hub = parse_args(
-        (QuestionDataArguments, AugmentArguments, OutputArguments, HubDatasetArguments), argv, prog="kard-hf augment")
     claim_output(output.output_dir, overwrite=output.overwrite_output_dir,
                  inputs=(augment_args.knowledge_base, data_args.dataset, data_args.train_file))
     kb = KnowledgeBase.from_pretrained(augment_args.knowledge_base)
@@ -113,7 +125,9 @@ def augment(argv: list[str]) -> None:
                                             teacher=source_manifest.get("teacher"),
                                             rationale_filter=source_manifest.get("rationale_filter"),
                                             validation_from_train=source_manifest.get("validation_from_train"),
-                                            journal=journal, shard=(augment_args.shard_index, augment_args.num_shards))
+                                            journal=journal, shard=(augment_args.shard_index, augment_args.num_shards),
+                                            rationale_pool=augment_args.rationale_pool,
+                                            question_pool=augment_args.question_pool)
     save_dataset_dict(dataset_dict, manifest, output.output_dir, card_template="processed_dataset",
                       hub_id=hub.hub_dataset_id if hub.push_to_hub else None)
     shutil.rmtree(journal, ignore_errors=True)
@@ -125,9 +139,12 @@ def augment(argv: list[str]) -> None:
         print(f"Pushed: {url}")
 
 
-def merge_shards(argv: list[str]) -> None:
+def make_merge_shards_parser():
+    return make_parser((MergeArguments, OutputArguments), prog="kard-hf merge-shards")
+
+
+def merge_shards(merge_args: MergeArguments, output: OutputArguments) -> None:
     """Join the shards of a sharded ``augment`` into one processed DatasetDict, checking every question."""
-    merge_args, output = parse_args((MergeArguments, OutputArguments), argv, prog="kard-hf merge-shards")
     claim_output(output.output_dir, overwrite=output.overwrite_output_dir, inputs=tuple(merge_args.shards))
     shards = [(name, *load_dataset_dict(name)) for name in merge_args.shards]
     dataset_dict, manifest = merge_datasets(shards)

@@ -1,11 +1,9 @@
 """The KARD reranker: a ColBERT-style PreTrainedModel trained to score passages given the question the way
 BM25 scores them given the teacher's rationale.
 
-Importing this package registers ``model_type="kard_reranker"`` with ``AutoConfig`` and ``AutoModel``,
-so ``AutoModel.from_pretrained(folder)`` works without ``trust_remote_code``.
+Importing this package registers ``model_type="kard_reranker"`` with ``AutoConfig`` and ``AutoModel``
+(:mod:`kard_hf.auto`), so ``AutoModel.from_pretrained(folder)`` works without ``trust_remote_code``.
 """
-
-from transformers import AutoConfig, AutoModel
 
 from .candidates import CandidateSampler, build_candidates
 from .collator import RerankerCollator
@@ -16,8 +14,7 @@ from .modeling import KardRerankerModel, RerankerOutput, late_interaction_scores
 from .rerank import Reranker, RerankResults
 from .trainer import RerankerTrainer, RerankerTrainingArguments, apply_lora
 
-AutoConfig.register(KardRerankerConfig.model_type, KardRerankerConfig, exist_ok=True)
-AutoModel.register(KardRerankerConfig, KardRerankerModel, exist_ok=True)
+from .. import auto  # noqa: F401,E402  (registers the model types)
 
 __all__ = [
     "KardRerankerConfig", "KardRerankerModel", "RerankerOutput", "late_interaction_scores",

@@ -1,9 +1,11 @@
-"""Candidate sets for training and evaluating the reranker, built once from a processed dataset and its KB.
+"""Candidate sets for training and evaluating the reranker, read from the pools ``kard-hf augment`` stored.
 
 Each row: the question, the union of BM25 top-``rationale_pool`` passages for the rationale and
 top-``question_pool`` for the question (deduplicated, rationale pool first), and two label vectors:
 the BM25 score of every candidate for the rationale (the target) and for the question (the baseline).
-During training :class:`CandidateSampler` draws a few candidates of each pool per step.
+:func:`kard_hf.knowledge.augment.reranker_pools` computes them once, when the dataset is augmented; smaller
+pools than stored are cut from the stored scores. During training :class:`CandidateSampler` draws a few
+candidates of each pool per step.
 """
 
 from __future__ import annotations
@@ -11,61 +13,73 @@ from __future__ import annotations
 import zlib
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from ..data.processed import TRAIN_SPLIT, first_rationale, rationale_column, require_columns
-from ..errors import DataError
+from ..errors import ConfigError, DataError
+from ..knowledge.augment import POOL_COLUMNS
 
 CANDIDATE_COLUMNS = ("id", "question", "candidate_ids", "candidates", "rationale_scores", "question_scores",
                      "rationale_pool_size")
 
 
-def _rationales(dataset, split: str) -> list[str]:
-    """The rationale of each row: ``rationale`` (train rows) or the first of ``rationales`` (eval rows)."""
+def _check_rationales(dataset, split: str) -> None:
+    """Every row of ``split`` has a rationale (``rationale`` on train rows, ``rationales`` on eval rows)."""
     column = rationale_column(split)
-    require_columns(dataset, ["id", "question", column], split=split, purpose="to build reranker candidates")
-    rationales = []
     for number, value in enumerate(dataset[column]):
-        text = first_rationale(value)
-        if not text.strip():
+        if not first_rationale(value).strip():
             raise DataError(f"split {split!r} has a row without a rationale; the reranker learns from it",
                             row=f"row {number}", field=column)
-        rationales.append(text)
-    return rationales
 
 
-def build_candidates(dataset, knowledge_base, *, split: str = TRAIN_SPLIT, rationale_pool: int = 32,
-                     question_pool: int = 32, batch_size: int = 256):
-    """A ``datasets.Dataset`` of candidate sets (columns ``CANDIDATE_COLUMNS``) for one split of a processed dataset."""
+def _narrow(row: dict, rationale_pool: int | None, question_pool: int | None) -> dict:
+    """The stored pool cut to the top ``rationale_pool`` by rationale and top ``question_pool`` by question."""
+    ids, size = row["pool_ids"], row["pool_rationale_size"]
+    if rationale_pool is None and question_pool is None:
+        return {"ids": ids, "keep": list(range(len(ids))), "size": size}
+    by_rationale = list(range(size))[:rationale_pool]
+    chosen = set(by_rationale)
+    by_question = sorted(range(len(ids)), key=lambda i: -row["pool_question_scores"][i])[:question_pool]
+    keep = by_rationale + [i for i in by_question if i not in chosen]
+    return {"ids": [ids[i] for i in keep], "keep": keep, "size": len(by_rationale)}
+
+
+def build_candidates(dataset, *, split: str = TRAIN_SPLIT, rationale_pool: int | None = None,
+                     question_pool: int | None = None, stored: dict | None = None):
+    """A ``datasets.Dataset`` of candidate sets (columns ``CANDIDATE_COLUMNS``) for one split of a processed dataset.
+
+    ``rationale_pool`` / ``question_pool`` (None: as stored) may not exceed the pools the dataset was
+    augmented with (``stored``: the manifest's ``retrieval`` record); the stored pools are used as they are
+    when they are the ones asked for.
+    """
     import datasets
 
-    rationales = _rationales(dataset, split)
-    questions, row_ids = list(dataset["question"]), [str(i) for i in dataset["id"]]
+    require_columns(dataset, ["id", "question", rationale_column(split), *POOL_COLUMNS], split=split,
+                    purpose="to train the reranker (re-run kard-hf augment: it stores the candidate pools)")
+    _check_rationales(dataset, split)
+    for name, asked in (("rationale_pool", rationale_pool), ("question_pool", question_pool)):
+        if asked is not None and stored and asked > stored.get(name, asked):
+            raise ConfigError(f"{name}={asked} but the dataset stores pools of {stored[name]} (kard-hf augment "
+                              f"--{name}); ask for at most that", field=name)
+    if stored and (rationale_pool, question_pool) == (stored.get("rationale_pool"), stored.get("question_pool")):
+        rationale_pool = question_pool = None
     rows = {column: [] for column in CANDIDATE_COLUMNS}
-    for start in tqdm(range(0, len(questions), batch_size), desc=f"reranker candidates ({split})", unit="batch"):
-        end = start + batch_size
-        by_rationale = knowledge_base.search(rationales[start:end], k=rationale_pool)
-        by_question = knowledge_base.search(questions[start:end], k=question_pool)
-        for offset, (question, rationale) in enumerate(zip(questions[start:end], rationales[start:end])):
-            number = start + offset
-            rationale_ids = [str(i) for i in by_rationale.ids[offset]]
-            seen = set(rationale_ids)
-            ids = rationale_ids + [str(i) for i in by_question.ids[offset] if str(i) not in seen]
-            if len(ids) < 2:
-                raise DataError(f"only {len(ids)} candidate passage(s) found; ranking needs at least 2 "
-                                f"(is the knowledge base tiny?)", row=f"row {number}", field="question")
-            texts = knowledge_base.texts(ids)
-            for passage_id, text in zip(ids, texts):
-                if not text or not text.strip():
-                    raise DataError(f"candidate passage {passage_id!r} has empty text", row=f"row {number}",
-                                    field="candidates")
-            rows["id"].append(row_ids[number])
-            rows["question"].append(question)
-            rows["candidate_ids"].append(ids)
-            rows["candidates"].append(texts)
-            rows["rationale_scores"].append(np.asarray(knowledge_base.score(rationale, ids), dtype=np.float32).tolist())
-            rows["question_scores"].append(np.asarray(knowledge_base.score(question, ids), dtype=np.float32).tolist())
-            rows["rationale_pool_size"].append(len(rationale_ids))
+    for number, row in enumerate(dataset):
+        pool = _narrow(row, rationale_pool, question_pool)
+        if len(pool["ids"]) < 2:
+            raise DataError(f"only {len(pool['ids'])} candidate passage(s) found; ranking needs at least 2 "
+                            f"(is the knowledge base tiny?)", row=f"row {number}", field="question")
+        texts = [row["pool_passages"][i] for i in pool["keep"]]
+        for passage_id, text in zip(pool["ids"], texts):
+            if not text or not text.strip():
+                raise DataError(f"candidate passage {passage_id!r} has empty text", row=f"row {number}",
+                                field="candidates")
+        rows["id"].append(str(row["id"]))
+        rows["question"].append(row["question"])
+        rows["candidate_ids"].append(pool["ids"])
+        rows["candidates"].append(texts)
+        rows["rationale_scores"].append([row["pool_rationale_scores"][i] for i in pool["keep"]])
+        rows["question_scores"].append([row["pool_question_scores"][i] for i in pool["keep"]])
+        rows["rationale_pool_size"].append(pool["size"])
     return datasets.Dataset.from_dict(rows)
 
 

@@ -12,11 +12,12 @@ from dataclasses import dataclass, field
 
 from transformers.trainer_utils import IntervalStrategy
 
-from ..arguments import parse_args
+from ..arguments import make_parser
 from ..consistency import check_knowledge_base
 from ..data.processed import TRAIN_SPLIT
 from ..data.store import load_dataset_dict
 from ..errors import ConfigError
+from ..lora import LoraArguments
 from ..resume import resolve_checkpoint
 from .candidates import build_candidates
 from .metrics import format_comparison
@@ -27,63 +28,75 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass
-class RerankerModelArguments:
+class RerankerModelArguments(LoraArguments):
+    """The encoder to start from, its projection, and LoRA on it (the released recipe: on, query/value)."""
+
+    use_lora: bool = field(default=True, metadata={"help": "Train LoRA adapters on the encoder (the released "
+                                                           "recipe); the projection is always fully trained."})
+    lora_dropout: float = field(default=0.1, metadata={"help": "LoRA dropout."})
+    lora_target_modules: list[str] | None = field(default_factory=lambda: ["query", "value"], metadata={
+        "help": "Encoder modules LoRA adapts (BERT attention query/value)."})
     backbone: str = field(default="michiyasunaga/LinkBERT-base", metadata={
         "help": "BERT-like encoder to start from: a folder or a Hub id (LinkBERT, BioLinkBERT, MiniLM...)."})
     projection_dim: int = field(default=128, metadata={"help": "Size of the per-token embeddings."})
     normalize: bool = field(default=True, metadata={"help": "L2-normalise token embeddings (ColBERT); see tau2."})
 
     def __post_init__(self):
+        super().__post_init__()
         if self.projection_dim < 1:
             raise ConfigError("projection_dim must be positive", field="projection_dim")
 
 
 @dataclass
 class RerankerDataArguments:
-    dataset: str = field(default=None, metadata={"help": "Processed DatasetDict (kard-hf augment): folder or Hub id."})
-    knowledge_base: str = field(default=None, metadata={"help": "The knowledge base the dataset was augmented "
-                                                                "with: folder or Hub id."})
+    dataset: str = field(default=None, metadata={"help": "Processed DatasetDict (kard-hf augment, which stores the "
+                                                         "candidate pools): folder or Hub id."})
+    knowledge_base: str | None = field(default=None, metadata={"help": "Optional: the knowledge base the dataset "
+                                                                       "was augmented with, checked against it."})
     eval_split: str = field(default="validation", metadata={"help": "Split whose questions with rationales are "
                                                                     "evaluated on; skipped if absent; 'none' to skip."})
 
     def __post_init__(self):
-        for name in ("dataset", "knowledge_base"):
-            if not getattr(self, name):
-                raise ConfigError(f"--{name} is required", field=name)
-
-
-def _load_knowledge_base(data_args: RerankerDataArguments, manifest: dict):
-    from ..knowledge import KnowledgeBase
-
-    kb = KnowledgeBase.from_pretrained(data_args.knowledge_base)
-    check_knowledge_base(kb, manifest, data_args.dataset)
-    return kb
+        if not self.dataset:
+            raise ConfigError("--dataset is required", field="dataset")
 
 
 def _candidate_splits(data_args: RerankerDataArguments, args: RerankerTrainingArguments):
     dataset_dict, manifest = load_dataset_dict(data_args.dataset)
     if TRAIN_SPLIT not in dataset_dict:
         raise ConfigError(f"the dataset has no {TRAIN_SPLIT!r} split", file=data_args.dataset, field="dataset")
-    kb = _load_knowledge_base(data_args, manifest)
-    pools = {"rationale_pool": args.rationale_pool, "question_pool": args.question_pool}
-    train = build_candidates(dataset_dict[TRAIN_SPLIT], kb, split=TRAIN_SPLIT, **pools)
+    if data_args.knowledge_base:
+        from ..knowledge import KnowledgeBase
+
+        check_knowledge_base(KnowledgeBase.from_pretrained(data_args.knowledge_base), manifest, data_args.dataset)
+    stored = manifest.get("retrieval") or {}
+    for name in ("rationale_pool", "question_pool"):  # None: the pools augment stored (recorded in the card)
+        if getattr(args, name) is None:
+            setattr(args, name, stored.get(name))
+    pools = {"rationale_pool": args.rationale_pool, "question_pool": args.question_pool, "stored": stored}
+    train = build_candidates(dataset_dict[TRAIN_SPLIT], split=TRAIN_SPLIT, **pools)
     eval_dataset = None
     if data_args.eval_split != "none" and data_args.eval_split in dataset_dict:
         rows = dataset_dict[data_args.eval_split].filter(lambda row: bool(row["rationales"]))
         if len(rows):
-            eval_dataset = build_candidates(rows, kb, split=data_args.eval_split, **pools)
+            eval_dataset = build_candidates(rows, split=data_args.eval_split, **pools)
         else:
             logger.warning("split %r has no rationales: no evaluation", data_args.eval_split)
     return train, eval_dataset
 
 
-def train_reranker(argv: list[str]) -> None:
+def make_train_reranker_parser():
+    return make_parser([RerankerModelArguments, RerankerDataArguments, RerankerTrainingArguments],
+                       prog="kard-hf train-reranker",
+                       description="Train the KARD reranker: KL between its scores given the question and BM25 given "
+                                   "the rationale.")
+
+
+def train_reranker(model_args: RerankerModelArguments, data_args: RerankerDataArguments,
+                   args: RerankerTrainingArguments) -> None:
     """Train a reranker (METHOD.md step 4), save it to ``output_dir`` and push it if ``push_to_hub``."""
     from transformers import AutoTokenizer, set_seed
 
-    model_args, data_args, args = parse_args(
-        [RerankerModelArguments, RerankerDataArguments, RerankerTrainingArguments], argv, prog="kard-hf train-reranker",
-        description="Train the KARD reranker: KL between its scores given the question and BM25 given the rationale.")
     resume = resolve_checkpoint(args.resume_from_checkpoint, args.output_dir)
     train, eval_dataset = _candidate_splits(data_args, args)
     if eval_dataset is None and args.eval_strategy != "no":
@@ -93,13 +106,14 @@ def train_reranker(argv: list[str]) -> None:
     set_seed(args.seed)  # the projection and the LoRA adapters are initialised here, before the Trainer seeds
     model = KardRerankerModel.from_backbone(model_args.backbone, projection_dim=model_args.projection_dim,
                                             normalize=model_args.normalize)
-    if args.use_lora:
-        model = apply_lora(model, args)
+    if model_args.use_lora:
+        model = apply_lora(model, model_args)
     trainer = RerankerTrainer(model=model, args=args, train_dataset=train, eval_dataset=eval_dataset,
-                              processing_class=tokenizer, base_model=model_args.backbone, dataset_name=data_args.dataset)
+                              processing_class=tokenizer, base_model=model_args.backbone, dataset_name=data_args.dataset,
+                              lora_args=model_args)
     trainer.train(resume_from_checkpoint=resume)
     metrics = trainer.evaluate() if eval_dataset is not None else None
-    if args.use_lora:
+    if model_args.use_lora:
         trainer.model = trainer.model.merge_and_unload()  # the saved and pushed reranker is one plain model
     trainer.save_model()  # card and spec too; pushes when push_to_hub is set
     if trainer.is_world_process_zero():

@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 from transformers import Trainer, TrainerCallback, TrainingArguments
 
 from ..errors import ConfigError
+from ..hardware import HardwareDefaults
 from ..hub import HubCardMixin
+from ..lora import LoraArguments, get_peft_config
 from .collator import RerankerCollator
 from .candidates import CandidateSampler
 from .losses import DEFAULT_TAU1, DEFAULT_TAU2, LOSS_TYPES, BM25DistillationLoss
@@ -20,38 +22,39 @@ from .rerank import SPEC_NAME, Reranker, reranker_card
 
 
 @dataclass
-class RerankerTrainingArguments(TrainingArguments):
-    """TrainingArguments plus the reranker's loss, candidate sampling, lengths and LoRA options."""
+class RerankerTrainingArguments(HardwareDefaults, TrainingArguments):
+    """TrainingArguments plus the reranker's loss, candidate sampling, lengths and LoRA options.
+
+    Hardware-dependent defaults (fused AdamW, TF32, workers, no unused-parameter search) come from
+    :class:`kard_hf.hardware.HardwareDefaults`: the model has no pooler, every trainable parameter is used.
+    """
 
     tau1: float = field(default=DEFAULT_TAU1, metadata={"help": "Temperature of the BM25-by-rationale target (> 0)."})
     tau2: float = field(default=DEFAULT_TAU2, metadata={"help": "Temperature of the reranker's scores (> 0)."})
     loss_type: str = field(default="kl", metadata={"help": "kl: KL(target || model) as in the paper; ce: "
                                                            "cross-entropy on BM25's best candidate."})
-    rationale_pool: int = field(default=32, metadata={"help": "BM25 top-k by rationale in each candidate pool."})
-    question_pool: int = field(default=32, metadata={"help": "BM25 top-k by question in each candidate pool."})
+    rationale_pool: int | None = field(default=None, metadata={
+        "help": "BM25 top-k by rationale in each candidate pool (default: the pools augment stored; at most those)."})
+    question_pool: int | None = field(default=None, metadata={
+        "help": "BM25 top-k by question in each candidate pool (default: as stored; at most that)."})
     rationale_samples: int = field(default=4, metadata={"help": "Rationale-pool candidates drawn per step."})
     question_samples: int = field(default=4, metadata={"help": "Question-pool candidates drawn per step."})
     query_max_length: int = field(default=256, metadata={"help": "Question tokens kept (longer ones truncated)."})
     passage_max_length: int = field(default=256, metadata={"help": "Passage tokens kept (longer ones truncated)."})
-    use_lora: bool = field(default=True, metadata={"help": "Train LoRA adapters on the encoder (the released "
-                                                           "recipe); the projection is always fully trained."})
-    lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
-    lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha."})
-    lora_dropout: float = field(default=0.1, metadata={"help": "LoRA dropout."})
-    lora_target_modules: list[str] = field(default_factory=lambda: ["query", "value"],
-                                           metadata={"help": "Encoder modules LoRA adapts (BERT attention query/value)."})
     train_passage_encoder: bool = field(default=True, metadata={"help": "Backpropagate through the passage "
                                         "encodings; false encodes passages under no_grad (only the question side learns)."})
     remove_unused_columns: bool = field(default=False, metadata={"help": "Keep the text columns: the collator "
                                                                          "tokenizes them."})
 
     def __post_init__(self):
+        self.resolve_hardware_defaults()
         super().__post_init__()
         if self.tau1 <= 0 or self.tau2 <= 0:
             raise ConfigError(f"tau1 and tau2 must be positive (got {self.tau1}, {self.tau2})", field="tau1")
         if self.loss_type not in LOSS_TYPES:
             raise ConfigError(f"loss_type must be one of {', '.join(LOSS_TYPES)}", field="loss_type")
-        if min(self.rationale_pool, self.rationale_samples) < 1 or min(self.question_pool, self.question_samples) < 0:
+        rationale_pool, question_pool = self.rationale_pool or 1, self.question_pool or 0  # None: as stored
+        if min(rationale_pool, self.rationale_samples) < 1 or min(question_pool, self.question_samples) < 0:
             raise ConfigError("pools and samples must be >= 0, with at least one rationale candidate",
                               field="rationale_samples")
         if self.rationale_samples + self.question_samples < 2:
@@ -61,13 +64,11 @@ class RerankerTrainingArguments(TrainingArguments):
                               field="remove_unused_columns")
 
 
-def apply_lora(model, args: RerankerTrainingArguments):
-    """Wrap ``model`` with LoRA on ``args.lora_target_modules``; the projection stays fully trainable."""
-    from peft import LoraConfig, get_peft_model
+def apply_lora(model, lora_args: LoraArguments):
+    """Wrap ``model`` with LoRA on ``lora_args.lora_target_modules``; the projection stays fully trainable."""
+    from peft import get_peft_model
 
-    config = LoraConfig(r=args.lora_r, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout,
-                        target_modules=list(args.lora_target_modules), modules_to_save=["projection"])
-    return get_peft_model(model, config)
+    return get_peft_model(model, get_peft_config(lora_args, modules_to_save=["projection"]))
 
 
 class _SamplerEpoch(TrainerCallback):
@@ -81,7 +82,7 @@ class _SamplerEpoch(TrainerCallback):
 
 
 CARD_ARGUMENTS = ("tau1", "tau2", "loss_type", "rationale_pool", "question_pool", "rationale_samples", "question_samples",
-                  "learning_rate", "use_lora", "lora_r", "train_passage_encoder")
+                  "learning_rate", "train_passage_encoder")
 
 
 class RerankerTrainer(HubCardMixin, Trainer):
@@ -89,7 +90,8 @@ class RerankerTrainer(HubCardMixin, Trainer):
 
     Training rows are subsampled per step by :class:`CandidateSampler`; ``evaluate`` ranks the full
     candidate sets of the eval rows and reports Hits@k/MRR next to BM25 with the question.
-    ``base_model`` (the backbone's folder or Hub id) and ``dataset_name`` go into the model card.
+    ``base_model`` (the backbone's folder or Hub id), ``dataset_name`` and ``lora_args`` (the LoRA options it
+    trained with; default: whether the model is a peft adapter) go into the model card.
     """
 
     args: RerankerTrainingArguments
@@ -97,7 +99,7 @@ class RerankerTrainer(HubCardMixin, Trainer):
 
     def __init__(self, model=None, args: RerankerTrainingArguments | None = None, train_dataset=None,
                  eval_dataset=None, processing_class=None, data_collator=None, *, base_model: str | None = None,
-                 dataset_name: str | None = None, **kwargs):
+                 dataset_name: str | None = None, lora_args: LoraArguments | None = None, **kwargs):
         if not isinstance(args, RerankerTrainingArguments):
             raise ConfigError("RerankerTrainer needs RerankerTrainingArguments (temperatures, pools, lengths)")
         if data_collator is None:
@@ -109,15 +111,16 @@ class RerankerTrainer(HubCardMixin, Trainer):
                          processing_class=processing_class, data_collator=data_collator, **kwargs)
         self.add_callback(_SamplerEpoch(sampler))
         self.loss_fn = BM25DistillationLoss(args.tau1, args.tau2, args.loss_type)
-        self.base_model, self.dataset_name = base_model, dataset_name
+        self.base_model, self.dataset_name, self.lora_args = base_model, dataset_name, lora_args
 
     def hub_spec(self) -> dict:
         return {"kind": "reranker"}
 
     def hub_card(self, model_name: str):
         args = self.args
+        lora = self.lora_args or LoraArguments(use_lora=self.is_adapter())
         training = {**{name: getattr(args, name) for name in CARD_ARGUMENTS}, "epochs": args.num_train_epochs,
-                    "batch_size": args.per_device_train_batch_size}
+                    "batch_size": args.per_device_train_batch_size, "use_lora": lora.use_lora, "lora_r": lora.lora_r}
         evaluations = [entry for entry in self.state.log_history if any(k.startswith("eval_reranker_") for k in entry)]
         metrics = {k: v for k, v in evaluations[-1].items() if k.startswith("eval_")} if evaluations else None
         return reranker_card(self.accelerator.unwrap_model(self.model).config, model_name=model_name,

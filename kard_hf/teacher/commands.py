@@ -13,14 +13,14 @@ import logging
 import os
 from dataclasses import dataclass, field
 
-from ..arguments import parse_args
+from ..arguments import make_parser
 from ..data import examples_to_dataset
 from ..data.arguments import FilterArguments, QuestionArguments
 from ..data.store import push_dataset_dict, save_dataset_dict
 from ..errors import ConfigError
 from ..fileio import claim_output
 from ..hub import HubDatasetArguments
-from .base import SamplingParams
+from .base import SamplingParams, Teacher
 from .cache import SampleCache
 from .filtering import filter_rationales
 from .openai_compat import DEFAULT_BASE_URL, OpenAICompatibleTeacher, host_of
@@ -31,6 +31,8 @@ from .scrub import scrub_logs
 logger = logging.getLogger(__name__)
 
 HF_HOSTS = ("huggingface.co", "hf.space", "huggingface.cloud")
+BUILTIN_TEACHERS = ("openai", "transformers")
+TEACHER_ENTRY_POINTS = "kard_hf.teachers"  # name = module:TeacherSubclass (the bundled benchmark's is one)
 
 
 @dataclass
@@ -50,8 +52,8 @@ class RationaleDataArguments:
 
 @dataclass
 class TeacherArguments:
-    model: str | None = field(default=None, metadata={"help": "Endpoint model name, or a local model folder / Hub id for --teacher transformers (not used by --teacher benchmark)."})
-    teacher: str = field(default="openai", metadata={"help": "openai (any OpenAI-compatible chat-completions endpoint), transformers (local model) or benchmark (the bundled benchmark's programmatic teacher)."})
+    model: str | None = field(default=None, metadata={"help": "Endpoint model name, or a local model folder / Hub id for --teacher transformers (passed to a registered teacher as model=)."})
+    teacher: str = field(default="openai", metadata={"help": "openai (any OpenAI-compatible chat-completions endpoint), transformers (local model), a teacher registered in the 'kard_hf.teachers' entry-point group, or module:Class (a Teacher subclass)."})
     base_url: str = field(default=DEFAULT_BASE_URL, metadata={"help": "Endpoint base URL; /chat/completions is appended (vLLM: http://host:8000/v1; HF: https://router.huggingface.co/v1)."})
     api_key_env: str | None = field(default=None, metadata={
         "help": "Environment variable holding the API key (default: HF_TOKEN for Hugging Face hosts, else OPENAI_API_KEY; no key is sent if unset)."})
@@ -74,10 +76,7 @@ class TeacherArguments:
     max_input_tokens: int | None = field(default=None, metadata={"help": "Local teacher: truncate longer prompts."})
 
     def __post_init__(self):
-        if self.teacher not in ("openai", "transformers", "benchmark"):
-            raise ConfigError(f"unknown teacher {self.teacher!r}; expected openai, transformers or benchmark",
-                              field="teacher")
-        if self.teacher != "benchmark" and not self.model:
+        if self.teacher in BUILTIN_TEACHERS and not self.model:
             raise ConfigError(f"--model is required for --teacher {self.teacher}", field="model")
         if self.n < 1:
             raise ConfigError(f"n must be >= 1, got {self.n}", field="n")
@@ -103,11 +102,32 @@ def api_key_from_env(name: str | None, base_url: str) -> tuple[str | None, str]:
     return os.environ.get(name) or None, f"${name}"
 
 
-def build_teacher(args: TeacherArguments):
-    if args.teacher == "benchmark":
-        from ..benchmark.teacher import BenchmarkTeacher
+def find_teacher(name: str) -> type[Teacher]:
+    """The Teacher subclass registered as ``name`` (entry-point group ``kard_hf.teachers``) or at ``module:Class``."""
+    from importlib import import_module
+    from importlib.metadata import entry_points
 
-        return BenchmarkTeacher()
+    if ":" in name:
+        module, _, attribute = name.partition(":")
+        try:
+            found = getattr(import_module(module), attribute)
+        except (ImportError, AttributeError) as e:
+            raise ConfigError(f"cannot import the teacher {name!r}: {e}", field="teacher") from None
+    else:
+        registered = {point.name: point for point in entry_points(group=TEACHER_ENTRY_POINTS)}
+        if name not in registered:
+            raise ConfigError(f"unknown teacher {name!r}; expected {', '.join(BUILTIN_TEACHERS + tuple(registered))} "
+                              "or module:Class", field="teacher")
+        found = registered[name].load()
+    if not (isinstance(found, type) and issubclass(found, Teacher)):
+        raise ConfigError(f"{name!r} is not a kard_hf.teacher.Teacher subclass", field="teacher")
+    return found
+
+
+def build_teacher(args: TeacherArguments):
+    if args.teacher not in BUILTIN_TEACHERS:
+        teacher_class = find_teacher(args.teacher)
+        return teacher_class(model=args.model) if args.model else teacher_class()
     if args.teacher == "transformers":
         from .local import TransformersTeacher
 
@@ -121,14 +141,17 @@ def build_teacher(args: TeacherArguments):
         max_backoff=args.max_backoff, timeout=args.request_timeout, samples_per_request=args.samples_per_request)
 
 
-def rationales(argv: list[str]) -> None:
+def make_rationales_parser():
+    return make_parser(ARGUMENTS, prog="kard-hf rationales",
+                       description="Sample few-shot chain-of-thought rationales from a teacher that sees the gold "
+                                   "answer, keep those that reach it, and save a rationale dataset.")
+
+
+def rationales(questions: QuestionArguments, data_args: RationaleDataArguments, teacher_args: TeacherArguments,
+               filter_args: FilterArguments, hub: HubDatasetArguments) -> None:
     """Sample, cache, filter and save teacher rationales (see ``kard-hf rationales --help``)."""
     import datasets
 
-    questions, data_args, teacher_args, filter_args, hub = parse_args(
-        ARGUMENTS, argv, prog="kard-hf rationales",
-        description="Sample few-shot chain-of-thought rationales from a teacher that sees the gold answer, keep those "
-                    "that reach it, and save a rationale dataset.")
     claim_output(data_args.output_dir, overwrite=data_args.overwrite_output_dir,
                  inputs=(questions.dataset, questions.train_file, questions.validation_file, questions.test_file,
                          data_args.cache_file))

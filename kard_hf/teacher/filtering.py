@@ -53,10 +53,10 @@ class VerifierFilter:
                  device: str | None = None):
         import torch
 
-        from .local import load_lm
+        from .local import load_prompted_lm
 
         self.model_name = str(model_name_or_path)
-        self.lm, self.tokenizer = load_lm(model_name_or_path, purpose="verifier")
+        self.lm, self.tokenizer = load_prompted_lm(model_name_or_path, purpose="verifier")
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.lm.to(self.device)
         self.batch_size, self.max_input_tokens = batch_size, max_input_tokens

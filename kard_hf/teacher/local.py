@@ -5,31 +5,23 @@ from __future__ import annotations
 from itertools import groupby
 from typing import Callable, Sequence
 
-from ..errors import ConfigError, ModelError
+from ..errors import ConfigError
 from .base import Completion, Job, SamplingParams, Teacher, cut_at_stop
 
 
-def load_lm(model_name_or_path: str, *, purpose: str):
-    """``(model, tokenizer)`` for a seq2seq or causal LM, in eval mode.
+def load_prompted_lm(model_name_or_path: str, *, purpose: str):
+    """``(model, tokenizer)`` of :func:`kard_hf.lm.load_lm`, in eval mode, set up for prompting.
 
     Too long inputs lose their beginning (the end holds the question or the verifier's cue); a
     causal tokenizer also pads on the left, so generation continues right after the prompt.
     """
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
+    from ..lm import load_lm
 
-    try:
-        config = AutoConfig.from_pretrained(model_name_or_path)
-        tokenizer = AutoTokenizer.from_pretrained(model_name_or_path)
-        model_class = AutoModelForSeq2SeqLM if config.is_encoder_decoder else AutoModelForCausalLM
-        model = model_class.from_pretrained(model_name_or_path).eval()
-    except (OSError, ValueError) as e:
-        raise ModelError(f"cannot load the {purpose} model {model_name_or_path!r}: {e}") from None
+    model, tokenizer = load_lm(model_name_or_path, purpose=purpose)
     tokenizer.truncation_side = "left"
-    if not config.is_encoder_decoder:
+    if not model.config.is_encoder_decoder:
         tokenizer.padding_side = "left"
-        if tokenizer.pad_token is None:
-            tokenizer.pad_token = tokenizer.eos_token
-    return model, tokenizer
+    return model.eval(), tokenizer
 
 
 class TransformersTeacher(Teacher):
@@ -50,7 +42,7 @@ class TransformersTeacher(Teacher):
         if batch_size < 1:
             raise ConfigError("batch_size must be >= 1", field="batch_size")
         self.model_name, self.model = model_name_or_path, str(model_name_or_path)
-        self.lm, self.tokenizer = load_lm(model_name_or_path, purpose="teacher")
+        self.lm, self.tokenizer = load_prompted_lm(model_name_or_path, purpose="teacher")
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.lm.to(self.device)
         self.batch_size, self.max_input_tokens = batch_size, max_input_tokens

@@ -84,9 +84,9 @@ Explanation: Deserts are hot and dry. A camel can go a long time without drinkin
 """ + _QUERY
 
 FEW_SHOT_PROMPTS = {"medqa": MEDQA, "strategyqa": STRATEGYQA, "obqa": OBQA}
-# Zero-shot, for the programmatic teacher of the bundled benchmark (kard_hf.benchmark.teacher), which reads it back.
-BENCHMARK = _QUERY
-BUILTIN_PROMPTS = {**FEW_SHOT_PROMPTS, "benchmark": BENCHMARK}
+# Zero-shot: the question and its answer only, for teachers that need no examples (a programmatic teacher).
+ZERO_SHOT = _QUERY
+BUILTIN_PROMPTS = {**FEW_SHOT_PROMPTS, "zero-shot": ZERO_SHOT}
 
 
 @dataclass(frozen=True)
@@ -124,7 +124,7 @@ def validate_template(template: str, *, source=None) -> None:
 
 
 def load_prompt(name_or_path: str) -> RationalePrompt:
-    """A built-in prompt (``medqa``, ``strategyqa``, ``obqa``) or a UTF-8 template file."""
+    """A built-in prompt (``medqa``, ``strategyqa``, ``obqa``, ``zero-shot``) or a UTF-8 template file."""
     if name_or_path in BUILTIN_PROMPTS:
         return RationalePrompt(name_or_path, BUILTIN_PROMPTS[name_or_path])
     path = Path(name_or_path)

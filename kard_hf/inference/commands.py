@@ -9,16 +9,16 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .arguments import parse_args
-from .consistency import check_knowledge_base, check_student_knowledge_base
-from .data.loaders import FORMATS, load_mcq
-from .data.processed import require_columns
-from .data.schema import MCQExample
-from .data.store import load_dataset_dict
-from .errors import ConfigError, DataError
-from .evaluation import accuracy, format_table, summarize
-from .fileio import atomic_path, claim_output, write_json
-from .inference import RETRIEVAL_MODES, Decoding, KARDPipeline, Retrieved, load_pipeline
+from ..arguments import make_parser
+from ..consistency import check_knowledge_base, check_student_knowledge_base
+from ..data.loaders import FORMATS, load_mcq
+from ..data.processed import require_columns
+from ..data.schema import MCQExample
+from ..data.store import load_dataset_dict
+from ..errors import ConfigError, DataError
+from ..fileio import atomic_path, claim_output, write_json
+from .metrics import accuracy, format_table, summarize
+from .pipeline import RETRIEVAL_MODES, Decoding, Pipeline, Retrieved, load_pipeline
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ class PipelineArguments:
     def decoding_config(self) -> Decoding:
         return Decoding(self.decoding, self.num_samples, self.top_k, self.top_p, max_new_tokens=self.max_new_tokens)
 
-    def pipeline(self):
+    def pipeline(self) -> Pipeline:
         """A KARDPipeline, or a KnifePipeline for KNIFE students."""
         return load_pipeline(self.student, reranker=self.reranker, knowledge_base=self.knowledge_base,
                              retrieval=self.retrieval, num_passages=self.num_passages, candidates=self.candidates,
@@ -72,7 +72,7 @@ def _examples(dataset) -> list[MCQExample]:
             for row in dataset]
 
 
-def _check_fingerprints(pipeline: KARDPipeline, manifest: dict, dataset_name: str) -> None:
+def _check_fingerprints(pipeline: Pipeline, manifest: dict, dataset_name: str) -> None:
     if pipeline.knowledge_base is not None:
         check_knowledge_base(pipeline.knowledge_base, manifest, dataset_name)
     recorded = (manifest.get("knowledge_base") or {}).get("fingerprint")
@@ -93,9 +93,13 @@ def _rouge_l(predictions, examples) -> float:
     return sum(scores) / len(scores)
 
 
-def evaluate(argv: list[str]) -> None:
-    """Answer a processed split with a student, write predictions.jsonl and metrics.json, print the table."""
-    pipeline_args, args = parse_args((PipelineArguments, EvaluateArguments), argv, prog="kard-hf evaluate")
+def make_evaluate_parser():
+    return make_parser((PipelineArguments, EvaluateArguments), prog="kard-hf evaluate")
+
+
+def evaluate(pipeline_args: PipelineArguments, args: EvaluateArguments) -> dict:
+    """Answer a processed split with a student, write predictions.jsonl and metrics.json, print the table;
+    returns the metrics."""
     claim_output(args.output_dir, overwrite=args.overwrite_output_dir, inputs=(
         args.dataset, pipeline_args.student, pipeline_args.reranker, pipeline_args.knowledge_base))
     if args.record_in_card and not (Path(pipeline_args.student) / "README.md").is_file():
@@ -153,11 +157,12 @@ def evaluate(argv: list[str]) -> None:
     print(format_table([(name, metrics["accuracy"])]))
     print(f"predictions and metrics written to {args.output_dir}")
     if args.record_in_card:
-        from .hub import record_evaluation
+        from ..hub import record_evaluation
 
         record_evaluation(pipeline_args.student, metrics, dataset=args.dataset, split=args.split,
                           retrieval=pipeline.retrieval)
         print(f"accuracy added to the model card of {pipeline_args.student}")
+    return metrics
 
 
 @dataclass
@@ -167,9 +172,12 @@ class PredictArguments:
     seed: int = field(default=0, metadata={"help": "Sampling seed."})
 
 
-def predict(argv: list[str]) -> None:
+def make_predict_parser():
+    return make_parser((PipelineArguments, PredictArguments), prog="kard-hf predict")
+
+
+def predict(pipeline_args: PipelineArguments, args: PredictArguments) -> None:
     """Answer new questions (retrieving from a knowledge base for kard students); one JSON line per question."""
-    pipeline_args, args = parse_args((PipelineArguments, PredictArguments), argv, prog="kard-hf predict")
     if args.questions == "-":
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "stdin.jsonl"

@@ -6,7 +6,7 @@ import statistics
 from collections import Counter
 from dataclasses import dataclass
 
-from .data.formatting import extract_answer
+from ..data.formatting import extract_answer
 
 
 @dataclass(frozen=True)

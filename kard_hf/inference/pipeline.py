@@ -10,18 +10,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import torch
 from tqdm.auto import tqdm
 
-from .data.formatting import PromptTemplate, format_question
-from .data.schema import LETTERS, MCQExample
-from .distill.collator import StudentDataCollator
-from .distill.spec import StudentSpec
-from .errors import ConfigError, ModelError
-from .evaluation import vote
-from .fileio import read_json
-from .hub import resolve_folder
+from ..data.formatting import format_question
+from ..data.schema import LETTERS, MCQExample
+from ..distill.collator import StudentDataCollator
+from ..distill.spec import StudentSpec
+from ..errors import ConfigError
+from ..hub import resolve_folder
+from ..lm import load_lm
+from .metrics import vote
 
 RETRIEVAL_MODES = ("none", "bm25", "reranker", "oracle")
 
@@ -78,61 +79,42 @@ class Retrieved:
     ids: list[list[str]] = field(default_factory=list)
 
 
+class Pipeline(Protocol):
+    """What ``kard-hf evaluate`` and ``predict`` need of a student: its spec, what it reads, and answers.
+
+    :class:`KARDPipeline` (ft / rd / kard students) and :class:`~kard_hf.knife.KnifePipeline` implement it.
+    """
+
+    spec: StudentSpec
+    retrieval: str
+    num_passages: int
+    knowledge_base: object | None
+
+    def __call__(self, examples: list[MCQExample], *, candidates: Retrieved | None = None,
+                 silver: Retrieved | None = None, decoding: Decoding = ..., seed: int = 0,
+                 show_progress: bool = False) -> list[Prediction]: ...
+
+
 def load_trained_student(path_or_id: str | Path):
     """``(model, tokenizer, spec)`` for a student folder or Hub id; a LoRA adapter is loaded onto its base and merged."""
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
-
     folder = resolve_folder(path_or_id, what="student")
     spec = StudentSpec.load(folder)
-    if (folder / "adapter_config.json").is_file():
-        from peft import AutoPeftModelForCausalLM, AutoPeftModelForSeq2SeqLM, PeftConfig
-
-        base_config = AutoConfig.from_pretrained(PeftConfig.from_pretrained(folder).base_model_name_or_path)
-        auto = AutoPeftModelForSeq2SeqLM if base_config.is_encoder_decoder else AutoPeftModelForCausalLM
-        model = auto.from_pretrained(folder).merge_and_unload()
-    else:
-        try:  # an unknown architecture, or one with no generation head, raises ValueError
-            config = AutoConfig.from_pretrained(folder)
-            auto = AutoModelForSeq2SeqLM if config.is_encoder_decoder else AutoModelForCausalLM
-            model = auto.from_pretrained(folder)
-        except ValueError as e:
-            raise ModelError(f"{path_or_id} cannot generate text: {str(e).splitlines()[0]}") from None
-    if not model.can_generate():
-        raise ModelError(f"{path_or_id} ({type(model).__name__}) cannot generate text")
-    return model.eval(), AutoTokenizer.from_pretrained(folder), spec
+    model, tokenizer = load_lm(folder, purpose="student", merge_adapter=True)
+    return model.eval(), tokenizer, spec
 
 
-class KnifePipeline:
-    """A KNIFE student behind the pipeline's interface: it reads neither passages nor rationales and scores
-    each (question, option) pair, so retrieval is ``none`` and the one "generation" is the chosen letter."""
+def load_pipeline(student: str | Path, *, batch_size: int = 16, **kwargs) -> Pipeline:
+    """The pipeline of a student folder or Hub id, chosen by its ``model_type`` (AutoConfig knows kard_hf's)."""
+    from transformers import AutoConfig
 
-    retrieval, num_passages, knowledge_base = "none", 0, None
+    from .. import auto  # noqa: F401  (AutoConfig learns kard_hf's model types)
+    from ..knife.configuration import KnifeT5Config
 
-    def __init__(self, model, tokenizer, *, batch_size: int = 16):
-        self.model, self.tokenizer, self.batch_size = model, tokenizer, batch_size
-        self.spec = StudentSpec("knife", PromptTemplate(), 0, 0, 0)
-
-    def __call__(self, examples: list[MCQExample], *, show_progress: bool = False, **_) -> list[Prediction]:
-        from .knife import predict_choices
-
-        if not examples:
-            raise ConfigError("no questions to answer")
-        choices = predict_choices(self.model, self.tokenizer, [(e.stem, e.options) for e in examples],
-                                  self.batch_size, progress=show_progress)
-        return [Prediction(e.id, [], [], [LETTERS[c]], {LETTERS[c]: 1}, c, e.answer) for e, c in zip(examples, choices)]
-
-
-def load_pipeline(student: str | Path, *, batch_size: int = 16, **kwargs):
-    """A :class:`KARDPipeline` for students of ``kard-hf train``, a :class:`KnifePipeline` for KNIFE students."""
     folder = resolve_folder(student, what="student")
-    # Read the type from the file: AutoConfig knows knife_t5 only once kard_hf.knife has been imported.
-    if read_json(folder / "config.json").get("model_type") == "knife_t5":
-        from .knife import load_knife_model
+    if AutoConfig.from_pretrained(folder).model_type == KnifeT5Config.model_type:
+        from ..knife.pipeline import KnifePipeline
 
-        if any(kwargs.get(name) for name in ("reranker", "knowledge_base", "retrieval", "num_passages")):
-            raise ConfigError("a KNIFE student reads no passages: drop reranker, knowledge_base, retrieval and "
-                              "num_passages", field="student")
-        return KnifePipeline(*load_knife_model(folder), batch_size=batch_size)
+        return KnifePipeline.from_pretrained(folder, batch_size=batch_size, **kwargs)
     return KARDPipeline.from_pretrained(folder, batch_size=batch_size, **kwargs)
 
 
@@ -175,11 +157,11 @@ class KARDPipeline:
         """Load the student, and the reranker and knowledge base when given (folders or Hub ids)."""
         model, tokenizer, spec = load_trained_student(student)
         if reranker is not None:
-            from .reranker import Reranker
+            from ..reranker import Reranker
 
             reranker = Reranker.from_pretrained(reranker)
         if knowledge_base is not None:
-            from .knowledge import KnowledgeBase
+            from ..knowledge import KnowledgeBase
 
             knowledge_base = KnowledgeBase.from_pretrained(knowledge_base)
         return cls(model, tokenizer, spec, reranker=reranker, knowledge_base=knowledge_base, **kwargs)

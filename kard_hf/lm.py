@@ -1,0 +1,57 @@
+"""Loading a text-generating LM, seq2seq or decoder-only: the one loader of students, teachers and verifiers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .errors import ModelError
+
+
+def is_seq2seq(config) -> bool:
+    """True for an encoder-decoder LM, False for a decoder-only one; :class:`ModelError` for anything else."""
+    from transformers import (MODEL_FOR_CAUSAL_LM_MAPPING, MODEL_FOR_MASKED_LM_MAPPING,
+                              MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING)
+
+    if type(config) in MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING and config.is_encoder_decoder:
+        return True
+    if type(config) in MODEL_FOR_CAUSAL_LM_MAPPING and not config.is_encoder_decoder:
+        if type(config) in MODEL_FOR_MASKED_LM_MAPPING and not config.is_decoder:
+            raise ModelError(f"a {config.model_type!r} model with is_decoder false is a bidirectional encoder (a "
+                             "masked LM): as a causal student it would see the tokens it must predict; use a "
+                             "decoder-only or seq2seq model")
+        return False
+    raise ModelError(f"a {config.model_type!r} model is neither a seq2seq LM (AutoModelForSeq2SeqLM) nor a "
+                     "causal LM (AutoModelForCausalLM): it cannot generate text")
+
+
+def load_lm(name_or_path: str | Path, *, purpose: str, merge_adapter: bool = False):
+    """``(model, tokenizer)`` of a seq2seq or causal LM (weights as saved, fp32 by default, train mode).
+
+    A tokenizer without a pad token (GPT-2, OPT) pads with its end-of-sequence token. With
+    ``merge_adapter``, a folder holding a peft LoRA adapter is loaded onto its base model and merged.
+    Anything unloadable, or not a generating LM, is a :class:`ModelError` naming ``purpose``.
+    """
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
+
+    adapter = merge_adapter and (Path(name_or_path) / "adapter_config.json").is_file()
+    try:
+        if adapter:
+            from peft import PeftConfig
+
+            config = AutoConfig.from_pretrained(PeftConfig.from_pretrained(name_or_path).base_model_name_or_path)
+        else:
+            config = AutoConfig.from_pretrained(name_or_path)
+        seq2seq = is_seq2seq(config)
+        tokenizer = AutoTokenizer.from_pretrained(name_or_path)
+        if adapter:
+            from peft import AutoPeftModelForCausalLM, AutoPeftModelForSeq2SeqLM
+
+            auto = AutoPeftModelForSeq2SeqLM if seq2seq else AutoPeftModelForCausalLM
+            model = auto.from_pretrained(name_or_path).merge_and_unload()
+        else:
+            model = (AutoModelForSeq2SeqLM if seq2seq else AutoModelForCausalLM).from_pretrained(name_or_path)
+    except (OSError, ValueError) as e:
+        raise ModelError(f"cannot load the {purpose} model {str(name_or_path)!r}: {str(e).splitlines()[0]}") from None
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return model, tokenizer

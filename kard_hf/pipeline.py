@@ -1,0 +1,263 @@
+"""``kard-hf pipeline --config my_pipeline.yaml``: the whole chain on your own data, from one YAML, resumable.
+
+rationales → build-kb → augment → train (each student) → train-reranker → evaluate (each table row) →
+results table and chart. Each section of the YAML holds the options of its step, exactly as that
+command takes them (``kard-hf <command> --help``); the pipeline fills in the paths that link the steps
+(``dataset``, ``knowledge_base``, ``output_dir``, ``student``, ``reranker``) unless a section sets them.
+
+A step that finishes writes a marker, ``<output_dir>/.steps/<step>.json`` (atomically, with the options it
+ran with). A rerun skips every step whose marker holds the same options, so a killed run resumes at the
+step it was in (a student's training from its last complete checkpoint), replacing what an unfinished step
+left; a step whose options changed is refused until its marker is deleted. recipes/pipelines/ has a documented example; docs/pipeline.md the format.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from .arguments import make_parser
+from .errors import ConfigError
+from .fileio import command_scope, read_json, write_json
+from .resume import last_complete_checkpoint
+
+MARKERS = ".steps"
+KNIFE_TEACHER = "knife-teacher"
+
+
+@dataclass
+class PipelineArguments:
+    """The sections of a pipeline YAML (``--config``): each one the options of its step."""
+
+    output_dir: str = field(metadata={"help": "Where every step's output goes (rationales/, kb/, processed/, "
+                                              "<method>/, reranker/, eval/<row>/, results.*)."})
+    rationales: dict | None = field(default=None, metadata={
+        "help": "Options of kard-hf rationales (questions, teacher, prompt...). Omit it when augment reads "
+                "rationales you have (train_file + train_rationales)."})
+    build_kb: dict | None = field(default=None, metadata={
+        "help": "Options of kard-hf build-kb (corpus...). Omit it when augment names a knowledge_base."})
+    augment: dict = field(default_factory=dict, metadata={"help": "Options of kard-hf augment."})
+    train: dict = field(default_factory=dict, metadata={
+        "help": "Options of kard-hf train shared by the ft / rd / kard students (model_name_or_path...)."})
+    students: dict = field(default_factory=lambda: {"ft": {}, "rd": {}, "kard": {}}, metadata={
+        "help": "Students to train, method -> its own options of kard-hf train (ft, rd, kard; knife-teacher and "
+                "knife take only these, not the shared train section)."})
+    train_reranker: dict | None = field(default=None, metadata={
+        "help": "Options of kard-hf train-reranker; omit it to train no reranker."})
+    evaluate: dict = field(default_factory=dict, metadata={"help": "Options of kard-hf evaluate shared by every row."})
+    table: dict | None = field(default=None, metadata={
+        "help": "Rows of the results table, name -> options of kard-hf evaluate ('student' is a students key). "
+                "Default: one row per student (kard with bm25, and with the reranker when one is trained)."})
+    dry_run: bool = field(default=False, metadata={
+        "help": "Check every step's options (as its command would) and print the plan, running nothing."})
+
+    def __post_init__(self):
+        for name in ("rationales", "build_kb", "augment", "train", "students", "train_reranker", "evaluate", "table"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, dict):
+                raise ConfigError(f"section '{name}' must be a mapping of options, got {type(value).__name__}",
+                                  field=name)
+        for method, options in self.students.items():
+            if not isinstance(options, dict | None):
+                raise ConfigError(f"students.{method} must be a mapping of options", field="students")
+
+
+@dataclass
+class Step:
+    """One step: ``run()`` does it; ``options`` (JSON-able) are recorded in its completion marker;
+    ``check()``, when given, parses the options as the step's command would, running nothing."""
+
+    name: str
+    options: dict
+    run: Callable[[], Any]
+    check: Callable[[], Any] | None = None
+
+
+def command_step(name: str, command: str, options: dict, *, checkpoints: Path | None = None) -> Step:
+    """A step that runs ``kard-hf <command>`` on ``options`` (a recipe dict), in this process.
+
+    With ``checkpoints`` (a trainer's output_dir), a run that finds a checkpoint there, left by a killed
+    run, resumes from it; the marker still records ``options`` as given.
+    """
+    from .cli import COMMANDS
+
+    options = {key: str(value) if isinstance(value, Path) else value for key, value in options.items()}
+    command_spec = COMMANDS[command]
+
+    def run():
+        recipe = options
+        if checkpoints is not None and "resume_from_checkpoint" not in options and last_complete_checkpoint(checkpoints):
+            recipe = {**options, "resume_from_checkpoint": "last"}
+        with command_scope():  # the step's output locks are released when it ends
+            return command_spec.load(command_spec.run)(*command_spec.parse([], recipe=recipe, source=f"step {name}"))
+
+    return Step(name, options, run, check=lambda: command_spec.parse([], recipe=options, source=f"step {name}"))
+
+
+def slug(name: str) -> str:
+    """A row name as a folder name: ``KARD (BM25)`` → ``kard-bm25``."""
+    return name.lower().replace(" ", "-").replace("(", "").replace(")", "")
+
+
+def pipeline_steps(args: PipelineArguments) -> list[Step]:
+    """The steps of ``args`` in order, each with the paths that link it to the previous ones filled in."""
+    root = Path(args.output_dir)
+    steps: list[Step] = []
+    augment = dict(args.augment)
+    if args.rationales is not None:
+        rationales = {"output_dir": root / "rationales", "overwrite_output_dir": True, **args.rationales}
+        steps.append(command_step("rationales", "rationales", rationales))
+        augment.setdefault("dataset", rationales["output_dir"])
+    if args.build_kb is not None:
+        build_kb = {"output_dir": root / "kb", "overwrite_output_dir": True, **args.build_kb}
+        steps.append(command_step("build-kb", "build-kb", build_kb))
+        augment.setdefault("knowledge_base", build_kb["output_dir"])
+    augment = {"output_dir": root / "processed", "overwrite_output_dir": True, **augment}
+    if "knowledge_base" not in augment:
+        raise ConfigError("no knowledge base: give a build_kb section or augment.knowledge_base", field="build_kb")
+    steps.append(command_step("augment", "augment", augment))
+    processed = str(augment["output_dir"])
+
+    students = {method: str((own or {}).get("output_dir", root / method)) for method, own in args.students.items()}
+    for method, own in args.students.items():
+        shared = {} if method.startswith("knife") else args.train
+        options = {"dataset": processed, "output_dir": students[method], "method": method, **shared, **(own or {})}
+        if method == "knife" and KNIFE_TEACHER in students:
+            options.setdefault("teacher_model_name_or_path", students[KNIFE_TEACHER])
+        steps.append(command_step(f"train {method}", "train", options, checkpoints=Path(students[method])))
+
+    reranker = None
+    if args.train_reranker is not None:
+        options = {"dataset": processed, "output_dir": root / "reranker", **args.train_reranker}
+        reranker = str(options["output_dir"])
+        steps.append(command_step("train-reranker", "train-reranker", options,
+                                  checkpoints=Path(options["output_dir"])))
+
+    for name, row in table_rows(args, reranker).items():
+        row = dict(row)
+        student = row.pop("student", None)
+        if student is None:
+            raise ConfigError(f"table row {name!r} names no student", field="table")
+        options = {"dataset": processed, "output_dir": root / "eval" / slug(name), "overwrite_output_dir": True, "name": name,
+                   **args.evaluate, "student": students.get(student, student), **row}
+        if options.get("retrieval") == "reranker" and reranker:
+            options.setdefault("reranker", reranker)
+        steps.append(command_step(f"evaluate {name}", "evaluate", options))
+    return steps
+
+
+def table_rows(args: PipelineArguments, reranker: str | None) -> dict[str, dict]:
+    """The table's rows: as given, or one per student (KARD once with BM25, once with the reranker)."""
+    if args.table is not None:
+        return args.table
+    rows = {}
+    for method in args.students:
+        if method == KNIFE_TEACHER:
+            continue
+        if method == "kard":
+            rows["KARD (BM25)"] = {"student": method, "retrieval": "bm25"}
+            if reranker:
+                rows["KARD (reranker)"] = {"student": method, "retrieval": "reranker"}
+        else:
+            rows[method.upper()] = {"student": method}
+    return rows
+
+
+def _marker(root: Path, step: Step) -> Path:
+    return root / MARKERS / f"{slug(step.name).replace('/', '-')}.json"
+
+
+def run_steps(steps: list[Step], root: str | Path, *, log: Callable[[str], None] = print) -> dict[str, float]:
+    """Run ``steps`` in order, skipping those already complete; returns the seconds each step ran (0: skipped)."""
+    root, timings = Path(root), {}
+    for step in steps:
+        marker = _marker(root, step)
+        if marker.is_file():
+            done = read_json(marker)
+            if done.get("options") != json.loads(json.dumps(step.options)):
+                raise ConfigError(f"step '{step.name}' was completed with other options; delete {marker} (and its "
+                                  "output) to run it again with these", file=marker)
+            log(f"== {step.name}: already complete, skipped")
+            timings[step.name] = 0.0
+            continue
+        log(f"\n== {step.name}")
+        start = time.perf_counter()
+        step.run()
+        timings[step.name] = time.perf_counter() - start
+        write_json(marker, {"step": step.name, "options": step.options, "seconds": timings[step.name]})
+    return timings
+
+
+def collect_accuracy(steps: list[Step]) -> dict[str, dict]:
+    """``{row name: accuracy summary (mean, std, runs)}`` from the metrics.json of every evaluate step."""
+    return {step.options["name"]: read_json(Path(step.options["output_dir"]) / "metrics.json")["accuracy"]
+            for step in steps if step.name.startswith("evaluate ")}
+
+
+def plot(rows: list[tuple[str, dict]], path: Path, *, title: str, ylabel: str = "accuracy (%)",
+         chance: float | None = None) -> bool:
+    """A bar chart of ``(name, summarize(...))`` rows (mean ± std); False when matplotlib is not installed."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    names = [name for name, _ in rows]
+    figure, axes = plt.subplots(figsize=(8, 4))
+    axes.bar(names, [100 * s["mean"] for _, s in rows], yerr=[100 * s["std"] for _, s in rows], capsize=4,
+             color=[f"C{i}" for i in range(len(rows))])
+    if chance is not None:
+        axes.axhline(100 * chance, color="black", linestyle=":", linewidth=1, label="chance")
+        axes.legend()
+    axes.set_ylabel(ylabel)
+    axes.set_ylim(0, 100)
+    axes.set_title(title)
+    plt.setp(axes.get_xticklabels(), rotation=15, ha="right")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return True
+
+
+def write_results(root: Path, rows: list[tuple[str, dict]], *, title: str, chart_title: str = "kard-hf pipeline",
+                  chance: float | None = None, **extra) -> str:
+    """results.json, results.md (the table) and results.png (the chart, with matplotlib) in ``root``;
+    returns the table."""
+    from .inference.metrics import format_table
+
+    table = format_table(rows, title=title)
+    write_json(root / "results.json", {"accuracy": dict(rows), **extra})
+    (root / "results.md").write_text(table + "\n", encoding="utf-8")
+    plot(rows, root / "results.png", title=chart_title, ylabel=title, chance=chance)
+    return table
+
+
+def run_pipeline(args: PipelineArguments) -> dict[str, dict]:
+    """``kard-hf pipeline``: run (or resume) the pipeline of ``args``; returns ``{row name: accuracy summary}``."""
+    root = Path(args.output_dir)
+    steps = pipeline_steps(args)
+    if args.dry_run:
+        for step in steps:
+            if step.check is not None:
+                step.check()
+            print(f"{step.name}: {'complete' if _marker(root, step).is_file() else 'to run'}")
+        return {}
+    start = time.perf_counter()
+    timings = run_steps(steps, root)
+    rows = list(collect_accuracy(steps).items())
+    table = write_results(root, rows, title="accuracy (%)", seconds_per_step=timings)
+    print("\n" + table)
+    print(f"\nFinished in {(time.perf_counter() - start) / 60:.1f} min. Results: {root / 'results.json'}, "
+          f"{root / 'results.md'}" + (f", {root / 'results.png'}" if (root / "results.png").is_file() else ""))
+    return dict(rows)
+
+
+def make_pipeline_parser():
+    return make_parser((PipelineArguments,), prog="kard-hf pipeline",
+                       description="Run rationales → build-kb → augment → train → train-reranker → evaluate on your "
+                                   "data from one YAML (--config); completed steps are skipped on a rerun.")
