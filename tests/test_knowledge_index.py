@@ -63,6 +63,23 @@ def test_pruned_search_equals_exhaustive_and_bm25s(corpus, method):
         np.testing.assert_allclose(kb.score(query, corpus["id"]), expected, rtol=2e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("dense_postings", [0.0, np.inf], ids=["always-dense", "always-pruned"])
+def test_both_search_strategies_equal_exhaustive_to_the_bit(corpus, dense_postings):
+    """search() picks dense scoring or the MaxScore loop per query by cost; each must give the
+    exhaustive top k exactly (same rows, same float64 scores, ties by row)."""
+    kb = KnowledgeBase.build(corpus, show_progress=False, chunk_size=400)
+    kb.index.dense_postings = dense_postings
+    for query in queries(corpus, 40, seed=3):
+        terms = kb.analyzer.query_terms(query)
+        every = kb.index.score(terms, np.arange(len(kb)))  # per-row scores, by another code path
+        for k in (1, 10, 37, len(kb) + 5):
+            rows, scores = kb.index.search(terms, k)
+            expected = np.lexsort((np.arange(len(kb)), -every))[:k]
+            np.testing.assert_array_equal(rows, expected)
+            np.testing.assert_array_equal(scores, every[expected])
+            np.testing.assert_array_equal(rows, kb.index.exhaustive(terms, k)[0])
+
+
 def test_parallel_search_equals_serial(corpus):
     kb = KnowledgeBase.build(corpus, show_progress=False)
     batch = queries(corpus, 40)

@@ -26,6 +26,11 @@ from .analysis import AnalyzedChunk
 from .strings import StringTable, StringTableWriter
 
 DELTA = 0.5  # bm25s's delta of BM25L and BM25+
+# search() scores densely (every list added whole, as bm25s does) instead of pruning when a query has
+# at least DENSE_POSTINGS postings per passage; an unpruned loop takes the dense top-k once it
+# has added DENSE_TOP_K postings per passage (cheaper than sorting them). Measured in docs/benchmarks.md.
+DENSE_POSTINGS = 0.2
+DENSE_TOP_K = 0.1
 INDEX_FILES = ["terms.offsets", "terms.upper", "terms.base", "postings.docs", "postings.scores",
                *StringTable.files("vocab", hashed=True)]
 
@@ -65,6 +70,11 @@ def _distinct(values: np.ndarray) -> np.ndarray:
 def _weighted(scores: np.ndarray, weight: float) -> np.ndarray:
     """A query term's contribution, always in float64 (so every code path adds the same numbers)."""
     return np.multiply(scores, weight, dtype=np.float64)
+
+
+def _accumulate(acc: np.ndarray, docs: np.ndarray, scores: np.ndarray, weight: float) -> None:
+    """``acc[docs] += weight * scores`` in one scatter pass (``np.add.at``; fancy ``+=`` makes three)."""
+    np.add.at(acc, docs, _weighted(scores, weight))
 
 
 class IndexBuilder:
@@ -171,6 +181,7 @@ class Index:
             else np.zeros(0, np.int32)
         self.scores = np.memmap(folder / "postings.scores", dtype=np.float32, mode="r").view(np.ndarray) if sizes \
             else np.zeros(0, np.float32)
+        self.dense_postings = DENSE_POSTINGS
         self._acc = None  # dense float64 accumulator and top-k marks, made on first search, reset after each
 
     # -- queries --------------------------------------------------------------------------------
@@ -227,6 +238,15 @@ class Index:
         remaining = np.concatenate([np.cumsum(bounds[::-1])[::-1], [0.0]]) * (1 + 1e-9)
         done = np.cumsum(np.concatenate([[0.0], bounds]))  # bound mass already added, before each term
         lengths = (self.offsets[ids + 1] - self.offsets[ids]) if len(ids) else np.zeros(0, np.int64)
+        if lengths.sum() >= self.dense_postings * self.num_docs:
+            # Long queries: MaxScore's bookkeeping (theta, candidates) costs more passes than it
+            # saves; one dense pass over every list and a top-k over every passage cost less.
+            try:
+                longest = self._postings(int(ids[np.argmax(lengths)]))[0] if len(ids) else None
+                rows, scores = self._dense_best(self._add_whole(acc, ids, weights), k, longest)
+            finally:
+                acc.fill(0)
+            return rows, scores + base
         top, theta, candidates, added = None, -np.inf, None, []
         total = at_last = 0  # postings added in all, and when theta was last recomputed
         try:
@@ -244,19 +264,23 @@ class Index:
                         candidates = _distinct(np.concatenate([d[acc[d] + remaining[term] >= theta] for d in added]))
                 docs, scores = self._postings(int(ids[term]))
                 if candidates is None or len(docs) < 4 * len(candidates):
-                    acc[docs] += _weighted(scores, weights[term])
+                    _accumulate(acc, docs, scores, weights[term])
                     added.append(docs)
                     total += len(docs)
                 else:
                     found = np.searchsorted(docs, candidates)
                     hit = found < len(docs)
                     hit[hit] = docs[found[hit]] == candidates[hit]
-                    acc[candidates[hit]] += _weighted(scores[found[hit]], weights[term])
+                    _accumulate(acc, candidates[hit], scores[found[hit]], weights[term])
                 if candidates is not None:
                     values = acc[candidates]
                     if len(candidates) > k:
                         theta = max(theta, np.partition(values, len(values) - k)[len(values) - k])
                     candidates = candidates[values + remaining[term + 1] >= theta]
+            if candidates is None and total >= DENSE_TOP_K * self.num_docs:
+                # No break: acc holds every passage's exact score, its top k costs one pass over it.
+                rows, scores = self._dense_best(acc, k, max(added, key=len))
+                return rows, scores + base
             if candidates is None:
                 candidates = _distinct(np.concatenate(added)) if added else np.zeros(0, dtype=np.int64)
             partial = acc[candidates]
@@ -294,14 +318,34 @@ class Index:
             hit[hit] = docs[found[hit]] == sorted_rows[hit]
             total[hit] += _weighted(scores[found[hit]], weight)
 
+    def _add_whole(self, total: np.ndarray, ids: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """``total`` (float64) plus every given term's whole posting list, term by term in order."""
+        for term, weight in zip(ids.tolist(), weights.tolist()):
+            _accumulate(total, *self._postings(term), weight)
+        return total
+
+    @classmethod
+    def _dense_best(cls, total: np.ndarray, k: int, hint: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The top ``k`` of every passage's score (score descending, row ascending). The k-th best
+        score among any ``k`` of the distinct rows ``hint`` is a floor of the k-th best of all:
+        when it is positive, only the rows at or above it are ranked (a partition of every
+        passage is slow when most scores are 0)."""
+        if hint is not None and len(hint) >= k:
+            values = total[hint]
+            floor = np.partition(values, len(values) - k)[len(values) - k]
+            if floor > 0:
+                rows = np.flatnonzero(total >= floor)
+                return cls._best(rows, total[rows], k)
+        n = len(total)
+        rows = np.flatnonzero(total >= np.partition(total, n - k)[n - k]) if n > k else np.arange(n)
+        values = total[rows]
+        order = np.lexsort((rows, -values))[:k]
+        return rows[order], values[order]
+
     def exhaustive(self, terms: dict[str, int], k: int) -> tuple[np.ndarray, np.ndarray]:
         """The reference: every passage scored, the same order of additions and the same tie rule."""
         ids, weights, base = self.query(terms)
-        total = np.zeros(self.num_docs, dtype=np.float64)
-        for term, weight in zip(ids.tolist(), weights.tolist()):
-            docs, scores = self._postings(term)
-            total[docs] += _weighted(scores, weight)
-        rows, scores = self._best(np.arange(self.num_docs), total, k)
+        rows, scores = self._dense_best(self._add_whole(np.zeros(self.num_docs), ids, weights), k)
         return rows, scores + base
 
     def score(self, terms: dict[str, int], rows: np.ndarray) -> np.ndarray:
