@@ -18,7 +18,6 @@ What it changes, each in the narrowest hook:
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 from transformers import Seq2SeqTrainer, TrainerCallback
 
