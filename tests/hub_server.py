@@ -24,10 +24,11 @@ import re
 import threading
 import uuid
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, unquote, urlparse
 
 import yaml
+from loopback import LoopbackServer
 
 LFS_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".arrow", ".parquet", ".npy", ".npz", ".msgpack", ".h5")
 GITATTRIBUTES = "".join(f"*{suffix} filter=lfs diff=lfs merge=lfs -text\n" for suffix in LFS_SUFFIXES).encode()
@@ -68,7 +69,7 @@ class HubError(Exception):
         self.status, self.message, self.code, self.headers = status, message, code, headers or {}
 
 
-class HubServer:
+class HubServer(LoopbackServer):
     """Start with :meth:`start`; ``endpoint`` is the value for ``HF_ENDPOINT``."""
 
     def __init__(self, tokens: dict[str, str]):
@@ -109,21 +110,11 @@ class HubServer:
 
             do_GET = do_POST = do_PUT = do_HEAD = _handle
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self._serve(Handler)
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
-
-    def start(self) -> "HubServer":
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        return self.origin
 
     # -- helpers --------------------------------------------------------------------------------------------
     def _user(self, auth: str | None, *, required: bool) -> str | None:

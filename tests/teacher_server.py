@@ -15,12 +15,14 @@ import json
 import re
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from loopback import LoopbackServer
 
 _QUERY = re.compile(r"Question: (.*)\nCorrect answer: \(([A-H])\)\nExplanation:$")
 
 
-class ChatServer:
+class ChatServer(LoopbackServer):
     def __init__(self, *, script=(), wrong_odd_choices=False, malformed_for=None, slow_seconds=2.0, delay=0.0,
                  ignore_n=False):
         self.script, self.wrong_odd_choices, self.malformed_for = list(script), wrong_odd_choices, malformed_for
@@ -61,13 +63,11 @@ class ChatServer:
                     with server.lock:
                         server.in_flight -= 1
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self._serve(Handler)
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        return f"{self.origin}/v1"
 
     def count(self) -> int:
         with self.lock:
@@ -96,10 +96,3 @@ class ChatServer:
                    "usage": {"prompt_tokens": 100, "completion_tokens": 20 * len(choices), "total_tokens": 100 + 20 * len(choices)}}
         return 200, json.dumps(payload).encode(), {}
 
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()

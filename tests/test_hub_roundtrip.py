@@ -19,12 +19,9 @@ from pathlib import Path
 import pytest
 from huggingface_hub import ModelCard
 
-from distill_fixtures import processed_dataset_dict as student_dataset_dict
+from distill_fixtures import augment_fixture_questions, processed_dataset_dict as student_dataset_dict
 from hub_server import HubServer
-from kard_hf.data import attach_rationales, load_mcq, read_rationales
 from kard_hf.data.store import save_dataset_dict
-from kard_hf.knowledge import KnowledgeBase, read_corpus
-from kard_hf.knowledge.augment import augment
 from knife_fixtures import save_processed as save_knife_processed
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,13 +61,7 @@ def hub():
 def local(fixtures_dir, tiny_t5_path, tiny_causal_path, tiny_bert_path, tmp_path_factory):
     """Input folders of every artifact (datasets, a KB, tiny models), built here, offline."""
     root = tmp_path_factory.mktemp("hub-inputs")
-    kb = KnowledgeBase.build(read_corpus(fixtures_dir / "corpus.jsonl"), show_progress=False)
-    kb.save_pretrained(root / "kb")
-    train = attach_rationales(load_mcq(fixtures_dir / "medqa_usmle_hf_train.jsonl"),
-                              read_rationales(fixtures_dir / "rationales"))
-    test = attach_rationales(load_mcq(fixtures_dir / "medqa_usmle_hf_test.jsonl"),
-                             read_rationales(fixtures_dir / "test_rationales.jsonl"))
-    dataset_dict, manifest = augment({"train": train, "validation": test}, kb, candidates=8)
+    dataset_dict, manifest = augment_fixture_questions(fixtures_dir, root)
     save_dataset_dict(dataset_dict, manifest, root / "processed", card_template="processed_dataset")
     students = student_dataset_dict()
     student_manifest = {**manifest, "splits": {split: len(rows) for split, rows in students.items()}}

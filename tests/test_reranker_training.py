@@ -14,16 +14,16 @@ import torch
 from transformers import BertConfig
 
 from kard_hf.cli import main
-from kard_hf.data import attach_rationales, load_mcq, read_rationales
 from kard_hf.data.store import save_dataset_dict
 from kard_hf.errors import ConfigError, DataError
-from kard_hf.knowledge import KnowledgeBase, read_corpus
-from kard_hf.knowledge.augment import add_reranker_pools, augment
+from kard_hf.knowledge import KnowledgeBase
+from kard_hf.knowledge.augment import add_reranker_pools
 from kard_hf.reranker import KardRerankerConfig, KardRerankerModel, Reranker
 from kard_hf.reranker.candidates import build_candidates
 from kard_hf.reranker.commands import RerankerModelArguments
 from kard_hf.reranker.trainer import RerankerTrainer, RerankerTrainingArguments, apply_lora
 from kard_hf.vocab import train_tokenizer
+from distill_fixtures import augment_fixture_questions
 from reranker_fixtures import one_torch_thread, synthetic_world  # noqa: F401 (autouse fixture)
 
 
@@ -139,13 +139,7 @@ def test_minilm_with_lora_learns_and_saves_merged(world, tmp_path):
 def processed(fixtures_dir, tmp_path_factory):
     """The fixture questions augmented against the fixture corpus (as `kard-hf augment` writes them)."""
     root = tmp_path_factory.mktemp("processed")
-    kb = KnowledgeBase.build(read_corpus(fixtures_dir / "corpus.jsonl"), show_progress=False)
-    kb.save_pretrained(root / "kb")
-    train = attach_rationales(load_mcq(fixtures_dir / "medqa_usmle_hf_train.jsonl"),
-                              read_rationales(fixtures_dir / "rationales"))
-    test = attach_rationales(load_mcq(fixtures_dir / "medqa_usmle_hf_test.jsonl"),
-                             read_rationales(fixtures_dir / "test_rationales.jsonl"))
-    dataset_dict, manifest = augment({"train": train, "validation": test}, kb, candidates=8)
+    dataset_dict, manifest = augment_fixture_questions(fixtures_dir, root)
     save_dataset_dict(dataset_dict, manifest, root / "data")
     return root
 
