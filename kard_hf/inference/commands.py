@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..arguments import make_parser
-from ..consistency import check_knowledge_base, check_student_knowledge_base
+from ..consistency import check_student_knowledge_base
 from ..data.loaders import FORMATS, load_mcq
 from ..data.processed import require_columns
 from ..data.schema import MCQExample
@@ -74,7 +74,7 @@ def _examples(dataset) -> list[MCQExample]:
 
 def _check_fingerprints(pipeline: Pipeline, manifest: dict, dataset_name: str) -> None:
     if pipeline.knowledge_base is not None:
-        check_knowledge_base(pipeline.knowledge_base, manifest, dataset_name)
+        pipeline.knowledge_base.check_augmented(manifest, dataset_name)
     recorded = (manifest.get("knowledge_base") or {}).get("fingerprint")
     trained = pipeline.spec.knowledge_base_fingerprint
     if trained and recorded and trained != recorded:

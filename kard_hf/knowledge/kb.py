@@ -209,11 +209,21 @@ class KnowledgeBase:
         return self._texts.get(self.rows(passage_ids)) if len(passage_ids) else []
 
     def check_augmented(self, manifest: dict, dataset) -> None:
-        """Refuse a processed dataset whose manifest records another knowledge base's fingerprint."""
-        recorded = (manifest.get("knowledge_base") or {}).get("fingerprint")
+        """Refuse a processed dataset whose manifest records another knowledge base: another corpus fingerprint,
+        or the same corpus with other BM25 parameters (retrieval and the reranker's targets would differ)."""
+        record = manifest.get("knowledge_base") or {}
+        recorded = record.get("fingerprint")
         if recorded and recorded != self.fingerprint:
             raise KnowledgeBaseError(f"its fingerprint {self.fingerprint[:12]} differs from the {recorded[:12]} that the "
                                      f"dataset {dataset} was augmented with", file=dataset, field="knowledge_base")
+        actual = dataclasses.asdict(self.parameters)
+        differ = [name for name, value in (record.get("parameters") or {}).items()
+                  if name in actual and actual[name] != value]
+        if differ:
+            said = ", ".join(f"{name}={actual[name]!r} (the dataset's: {record['parameters'][name]!r})"
+                             for name in differ)
+            raise KnowledgeBaseError(f"same corpus but other BM25 parameters than the dataset {dataset} was "
+                                     f"augmented with: {said}; rebuild it with those parameters", field="knowledge_base")
 
     # -- saving and loading -----------------------------------------------------------------
     def manifest(self, hub_id: str | None = None) -> dict:

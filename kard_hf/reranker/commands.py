@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from transformers.trainer_utils import IntervalStrategy
 
 from ..arguments import make_parser
-from ..consistency import check_knowledge_base
 from ..data.processed import TRAIN_SPLIT
 from ..data.store import load_dataset_dict
 from ..errors import ConfigError
@@ -68,7 +67,7 @@ def _candidate_splits(data_args: RerankerDataArguments, args: RerankerTrainingAr
     if data_args.knowledge_base:
         from ..knowledge import KnowledgeBase
 
-        check_knowledge_base(KnowledgeBase.from_pretrained(data_args.knowledge_base), manifest, data_args.dataset)
+        KnowledgeBase.from_pretrained(data_args.knowledge_base).check_augmented(manifest, data_args.dataset)
     stored = manifest.get("retrieval") or {}
     for name in ("rationale_pool", "question_pool"):  # None: the pools augment stored (recorded in the card)
         if getattr(args, name) is None:
