@@ -74,7 +74,8 @@ POOL_COLUMNS = ("pool_ids", "pool_passages", "pool_rationale_scores", "pool_ques
 
 
 def reranker_pools(kb: KnowledgeBase, rationales: list[str], questions: list[str], *, rationale_pool: int,
-                   question_pool: int, num_threads: int = 1) -> dict[str, list]:
+                   question_pool: int, num_threads: int = 1, journal: Path | None = None,
+                   split: str = TRAIN_SPLIT) -> dict[str, list]:
     """The reranker's candidate pool of each (rationale, question) pair (METHOD.md step 4), as columns.
 
     A pool is the union of BM25's top ``rationale_pool`` passages for the rationale and top ``question_pool``
@@ -87,8 +88,9 @@ def reranker_pools(kb: KnowledgeBase, rationales: list[str], questions: list[str
                for column in POOL_COLUMNS}
     if not rows:  # an empty shard or split: the columns exist, with nothing in them
         return columns
-    by_rationale = kb.search([rationales[i] for i in rows], k=rationale_pool, num_threads=num_threads)
-    by_question = kb.search([questions[i] for i in rows], k=question_pool, num_threads=num_threads)
+    by_rationale = _search(kb, [rationales[i] for i in rows], rationale_pool, num_threads, journal,
+                           f"{split}.pool_rationales")
+    by_question = _search(kb, [questions[i] for i in rows], question_pool, num_threads, journal, f"{split}.pool_questions")
     for n, i in enumerate(rows):
         rationale_ids = [str(passage) for passage in by_rationale.ids[n]]
         seen = set(rationale_ids)
@@ -102,7 +104,7 @@ def reranker_pools(kb: KnowledgeBase, rationales: list[str], questions: list[str
 
 
 def add_reranker_pools(dataset, split: str, kb: KnowledgeBase, *, rationale_pool: int = 32, question_pool: int = 32,
-                       num_threads: int = 1):
+                       num_threads: int = 1, journal: Path | None = None):
     """``dataset`` (one processed split) with the :data:`POOL_COLUMNS` of :func:`reranker_pools` added."""
     import datasets
 
@@ -110,7 +112,7 @@ def add_reranker_pools(dataset, split: str, kb: KnowledgeBase, *, rationale_pool
 
     rationales = [first_rationale(value) for value in dataset[rationale_column(split)]]
     columns = reranker_pools(kb, rationales, list(dataset["question"]), rationale_pool=rationale_pool,
-                             question_pool=question_pool, num_threads=num_threads)
+                             question_pool=question_pool, num_threads=num_threads, journal=journal, split=split)
     strings, floats = datasets.List(datasets.Value("string")), datasets.List(datasets.Value("float32"))
     types = {"pool_ids": strings, "pool_passages": strings, "pool_rationale_scores": floats,
              "pool_question_scores": floats, "pool_rationale_size": datasets.Value("int64")}
@@ -163,7 +165,8 @@ def augment(splits: dict[str, list[MCQExample]], kb: KnowledgeBase, *, train_pas
                                                          features=features)
         if rationale_pool:
             dataset_dict[split] = add_reranker_pools(dataset_dict[split], split, kb, rationale_pool=rationale_pool,
-                                                     question_pool=question_pool, num_threads=num_threads)
+                                                     question_pool=question_pool, num_threads=num_threads,
+                                                     journal=journal)
     manifest = {
         "kard_hf_version": __version__,
         "knowledge_base": {key: value for key, value in kb.manifest().items() if key != "format_version"},
