@@ -136,6 +136,39 @@ def test_commands_train_teacher_then_student_and_predict(tiny_t5_path, processed
     assert batched == logits.argmax(-1).tolist() and 0 <= batched[1] < 2
 
 
+def test_the_teacher_is_evaluated_reading_each_questions_rationale(tiny_t5_path, processed, tmp_path):
+    import json
+
+    from kard_hf.cli import main
+    from kard_hf.data import LETTERS
+    from kard_hf.data.store import load_dataset_dict, save_dataset_dict
+
+    teacher = tmp_path / "teacher"
+    train(["--method", "knife-teacher", "--model_name_or_path", str(tiny_t5_path), "--output_dir", str(teacher),
+           "--dataset", str(processed), "--max_steps", "1", "--per_device_train_batch_size", "2", "--report_to", "none",
+           "--use_cpu", "true", "--save_strategy", "no", "--max_task_length", "40", "--max_rationale_length", "24"])
+    spec = StudentSpec.load(teacher)  # the budgets evaluation cuts its inputs to
+    assert (spec.method, spec.max_source_length, spec.max_rationale_length) == ("knife-teacher", 40, 24)
+    assert main(["evaluate", "--student", str(teacher), "--dataset", str(processed), "--output_dir",
+                 str(tmp_path / "eval")]) == 0
+    predictions = [json.loads(line) for line in (tmp_path / "eval" / "predictions.jsonl").open()]
+    model, tokenizer = load_knife_model(str(teacher))
+    test = load_knife_rows(str(processed), split="test")  # each question with its first teacher rationale
+    collator = KnifeCollator(tokenizer, with_rationale=True, max_task_length=40, max_rationale_length=24)
+    with torch.no_grad():
+        expected = model(**collator(list(test))).logits.argmax(-1).tolist()
+    assert [row["prediction"] for row in predictions] == [LETTERS[i] for i in expected]
+
+    dataset_dict, manifest = load_dataset_dict(processed)  # a question whose rationales were all dropped
+    without = dataset_dict["test"].map(lambda row, i: {"rationales": [] if i == 0 else row["rationales"]},
+                                       with_indices=True)
+    save_dataset_dict(type(dataset_dict)({**dataset_dict, "test": without}), manifest, tmp_path / "without")
+    assert main(["evaluate", "--student", str(teacher), "--dataset", str(tmp_path / "without"), "--output_dir",
+                 str(tmp_path / "eval-without")]) == 0
+    metrics = json.loads((tmp_path / "eval-without" / "metrics.json").read_text())
+    assert metrics["left_out_without_rationale"] == [test[0]["id"]] and metrics["questions"] == len(test) - 1
+
+
 def test_command_errors(tiny_t5_path, tiny_bert_path, processed, tmp_path):
     base = ["--dataset", str(processed), "--output_dir", str(tmp_path / "out"), "--use_cpu", "true"]
     with pytest.raises(ConfigError, match="method must be one of"):

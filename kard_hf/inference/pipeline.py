@@ -89,6 +89,7 @@ class Pipeline(Protocol):
     retrieval: str
     num_passages: int
     knowledge_base: object | None
+    reads_rationale: bool  # reads each question's teacher rationale (a KNIFE teacher)
 
     def __call__(self, examples: list[MCQExample], *, candidates: Retrieved | None = None,
                  silver: Retrieved | None = None, decoding: Decoding = ..., seed: int = 0,
@@ -126,6 +127,8 @@ class KARDPipeline:
     (the "silver" passages retrieved with the teacher's rationale). Candidates come with the
     questions (a processed dataset) or are retrieved from ``knowledge_base``.
     """
+
+    reads_rationale = False
 
     def __init__(self, model, tokenizer, spec: StudentSpec, *, reranker=None, knowledge_base=None,
                  retrieval: str | None = None, num_passages: int | None = None, candidates: int = 100,

@@ -51,7 +51,9 @@ def train_teacher(data: KnifeDataArguments, model_args: KnifeModelArguments, tra
         train_dataset=_rows(data, data.train_split, require_rationale=True), eval_dataset=eval_rows,
         compute_metrics=choice_accuracy if eval_rows is not None else None,
         card_context=_card_context(data, model_args, training, "teacher",
-                                   rationale_bottleneck=training.rationale_bottleneck, teacher=None, losses=None))
+                                   rationale_bottleneck=training.rationale_bottleneck, teacher=None, losses=None),
+        input_spec=StudentSpec("knife-teacher", PromptTemplate(), 0, data.max_task_length, 0,
+                               max_rationale_length=data.max_rationale_length))
     return _run(trainer, training)
 
 

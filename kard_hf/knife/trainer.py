@@ -42,8 +42,9 @@ def _aligned_states(output, side: str, every_layer: bool) -> list[torch.Tensor]:
 class _KnifeHubFiles(HubCardMixin):
     """The KNIFE card and spec, from ``card_context`` (role, title, base_model, dataset, teacher, losses...).
 
-    A student also records its ``input_spec`` (the task length it trained with) in ``kard_hf_student.json``,
-    as KARD students do, so that :class:`~kard_hf.knife.KnifePipeline` cuts its inputs the same way."""
+    Teacher and student also record their ``input_spec`` (the token budgets they trained with) in
+    ``kard_hf_student.json``, as KARD students do, so that :class:`~kard_hf.knife.KnifePipeline` cuts its
+    inputs the same way."""
 
     card_context: dict
     input_spec: StudentSpec | None = None
@@ -75,10 +76,10 @@ class KnifeTeacherTrainer(_KnifeHubFiles, Trainer):
 
     loss_is_scaled_for_ga = False  # a per-batch mean; the Trainer divides by the accumulation steps
 
-    def __init__(self, *args, card_context: dict | None = None, **kwargs):
+    def __init__(self, *args, card_context: dict | None = None, input_spec: StudentSpec | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         _require_knife_model(self.model, "teacher")
-        self.card_context = card_context or {}
+        self.card_context, self.input_spec = card_context or {}, input_spec
 
 
 class KnifeTrainer(_KnifeHubFiles, Trainer):
