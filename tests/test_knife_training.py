@@ -8,7 +8,7 @@ import yaml
 
 from kard_hf.errors import ConfigError, DataError, ModelError
 from kard_hf.knife import (KnifeCollator, KnifeDistillationCollator, KnifeTeacherTrainer, KnifeTrainer, load_knife_model,
-                           load_knife_rows, load_t5_family, predict_choices)
+                           load_knife_rows, load_knife_backbone, predict_choices)
 from kard_hf.knife.arguments import KnifeTeacherTrainingArguments, KnifeTrainingArguments
 from kard_hf.cli import COMMANDS
 from kard_hf.distill.spec import StudentSpec
@@ -38,7 +38,7 @@ def _changed(before, model):
 
 
 def test_teacher_trains_saves_a_card_and_reloads(tiny_t5_path, t5_tokenizer, rows, tmp_path):
-    model = load_t5_family(str(tiny_t5_path), role="teacher")
+    model = load_knife_backbone(str(tiny_t5_path), role="teacher")
     before = _parameters(model)
     args = KnifeTeacherTrainingArguments(output_dir=str(tmp_path), **STEPS)
     collator = KnifeCollator(t5_tokenizer, with_rationale=True)
@@ -63,10 +63,10 @@ def test_teacher_trains_saves_a_card_and_reloads(tiny_t5_path, t5_tokenizer, row
 
 def test_student_aligns_to_a_frozen_teacher(tiny_t5_path, t5_tokenizer, rows, tmp_path):
     torch.manual_seed(1)
-    teacher = load_t5_family(str(tiny_t5_path), role="teacher")
+    teacher = load_knife_backbone(str(tiny_t5_path), role="teacher")
     for p in teacher.parameters():  # a teacher unlike the student, so there is something to align
         p.data.add_(torch.randn_like(p) * 0.05)
-    student = load_t5_family(str(tiny_t5_path), role="student")
+    student = load_knife_backbone(str(tiny_t5_path), role="student")
     teacher_before, student_before = _parameters(teacher), _parameters(student)
     collator = KnifeDistillationCollator(KnifeCollator(t5_tokenizer), KnifeCollator(t5_tokenizer, with_rationale=True))
     args = KnifeTrainingArguments(output_dir=str(tmp_path), task_weight=0.5, **dict(STEPS, max_steps=6))
@@ -99,7 +99,7 @@ def test_misaligned_tokenizers_are_refused(t5_tokenizer, rows):
 
 
 def test_trainers_refuse_a_model_that_is_not_knife(tiny_causal, tiny_t5_path, t5_tokenizer, rows, tmp_path):
-    teacher = load_t5_family(str(tiny_t5_path), role="teacher")
+    teacher = load_knife_backbone(str(tiny_t5_path), role="teacher")
     args = KnifeTrainingArguments(output_dir=str(tmp_path), **STEPS)
     with pytest.raises(ModelError, match="KNIFE student"):
         KnifeTrainer(model=copy.deepcopy(tiny_causal), teacher=teacher, args=args, train_dataset=rows)
@@ -175,7 +175,7 @@ def test_command_errors(tiny_t5_path, tiny_bert_path, processed, tmp_path):
         train(["--method", "knife-xl", "--model_name_or_path", str(tiny_t5_path)] + base)
     with pytest.raises(ConfigError, match="teacher_model_name_or_path"):
         train(["--method", "knife", "--model_name_or_path", str(tiny_t5_path)] + base)
-    with pytest.raises(ModelError, match="T5-family encoder-decoder"):
+    with pytest.raises(ModelError, match="T5- or BART-family encoder-decoder"):
         train(["--method", "knife-teacher", "--model_name_or_path", str(tiny_bert_path)] + base)
     with pytest.raises(ModelError, match="not a KNIFE teacher"):
         train(["--method", "knife", "--model_name_or_path", str(tiny_t5_path), "--teacher_model_name_or_path",
@@ -236,8 +236,8 @@ def test_a_wider_teacher_distils_through_a_projection(tiny_t5_path, t5_tokenizer
 
 def test_cached_teacher_states_give_the_same_loss_without_running_the_teacher(tiny_t5_path, t5_tokenizer, rows,
                                                                              tmp_path):
-    teacher = load_t5_family(str(tiny_t5_path), role="teacher")
-    student = load_t5_family(str(tiny_t5_path), role="student").train()
+    teacher = load_knife_backbone(str(tiny_t5_path), role="teacher")
+    student = load_knife_backbone(str(tiny_t5_path), role="student").train()
     for p in student.parameters():
         p.data.add_(torch.randn_like(p) * 0.05)
     collator = KnifeDistillationCollator(KnifeCollator(t5_tokenizer), KnifeCollator(t5_tokenizer, with_rationale=True))

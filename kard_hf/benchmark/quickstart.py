@@ -21,7 +21,7 @@ from ..errors import ConfigError
 from ..inference.metrics import summarize
 from ..pipeline import PipelineArguments, Step, collect_accuracy, pipeline_steps, run_steps, write_results
 from .generator import BenchmarkConfig, write_benchmark
-from .student import StudentShape, make_knife_model, make_student, pretrain_student
+from .student import StudentShape, make_student, pretrain_student
 
 
 @dataclass(frozen=True)
@@ -42,19 +42,20 @@ class Preset:
     knife_teacher_steps: int
     knife_steps: int
     knife_lr: float
+    knife_rationale_tokens: int
 
 
 PRESETS = {
     "full": Preset(BenchmarkConfig(num_train=3000, num_validation=100, num_test=200),
                    StudentShape(d_model=128, layers=2, heads=4, d_ff=256, vocab_size=3000), pretrain_steps=400,
                    student_steps=900, student_batch=32, student_lr=2e-3, max_new_tokens=128, candidates=10,
-                   reranker_steps=60, reranker_batch=8, reranker_lr=5e-4, knife_teacher_steps=300, knife_steps=600,
-                   knife_lr=3e-3),
+                   reranker_steps=60, reranker_batch=8, reranker_lr=5e-4, knife_teacher_steps=150, knife_steps=400,
+                   knife_lr=2e-3, knife_rationale_tokens=16),
     "fast": Preset(BenchmarkConfig(num_train=120, num_validation=10, num_test=20),
                    StudentShape(d_model=32, layers=1, heads=2, d_ff=64, vocab_size=800), pretrain_steps=4,
                    student_steps=4, student_batch=8, student_lr=1e-3, max_new_tokens=24, candidates=5,
                    reranker_steps=2, reranker_batch=4, reranker_lr=5e-4, knife_teacher_steps=2, knife_steps=2,
-                   knife_lr=3e-3),
+                   knife_lr=2e-3, knife_rationale_tokens=16),
 }
 PASSAGES = 1  # k: passages a KARD student reads, in training and at test time (the paper's default)
 ROWS = (("FT", "ft", "none"), ("RD", "rd", "none"), ("KNIFE", "knife", "none"), ("KARD (BM25)", "kard", "bm25"),
@@ -91,9 +92,13 @@ def seed_pipeline(root: Path, preset: Preset, seed: int, backbone: str) -> Pipel
     """The pipeline YAML of one seed, as a :class:`PipelineArguments` (what ``kard-hf pipeline`` reads)."""
     bench = root / "benchmark"
     evaluate = {"decoding": "greedy", "max_new_tokens": preset.max_new_tokens, "batch_size": 50}
-    knife = {"model_name_or_path": root / "knife-init", "per_device_train_batch_size": preset.student_batch,
+    # KNIFE's teacher and student start from the same pretrained student as FT, RD and KARD (BART: a
+    # random-initialised T5 teacher stayed near chance, docs/quickstart.md); the teacher reads the rationale's
+    # first tokens, which hold what it recalls and checks ("Chad. (A) Chad: yes.")
+    knife = {"model_name_or_path": root / "student-init", "per_device_train_batch_size": preset.student_batch,
              "learning_rate": preset.knife_lr, "lr_scheduler_type": "linear", "warmup_steps": 0.05,
-             "save_strategy": "no", "logging_steps": 50, "seed": seed, "report_to": "none"}
+             "max_rationale_length": preset.knife_rationale_tokens, "save_strategy": "no", "logging_steps": 50,
+             "seed": seed, "report_to": "none"}
     return PipelineArguments(
         output_dir=str(root),
         rationales={"teacher": "kard_hf.benchmark.teacher:BenchmarkTeacher", "prompt": "zero-shot", "n": 3,
@@ -147,9 +152,6 @@ def seed_steps(root: Path, preset: Preset, seed: int, backbone: str) -> list[Ste
         pretrain_student(root / "student-init", student_text()[1], steps=preset.pretrain_steps,
                          batch_size=preset.student_batch, learning_rate=preset.student_lr, seed=seed)
 
-    def knife_init():
-        make_knife_model(root / "knife-init", root / "student-init", preset.student, seed)
-
     steps = pipeline_steps(seed_pipeline(root, preset, seed, backbone))
     first_student = next(i for i, step in enumerate(steps) if step.name.startswith("train "))
     shape = dataclasses.asdict(preset.student)
@@ -157,8 +159,6 @@ def seed_steps(root: Path, preset: Preset, seed: int, backbone: str) -> list[Ste
         Step("student init", {"shape": shape, "seed": seed}, init),
         Step("student pretraining", {"shape": shape, "seed": seed, "steps": preset.pretrain_steps,
                                      "batch_size": preset.student_batch, "learning_rate": preset.student_lr}, pretrain)]
-    first_knife = next(i for i, step in enumerate(steps) if step.name == "train knife-teacher")
-    steps.insert(first_knife, Step("knife init", {"shape": shape, "seed": seed}, knife_init))
     return [Step("benchmark", dataclasses.asdict(config), lambda: write_benchmark(config, bench)), *steps]
 
 

@@ -52,22 +52,6 @@ def make_student(folder: Path, texts: list[str], shape: StudentShape, seed: int)
     tokenizer.save_pretrained(folder)
 
 
-def make_knife_model(folder: Path, tokenizer_folder: Path, shape: StudentShape, seed: int) -> None:
-    """A random-initialised T5 of ``shape`` with the student's tokenizer, for KNIFE (its teacher and student start
-    from it): KNIFE's rationale bottleneck lives in T5's cross-attention (kard_hf.knife.modeling)."""
-    import torch
-    from transformers import AutoTokenizer, T5Config, T5ForConditionalGeneration
-
-    tokenizer = AutoTokenizer.from_pretrained(tokenizer_folder)
-    torch.manual_seed(seed)
-    config = T5Config(vocab_size=len(tokenizer), d_model=shape.d_model, d_kv=shape.d_model // shape.heads,
-                      d_ff=shape.d_ff, num_layers=shape.layers, num_heads=shape.heads, dropout_rate=0.0,
-                      pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
-                      decoder_start_token_id=tokenizer.pad_token_id)
-    T5ForConditionalGeneration(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-
-
 class DeletionNoiseCollator:
     """Batches for denoising: the input is the text with each token deleted with probability ``noise``
     (the end-of-text token kept), the labels are the whole text."""

@@ -109,10 +109,10 @@ def load_pipeline(student: str | Path, *, batch_size: int = 16, **kwargs) -> Pip
     from transformers import AutoConfig
 
     from .. import auto  # noqa: F401  (AutoConfig learns kard_hf's model types)
-    from ..knife.configuration import KnifeT5Config
+    from ..knife.modeling import KNIFE_MODEL_TYPES
 
     folder = resolve_folder(student, what="student")
-    if AutoConfig.from_pretrained(folder).model_type == KnifeT5Config.model_type:
+    if AutoConfig.from_pretrained(folder).model_type in KNIFE_MODEL_TYPES:
         from ..knife.pipeline import KnifePipeline
 
         return KnifePipeline.from_pretrained(folder, batch_size=batch_size, **kwargs)

@@ -6,22 +6,23 @@ from typing import Sequence
 
 import torch
 from tqdm.auto import tqdm
-from transformers import AutoTokenizer
+from transformers import AutoModelForMultipleChoice, AutoTokenizer
 
 from ..hub import resolve_folder
 from .collator import KnifeCollator
-from .modeling import KnifeT5ForMultipleChoice
+from .. import auto  # noqa: F401  (AutoModelForMultipleChoice learns the KNIFE model types)
+from .modeling import KnifeForMultipleChoice
 
 
 def load_knife_model(path_or_id: str):
     """``(model, tokenizer)`` of a saved KNIFE model (local folder or Hub id), in eval mode."""
     folder = resolve_folder(path_or_id, what="KNIFE model")
-    model = KnifeT5ForMultipleChoice.from_pretrained(folder).eval()
+    model = AutoModelForMultipleChoice.from_pretrained(folder).eval()
     return model, AutoTokenizer.from_pretrained(folder)
 
 
 @torch.inference_mode()
-def predict_choices(model: KnifeT5ForMultipleChoice, tokenizer, questions_options: Sequence[tuple[str, Sequence[str]]],
+def predict_choices(model: KnifeForMultipleChoice, tokenizer, questions_options: Sequence[tuple[str, Sequence[str]]],
                     batch_size: int = 16, *, max_task_length: int = 256, rationales: Sequence[str] | None = None,
                     max_rationale_length: int = 256, progress: bool = False) -> list[int]:
     """The 0-based index of the highest-scoring option of each ``(question stem, options)``, in order.

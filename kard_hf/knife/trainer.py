@@ -15,7 +15,7 @@ from ..errors import ModelError
 from ..hub import HubCardMixin, describe, model_card
 from .arguments import KnifeTrainingArguments
 from .losses import knife_loss
-from .modeling import KnifeT5ForMultipleChoice
+from .modeling import KnifeForMultipleChoice
 from .teacher_cache import TeacherStateCache, Targets
 
 
@@ -27,9 +27,9 @@ def choice_accuracy(eval_prediction) -> dict[str, float]:
 
 
 def _require_knife_model(model, role: str) -> None:
-    if not isinstance(model, KnifeT5ForMultipleChoice):
-        raise ModelError(f"the KNIFE {role} must be a KnifeT5ForMultipleChoice built from a T5-family encoder-decoder "
-                         f"(see kard_hf.knife.load_t5_family), got {type(model).__name__}")
+    if not isinstance(model, KnifeForMultipleChoice):
+        raise ModelError(f"the KNIFE {role} must be a KNIFE model built from a T5- or BART-family encoder-decoder "
+                         f"(see kard_hf.knife.load_knife_backbone), got {type(model).__name__}")
 
 
 def _aligned_states(output, side: str, every_layer: bool) -> list[torch.Tensor]:
@@ -94,7 +94,7 @@ class KnifeTrainer(_KnifeHubFiles, Trainer):
 
     loss_is_scaled_for_ga = False
 
-    def __init__(self, model, args: KnifeTrainingArguments, *, teacher: KnifeT5ForMultipleChoice, train_dataset=None,
+    def __init__(self, model, args: KnifeTrainingArguments, *, teacher: KnifeForMultipleChoice, train_dataset=None,
                  card_context: dict | None = None, input_spec: StudentSpec | None = None, **kwargs):
         if args.cache_teacher_states and train_dataset is not None and "row_index" not in train_dataset.column_names:
             train_dataset = train_dataset.add_column("row_index", list(range(len(train_dataset))))  # the cache's key
