@@ -48,8 +48,8 @@ class Preset:
 PRESETS = {
     "full": Preset(BenchmarkConfig(num_train=3000, num_validation=100, num_test=200),
                    StudentShape(d_model=128, layers=2, heads=4, d_ff=256, vocab_size=3000), pretrain_steps=400,
-                   student_steps=900, student_batch=32, student_lr=2e-3, max_new_tokens=128, candidates=10,
-                   reranker_steps=60, reranker_batch=8, reranker_lr=5e-4, knife_teacher_steps=150, knife_steps=400,
+                   student_steps=800, student_batch=32, student_lr=2e-3, max_new_tokens=128, candidates=10,
+                   reranker_steps=60, reranker_batch=8, reranker_lr=5e-4, knife_teacher_steps=150, knife_steps=1000,
                    knife_lr=2e-3, knife_rationale_tokens=16),
     "fast": Preset(BenchmarkConfig(num_train=120, num_validation=10, num_test=20),
                    StudentShape(d_model=32, layers=1, heads=2, d_ff=64, vocab_size=800), pretrain_steps=4,
