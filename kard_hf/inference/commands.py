@@ -120,22 +120,23 @@ def evaluate(pipeline_args: PipelineArguments, args: EvaluateArguments) -> dict:
     columns_read = columns + (("rationales",) if pipeline.reads_rationale else ())
     require_columns(dataset, ("id", "stem", "options", "answer") + columns_read, file=args.dataset, split=args.split,
                     purpose=f"for retrieval '{pipeline.retrieval}'" + (" and the rationale" if pipeline.reads_rationale else ""))
-    # questions none of whose teacher rationales was kept have no silver passages and no rationale to read
-    needed = ("silver_ids", "silver_passages") if pipeline.retrieval == "oracle" else (
-        ("rationales", "rationale") if pipeline.reads_rationale else None)
-    left_out = []
+    # questions none of whose teacher rationales was kept have no silver passages and no rationale to read:
+    # (column, metrics key, what they lack)
+    needed = ("silver_ids", "silver_passages", "silver passages") if pipeline.retrieval == "oracle" else (
+        ("rationales", "rationale", "a teacher rationale") if pipeline.reads_rationale else None)
+    left_out = {}
     if needed:
-        column, what = needed
+        column, key, what = needed
         usable = [i for i, values in enumerate(dataset[column]) if values]
         if not usable:
-            raise DataError(f"no question of the {args.split} split has a {what.replace('_', ' ')}", file=args.dataset,
-                            field=column)
+            raise DataError(f"no question of the {args.split} split has {what}", file=args.dataset, field=column)
         if len(usable) < len(dataset):
             kept = set(usable)
-            left_out = [row_id for i, row_id in enumerate(dataset["id"]) if i not in kept]
-            logger.warning("%d question(s) have no kept teacher rationale, hence no %s, and are left out: %s",
-                           len(left_out), what.replace("_", " "), ", ".join(left_out[:10]))
+            ids = [row_id for i, row_id in enumerate(dataset["id"]) if i not in kept]
+            logger.warning("%d question(s) have no %s (none of their teacher rationales was kept) and are left out: "
+                           "%s", len(ids), what, ", ".join(ids[:10]))
             dataset = dataset.select(usable)
+            left_out = {f"left_out_without_{key}": ids}
     pool = Retrieved(dataset[columns[0]], dataset[columns[1]]) if columns else None
     examples = _examples(dataset)
     decoding = pipeline_args.decoding_config()
@@ -150,8 +151,7 @@ def evaluate(pipeline_args: PipelineArguments, args: EvaluateArguments) -> dict:
                "student": pipeline_args.student, "method": pipeline.spec.method, "retrieval": pipeline.retrieval,
                "num_passages": pipeline.num_passages if pipeline.retrieval != "none" else 0,
                "decoding": asdict(decoding), "seeds": list(args.seeds)}
-    if left_out:
-        metrics[f"left_out_without_{needed[1]}"] = left_out
+    metrics.update(left_out)
     if args.rouge:
         metrics["rougeL"] = summarize(rouge)
     with atomic_path(args.output_dir) as tmp:
