@@ -203,6 +203,8 @@ def training_sides(shape: str, options, tmp: str) -> tuple[T5Config, dict]:
         compiled = trainer_options["torch_compile"]
 
         def run():
+            if compiled:  # compile anew (in the warm-up): 6 runs of new models and shapes would reach dynamo's
+                torch._dynamo.reset()  # recompile limit, after which it runs the model eagerly without a word
             torch.manual_seed(0)
             model = T5ForConditionalGeneration(config)
             args = StudentTrainingArguments(
