@@ -112,6 +112,7 @@ class Window:
     """What a training run did between the end of the warm-up and the last step."""
 
     seconds: float = 0.0
+    cpu_seconds: float = 0.0  # this process's CPU time in the window
     rows: int = 0
     tokens: int = 0
     flops: int = 0
@@ -133,13 +134,13 @@ class Meter(TrainerCallback):
     def on_step_end(self, args, state, control, **kwargs):
         if state.global_step == self.warmup:
             synchronize()
-            self.lengths, self.start = [], time.perf_counter()
+            self.lengths, self.start = [], (time.perf_counter(), time.process_time())
         elif state.global_step == args.max_steps:
             synchronize()
-            seconds = time.perf_counter() - self.start
+            seconds, cpu_seconds = time.perf_counter() - self.start[0], time.process_time() - self.start[1]
             sources = [s for batch, _ in self.lengths for s in batch.tolist()]
             targets = [t for _, batch in self.lengths for t in batch.tolist()]
-            self.window = Window(seconds, len(sources), sum(sources) + sum(targets),
+            self.window = Window(seconds, cpu_seconds, len(sources), sum(sources) + sum(targets),
                                  sum(t5_training_flops(self.config, s, t) for s, t in zip(sources, targets)))
 
 
