@@ -49,7 +49,7 @@ PRESETS = {
     "full": Preset(BenchmarkConfig(num_train=3000, num_validation=100, num_test=200),
                    StudentShape(d_model=128, layers=2, heads=4, d_ff=256, vocab_size=3000), pretrain_steps=400,
                    student_steps=800, student_batch=32, student_lr=2e-3, max_new_tokens=128, candidates=10,
-                   reranker_steps=60, reranker_batch=8, reranker_lr=5e-4, knife_teacher_steps=150, knife_steps=1000,
+                   reranker_steps=60, reranker_batch=8, reranker_lr=5e-4, knife_teacher_steps=150, knife_steps=1600,
                    knife_lr=2e-3, knife_rationale_tokens=16),
     "fast": Preset(BenchmarkConfig(num_train=120, num_validation=10, num_test=20),
                    StudentShape(d_model=32, layers=1, heads=2, d_ff=64, vocab_size=800), pretrain_steps=4,
@@ -116,7 +116,8 @@ def seed_pipeline(root: Path, preset: Preset, seed: int, backbone: str) -> Pipel
                # not group_by_length: a rationale's length gives its answer away (the checks stop at it), so
                # length-grouped batches would each hold one answer letter and teach a letter prior
                "train_sampling_strategy": "random"},
-        students={"ft": {}, "rd": {}, "kard": {"num_passages": PASSAGES},
+        # FT gets KNIFE's step budget: the two methods that read nothing must memorise the training provinces
+        students={"ft": {"max_steps": preset.knife_steps}, "rd": {}, "kard": {"num_passages": PASSAGES},
                   "knife-teacher": {**knife, "max_steps": preset.knife_teacher_steps},
                   "knife": {**knife, "max_steps": preset.knife_steps, "cache_teacher_states": True}},
         train_reranker={"backbone": backbone, "max_steps": preset.reranker_steps,
