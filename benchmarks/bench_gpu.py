@@ -10,9 +10,13 @@ Rows have KARD's lengths: question + 1 passage ≈ 217 tokens -> rationale + ans
 
 - **Training** (bf16 on CUDA, fp32 on a CPU): released-style padding (every row padded to 512/128 at
   preprocessing, random batches, the stock Seq2SeqTrainer, as the released KARD code did) against kard_hf
-  (StudentDataCollator + group_by_length, StudentTrainer), each plain (torch AdamW, eager) and fast
-  (fused AdamW + torch.compile). Timed after ``--warmup`` steps (compilation stays out). Tokens/s and MFU
-  count the rows' real tokens (padding is waste, not work), so both padding styles do the same model FLOPs.
+  (StudentDataCollator + group_by_length, StudentTrainer), both with transformers' default trainer options
+  (what the released code ran with). Then, on kard_hf's side, the options kard_hf turns on for CUDA
+  (kard_hf.hardware: 2 data-loader workers, fused AdamW, TF32 where the GPU has it) and the opt-in
+  torch.compile are added one at a time, so each "+" row's gain over the row above is what that option is
+  worth; last, released-style padding with all of them, so both paddings are also compared with the same
+  options. Timed after ``--warmup`` steps (compilation stays out). Tokens/s and MFU count the rows' real
+  tokens (padding is waste, not work), so both padding styles do the same model FLOPs.
 - **Reranking**: passages encoded per second, the released style (pairs padded to 512, the question
   re-encoded per candidate) against kard_hf's Reranker (encode each text once, dynamic padding).
 - **Evaluation**: questions per second with 5 sampled rationales each, a per-question generate loop
@@ -40,6 +44,8 @@ from harness import add_repeats_argument, cell, interleaved, timed
 from transformers import BertConfig, Seq2SeqTrainer, T5Config, T5ForConditionalGeneration, TrainerCallback
 from transformers import default_data_collator
 
+from kard_hf.hardware import DATALOADER_WORKERS_ON_CUDA, tf32_available
+
 # Values of google/flan-t5-base and google/flan-t5-large's config.json (the T5 v1.1 shapes).
 SHAPES = {
     "flan-t5-base": dict(d_model=768, d_ff=2048, num_layers=12, num_decoder_layers=12, num_heads=12, d_kv=64,
@@ -56,6 +62,14 @@ RERANKER_SHAPES = {
     "tiny": dict(vocab_size=2048, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
                  max_position_embeddings=512),
 }
+# The training sides' trainer options: transformers' defaults, then kard_hf's CUDA defaults and the opt-in
+# torch.compile added one at a time (TF32 only where the GPU has it).
+TRANSFORMERS_DEFAULTS = {"dataloader_num_workers": 0, "optim": "adamw_torch", "tf32": False, "torch_compile": False}
+ADDED_OPTIONS = [("2 data-loader workers", {"dataloader_num_workers": DATALOADER_WORKERS_ON_CUDA}),
+                 ("fused AdamW", {"optim": "adamw_torch_fused"}),
+                 ("TF32", {"tf32": True}),
+                 ("torch.compile", {"torch_compile": True})]
+RELEASED, KARD_HF = "released-style padding", "kard_hf collator + group_by_length"
 # Dense (no sparsity) bf16 tensor-core peaks from NVIDIA's data sheets, TFLOPS; first match of the device name wins.
 PEAK_TFLOPS = [
     (r"H200", 989.0), (r"H100.*NVL", 835.0), (r"H100.*PCIe", 756.0), (r"H100", 989.0), (r"GH200", 989.0),
@@ -98,9 +112,11 @@ class Window:
     """What a training run did between the end of the warm-up and the last step."""
 
     seconds: float = 0.0
+    cpu_seconds: float = 0.0  # this process's CPU time in the window
     rows: int = 0
     tokens: int = 0
     flops: int = 0
+    options: dict | None = None  # the trainer options the run had, as read back from the trainer and torch
 
 
 class Meter(TrainerCallback):
@@ -118,13 +134,13 @@ class Meter(TrainerCallback):
     def on_step_end(self, args, state, control, **kwargs):
         if state.global_step == self.warmup:
             synchronize()
-            self.lengths, self.start = [], time.perf_counter()
+            self.lengths, self.start = [], (time.perf_counter(), time.process_time())
         elif state.global_step == args.max_steps:
             synchronize()
-            seconds = time.perf_counter() - self.start
+            seconds, cpu_seconds = time.perf_counter() - self.start[0], time.process_time() - self.start[1]
             sources = [s for batch, _ in self.lengths for s in batch.tolist()]
             targets = [t for _, batch in self.lengths for t in batch.tolist()]
-            self.window = Window(seconds, len(sources), sum(sources) + sum(targets),
+            self.window = Window(seconds, cpu_seconds, len(sources), sum(sources) + sum(targets),
                                  sum(t5_training_flops(self.config, s, t) for s, t in zip(sources, targets)))
 
 
@@ -139,13 +155,33 @@ def metered(trainer_class):
     return Metered
 
 
+def set_tf32(enabled: bool) -> None:
+    """TF32 on or off for CUDA matmuls and convolutions, set directly for each run: transformers'
+    ``enable_tf32`` is ``lru_cache``d, so ``tf32=`` given again with a value seen before sets nothing, and
+    interleaved sides would inherit the previous side's setting."""
+    precision = "tf32" if enabled else "ieee"
+    torch.backends.cuda.matmul.fp32_precision = precision
+    torch.backends.cudnn.fp32_precision = precision
+
+
+def training_options(tf32: bool) -> list[tuple[str, str, dict]]:
+    """``(setup, data style, trainer options)`` of every training side, in table order (see the module docstring)."""
+    added = [(name, option) for name, option in ADDED_OPTIONS if tf32 or "tf32" not in option]
+    options, sides = dict(TRANSFORMERS_DEFAULTS), [(RELEASED, "released", dict(TRANSFORMERS_DEFAULTS)),
+                                                   (KARD_HF, "kard_hf", dict(TRANSFORMERS_DEFAULTS))]
+    for name, option in added:
+        options = {**options, **option}
+        sides.append((f"+ {name}", "kard_hf", options))
+    return sides + [(f"{RELEASED} + {', '.join(name for name, _ in added)}", "released", options)]
+
+
 def synchronize() -> None:
     if torch.cuda.is_available():
         torch.cuda.synchronize()
 
 
-def training_sides(shape: str, options, tmp: str) -> dict:
-    """The four training sides of one student shape: {released, kard_hf} x {plain, fast}."""
+def training_sides(shape: str, options, tmp: str) -> tuple[T5Config, dict]:
+    """The training sides of one student shape (:func:`training_options`), each a run returning its Window."""
     from datasets import Dataset
 
     from kard_hf.distill import StudentDataCollator, StudentTrainer, StudentTrainingArguments
@@ -163,30 +199,35 @@ def training_sides(shape: str, options, tmp: str) -> dict:
             "kard_hf": (metered(StudentTrainer), Dataset.from_list(rows), "group_by_length",
                         {"processing_class": tokenizer})}
 
-    def side(style: str, fast: bool):
+    def side(style: str, trainer_options: dict):
         trainer_class, dataset, strategy, kwargs = data[style]
+        compiled = trainer_options["torch_compile"]
 
         def run():
+            if compiled:  # compile anew (in the warm-up): 6 runs of new models and shapes would reach dynamo's
+                torch._dynamo.reset()  # recompile limit, after which it runs the model eagerly without a word
             torch.manual_seed(0)
             model = T5ForConditionalGeneration(config)
             args = StudentTrainingArguments(
                 output_dir=tmp, per_device_train_batch_size=options.batch_size,
                 max_steps=options.warmup + options.steps, train_sampling_strategy=strategy, bf16=cuda,
-                optim="adamw_torch_fused" if fast else "adamw_torch", torch_compile=fast,
-                torch_compile_backend=options.compile_backend if fast else None, report_to="none",
-                save_strategy="no", logging_strategy="no", disable_tqdm=True, seed=0, dataloader_pin_memory=cuda)
+                **trainer_options, torch_compile_backend=options.compile_backend if compiled else None,
+                report_to="none", save_strategy="no", logging_strategy="no", disable_tqdm=True, seed=0,
+                dataloader_pin_memory=cuda)
+            set_tf32(trainer_options["tf32"])
             trainer = trainer_class(model=model, args=args, train_dataset=dataset, **kwargs)
             trainer.meter = Meter(config, options.warmup)
             trainer.add_callback(trainer.meter)
             trainer.train()
+            trainer.meter.window.options = {
+                "dataloader_num_workers": args.dataloader_num_workers, "optim": str(args.optim.value),
+                "tf32": torch.backends.cuda.matmul.fp32_precision == "tf32", "torch_compile": args.torch_compile}
             return trainer.meter.window.seconds, trainer.meter.window
 
         return run
 
-    names = {("released", False): "released-style padding", ("kard_hf", False): "kard_hf collator + group_by_length",
-             ("released", True): "released-style padding, fused AdamW + torch.compile",
-             ("kard_hf", True): "kard_hf collator + group_by_length, fused AdamW + torch.compile"}
-    return config, {names[key]: side(*key) for key in names}
+    sides = training_options(tf32=cuda and tf32_available())
+    return config, {setup: side(style, trainer_options) for setup, style, trainer_options in sides}
 
 
 def reranker_sides(shape: str, options) -> tuple[int, dict]:
@@ -289,9 +330,10 @@ def main(argv=None) -> dict:
         for shape in options.shapes:
             config, sides = training_sides(shape, options, tmp)
             timings = interleaved(sides, options.repeats)
-            base = next(iter(sides))
+            base, previous = next(iter(sides)), None
             for setup in sides:
                 windows = timings.extras[setup]
+                gain = setup.startswith("+ ")  # the gain of the option this row adds to the row above
                 flops_per_s = statistics.median(w.flops / w.seconds for w in windows)
                 rows.append({"benchmark": "training", "unit": "samples/s", "shape": shape, "setup": setup,
                              "runs_s": timings.runs[setup], "flops": [w.flops for w in windows],
@@ -300,7 +342,10 @@ def main(argv=None) -> dict:
                              "tokens_per_second": statistics.median(w.tokens / w.seconds for w in windows),
                              "mfu": flops_per_s / (peak * 1e12) if peak else None,
                              "speedup": timings.ratio(base, setup), "speedup_spread": timings.ratio_spread(base, setup),
-                             "load": [timings.load_before, timings.load_after]})
+                             "gain": timings.ratio(previous, setup) if gain else None,
+                             "gain_spread": timings.ratio_spread(previous, setup) if gain else None,
+                             "options": windows[0].options, "load": [timings.load_before, timings.load_after]})
+                previous = setup
         reranker_shape = "tiny" if options.tiny else "linkbert-base"
         passages, sides = reranker_sides(reranker_shape, options)
         evaluation = evaluation_sides(options.shapes[0], options)
@@ -314,8 +359,8 @@ def main(argv=None) -> dict:
                              "runs_s": timings.runs[setup], "per_second": timings.rate(setup, work),
                              "per_second_spread": timings.rate_spread(setup, work), "tokens_per_second": None,
                              "mfu": None, "speedup": timings.ratio(base, setup),
-                             "speedup_spread": timings.ratio_spread(base, setup),
-                             "load": [timings.load_before, timings.load_after]})
+                             "speedup_spread": timings.ratio_spread(base, setup), "gain": None,
+                             "gain_spread": None, "options": None, "load": [timings.load_before, timings.load_after]})
     result = {"device": name, "peak_tflops": peak, "dtype": str(dtype()).removeprefix("torch."),
               "repeats": options.repeats, "steps": options.steps, "warmup": options.warmup,
               "batch_size": options.batch_size, "rows": rows}
@@ -326,7 +371,7 @@ def main(argv=None) -> dict:
     return result
 
 
-COLUMNS = ("benchmark", "shape", "setup", "per second", "tokens/s", "MFU", "speed-up")
+COLUMNS = ("benchmark", "shape", "setup", "per second", "tokens/s", "MFU", "speed-up", "gain over the row above")
 
 
 def print_table(result: dict) -> None:
@@ -339,11 +384,13 @@ def print_table(result: dict) -> None:
     for row in result["rows"]:
         tokens = f"{row['tokens_per_second']:,.0f}" if row["tokens_per_second"] is not None else "-"
         mfu = f"{100 * row['mfu']:.1f} %" if row["mfu"] is not None else "-"
+        gain = f"{cell(row['gain'], row['gain_spread'])}x" if row["gain"] is not None else "-"
         print(f"| {row['benchmark']} ({row['unit']}) | {row['shape']} | {row['setup']} | "
               f"{cell(row['per_second'], row['per_second_spread'])} | {tokens} | {mfu} | "
-              f"{cell(row['speedup'], row['speedup_spread'])}x |")
-    print("\nmedian (min-max) over the rounds; tokens/s and MFU count the rows' real tokens; "
-          "MFU = model FLOPs/s (t5_training_flops) / peak")
+              f"{cell(row['speedup'], row['speedup_spread'])}x | {gain} |")
+    print("\nmedian (min-max) over the rounds; speed-up: over the first row of its benchmark (the released way); "
+          "a '+' row adds one trainer option to the row above (gain: that option's worth); tokens/s and MFU count "
+          "the rows' real tokens; MFU = model FLOPs/s (t5_training_flops) / peak")
 
 
 if __name__ == "__main__":

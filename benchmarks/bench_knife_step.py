@@ -10,11 +10,11 @@ machine do not count. Run alone, under the timing lock:
     flock /work/timing.lock python benchmarks/bench_knife_step.py compare --repeats 5
 
 ``profile`` breaks down a teacher step, a student step that runs the teacher, and a student step of a
-later epoch with ``cache_teacher_states`` (the teacher's targets read back). ``compare`` times, in
-interleaved repeats, the CPU time per step (steps 2 to n, so the trainer's start-up is left out) of the
-student step without and with the cache, and the teacher step with T5's default
-dropout (0.1, what the documented commands get) and without (a training choice, not an exact saving), and
-prints medians.
+later epoch with ``cache_teacher_states`` (the teacher's targets read back). ``compare`` times, through
+``harness.py`` (interleaved repeats, median and min-max, the load average before and after), the CPU time
+per step (steps 2 to n, so the trainer's start-up is left out) of the student step without and with the
+cache, and the teacher step with T5's default dropout (0.1, what the documented commands get) and without
+(a training choice, not an exact saving).
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import cProfile
 import pstats
-import statistics
 import sys
 import tempfile
 import time
@@ -30,6 +29,7 @@ from pathlib import Path
 
 import datasets
 import torch
+from harness import add_repeats_argument, cell, interleaved
 from transformers import TrainerCallback
 
 from kard_hf.benchmark.generator import BenchmarkConfig, generate
@@ -135,7 +135,7 @@ def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("mode", choices=("profile", "compare"))
     parser.add_argument("--steps", type=int, default=8)
-    parser.add_argument("--repeats", type=int, default=5)
+    add_repeats_argument(parser, default=5)
     args = parser.parse_args(argv)
     torch.set_num_threads(1)  # CPU time is then the work done, not threads spinning
     rows, tokenizer = rows_and_tokenizer(questions=args.steps * BATCH // 3 + 1)
@@ -152,16 +152,19 @@ def main(argv: list[str]) -> None:
                     "student step, teacher targets cached (epoch 2)": lambda: student(True),
                     "teacher step, dropout 0.1 (T5 default)": lambda: teacher_trainer(rows, tokenizer, args.steps, tmp),
                     "teacher step, dropout 0": lambda: teacher_trainer(rows, tokenizer, args.steps, tmp, dropout=0.0)}
-        times: dict[str, list[float]] = {label: [] for label in variants}
-        for _ in range(args.repeats):  # interleaved: every variant once per repeat
-            for label, make in variants.items():
-                times[label].append(cpu_seconds_per_step(make()))
-    print(f"| batch {BATCH} × 4 choices, median of {args.repeats} | CPU ms/step | relative to the first of its pair |")
+        timings = interleaved({label: lambda make=make: cpu_seconds_per_step(make()) for label, make in variants.items()},
+                              args.repeats)
+    print(f"{args.steps} steps per run, CPU time of steps 2-{args.steps}, one torch thread; {timings.describe()}\n")
+    print(f"| batch {BATCH} × 4 choices | CPU ms/step | relative to the first of its pair |")
     print("|---|---|---|")
-    medians = {label: statistics.median(values) for label, values in times.items()}
-    labels = list(medians)
+    labels = list(variants)
     for i, label in enumerate(labels):
-        print(f"| {label} | {medians[label] * 1000:.0f} | {medians[label] / medians[labels[i - i % 2]]:.2f} |")
+        first = labels[i - i % 2]
+        low, high = timings.spread(label)
+        print(f"| {label} | {cell(timings.median(label) * 1000, (low * 1000, high * 1000), 0)} | "
+              f"{cell(timings.ratio(label, first), timings.ratio_spread(label, first))} |")
+    print(f"\nmedian (min-max) of {args.repeats} interleaved runs; relative: ratio of the medians (range of the "
+          "per-round ratios)")
 
 
 if __name__ == "__main__":

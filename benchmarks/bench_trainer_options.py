@@ -29,7 +29,7 @@ WORKER_SHAPE = dict(d_model=256, d_kv=64, d_ff=1024, num_layers=4, num_heads=4)
 
 
 def worker(find_unused: bool, steps: int, batch_size: int) -> None:
-    """One rank of the DDP run: train, then rank 0 prints ``SECONDS <s>`` for the steps after the first."""
+    """One rank of the DDP run: train, then rank 0 prints the wall-clock and CPU seconds of the steps after the first."""
     import torch
     from bench_gpu import Meter
     from bench_student_training import bench_tokenizer, synthetic_rows
@@ -53,7 +53,7 @@ def worker(find_unused: bool, steps: int, batch_size: int) -> None:
         trainer.add_callback(meter)
         trainer.train()
     if int(os.environ.get("RANK", 0)) == 0:
-        print(f"SECONDS {meter.window.seconds} WORLD {args.world_size}")
+        print(f"SECONDS {meter.window.seconds} CPU {meter.window.cpu_seconds} WORLD {args.world_size}")
 
 
 def free_port() -> int:
@@ -62,18 +62,18 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def ddp_run(find_unused: bool, steps: int, batch_size: int) -> float:
-    """Seconds of ``steps`` DDP steps on 2 CPU ranks (a fresh torchrun each time)."""
+def ddp_run(find_unused: bool, steps: int, batch_size: int) -> tuple[float, float]:
+    """Wall-clock and rank 0's CPU seconds of ``steps`` DDP steps on 2 CPU ranks (a fresh torchrun each time)."""
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(free_port()),
                __file__, "--worker", "--find_unused", str(find_unused).lower(), "--steps", str(steps),
                "--batch_size", str(batch_size)]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(filter(None, [
         os.path.dirname(os.path.abspath(__file__)), os.environ.get("PYTHONPATH")]))}
     done = subprocess.run(command, env=env, capture_output=True, text=True)
-    found = re.findall(r"^SECONDS (\S+) WORLD (\d+)$", done.stdout, flags=re.M)
-    if done.returncode or not found or found[-1][1] != "2":
+    found = re.findall(r"^SECONDS (\S+) CPU (\S+) WORLD (\d+)$", done.stdout, flags=re.M)
+    if done.returncode or not found or found[-1][2] != "2":
         raise RuntimeError(f"the DDP run failed or was not 2 ranks:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
-    return float(found[-1][0])
+    return float(found[-1][0]), float(found[-1][1])
 
 
 def collation_seconds(batches: int = 20, batch_size: int = 16) -> float:
@@ -105,6 +105,7 @@ def main() -> None:
         return
     ddp = interleaved({"true": lambda: ddp_run(True, options.steps, options.batch_size),
                        "false": lambda: ddp_run(False, options.steps, options.batch_size)}, options.repeats)
+    ddp.cpu = ddp.extras  # rank 0's CPU time in the timed steps (the whole torchrun's would count its start-up)
     collate = interleaved({"collate": collation_seconds}, options.repeats)
     print(f"DDP: 2 CPU ranks x 1 thread, T5 {WORKER_SHAPE}, batch {options.batch_size} per rank, {options.steps} "
           f"timed steps; {ddp.describe()}\n")

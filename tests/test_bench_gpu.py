@@ -50,17 +50,57 @@ def test_tiny_run_prints_one_table_with_both_sides_of_every_comparison(tiny_run)
     assert written == json.loads(json.dumps(result))
     table = [line for line in printed.splitlines() if line.startswith("|")]
     assert table[0] == "| " + " | ".join(bench_gpu.COLUMNS) + " |"
-    assert table[0] == "| benchmark | shape | setup | per second | tokens/s | MFU | speed-up |"
+    assert table[0] == ("| benchmark | shape | setup | per second | tokens/s | MFU | speed-up "
+                        "| gain over the row above |")
     setups = [(row["benchmark"], row["setup"]) for row in result["rows"]]
-    assert [b for b, _ in setups] == ["training"] * 4 + ["reranking"] * 2 + ["evaluation, 5 samples"] * 2
-    training = [s for b, s in setups if b == "training"]
-    assert sum("released" in s for s in training) == 2 and sum("torch.compile" in s for s in training) == 2
+    assert [b for b, _ in setups] == ["training"] * 6 + ["reranking"] * 2 + ["evaluation, 5 samples"] * 2
     assert len(table) == 2 + len(result["rows"])
     for row in result["rows"]:
         assert len(row["runs_s"]) == 3 and row["per_second"] > 0
     firsts = [row for n, row in enumerate(result["rows"]) if n == 0 or row["benchmark"] != result["rows"][n - 1]["benchmark"]]
     assert [row["setup"].split()[0] for row in firsts] == ["released-style", "released", "per-question"]
     assert {row["speedup"] for row in firsts} == {1.0}  # every speed-up is against the released way
+
+
+def test_training_adds_kard_hfs_options_one_at_a_time_and_each_run_had_its_sides_options(tiny_run):
+    """Both paddings run with transformers' defaults, then kard_hf's CUDA defaults and torch.compile are added one
+    at a time (TF32 only on a GPU that has it, so not on this CPU), then released-style padding gets them all."""
+    result, _, printed = tiny_run
+    training = [row for row in result["rows"] if row["benchmark"] == "training"]
+    assert [row["setup"] for row in training] == [
+        "released-style padding", "kard_hf collator + group_by_length", "+ 2 data-loader workers", "+ fused AdamW",
+        "+ torch.compile", "released-style padding + 2 data-loader workers, fused AdamW, torch.compile"]
+    added = dict(bench_gpu.ADDED_OPTIONS)
+    assert training[0]["options"] == training[1]["options"] == bench_gpu.TRANSFORMERS_DEFAULTS
+    for above, row in zip(training[1:5], training[2:5]):  # each run read back the options its row names
+        assert row["options"] == {**above["options"], **added[row["setup"].removeprefix("+ ")]}
+        runs = lambda r: statistics.median(r["runs_s"])  # noqa: E731
+        assert row["gain"] == pytest.approx(runs(above) / runs(row))
+    assert training[-1]["options"] == training[4]["options"] and training[-1]["gain"] is None
+    assert all(row["gain"] is None for row in training[:2]) and "gain over the row above" in printed
+
+
+def test_tf32_is_set_for_every_run_not_left_from_the_run_before():
+    """transformers' enable_tf32 is lru_cache'd: TrainingArguments(tf32=False) after a True and a False sets
+    nothing, so interleaved sides would inherit TF32 from the side before; bench_gpu sets it itself."""
+    from transformers.utils import enable_tf32
+
+    backends = torch.backends, torch.backends.cuda.matmul, torch.backends.cudnn
+    saved = [backend.fp32_precision for backend in backends]
+    try:
+        enable_tf32.cache_clear()
+        for enabled in (True, False, True):
+            enable_tf32(enabled)
+        assert torch.backends.fp32_precision == "ieee"  # the last call, True, was answered from the cache
+        for enabled in (True, False, True, False):
+            bench_gpu.set_tf32(enabled)
+            expected = "tf32" if enabled else "ieee"
+            assert (torch.backends.cuda.matmul.fp32_precision, torch.backends.cudnn.fp32_precision) == (expected,) * 2
+    finally:
+        enable_tf32.cache_clear()
+        for backend, precision in zip(backends, saved):
+            backend.fp32_precision = precision
+    assert [setup for setup, _, _ in bench_gpu.training_options(tf32=True)][4] == "+ TF32"
 
 
 def test_mfu_is_model_flops_per_second_over_the_peak(tiny_run):
