@@ -2,18 +2,18 @@
 
 MaxScore over slabs of passages. Query terms come in scoring order (decreasing upper bound);
 ``remaining[t]`` bounds what terms ``t...`` can add to a passage. The corpus is scored one slab of
-``SLAB`` consecutive rows at a time, so the float64 accumulator stays in a core's cache, and a
-top-k heap runs over the slabs. Once the heap is full, its worst score ``theta`` is a lower bound
-of the final k-th score: the terms whose remaining bound is below it are *non-essential* (a
-passage matching only those cannot enter the top k), and in each slab only the essential lists
-are added whole; the passages they reach that can still reach ``theta`` are then looked up in
-the non-essential lists, by galloping search. ``theta`` only grows, so later slabs skip more.
+``SLAB`` consecutive rows at a time, so the float64 accumulator stays in a core's cache, and one
+top-k heap runs across the slabs. Once it is full, its worst score ``theta`` is a lower bound of the
+final k-th score: the terms whose remaining bound is below it are *non-essential* (a passage that
+matches only those cannot enter the top k). In each slab the essential lists are added whole; the
+passages they reach that can still reach ``theta`` are then looked up in the non-essential lists
+by galloping search, except where adding a list whole costs less than that many lookups.
 
-Resetting the accumulator costs what a slab touched: a slab with few essential postings notes
-the passages they reach, a dense one is swept. Every passage gets the same float64 additions in
-the same term order as the numpy reference (``Index.exhaustive``), so results agree with it to the
-bit; equal scores go by row, lower first. Compiled code is cached on disk (``cache=True``: a
-process compiles it once) and releases the GIL.
+A slab with few postings notes the passages they touch, so clearing it costs what it touched; a
+dense one is swept once, ranking and clearing together. Every passage gets the same float64
+additions in the same term order as the numpy reference (``Index.exhaustive``), so results agree
+with it to the bit; equal scores go by row, lower first. Compiled code is cached on disk
+(``cache=True``: an environment compiles it once) and releases the GIL.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from numba import njit
 
 SLAB = 1 << 16  # passages scored together: their float64 accumulator (512 KiB) fits a core's L2 cache
 PROBE_COST = 8  # looking a passage up in a posting list costs about as much as adding this many postings
+SWEEP_BLOCK = 64  # passages a dense slab's sweep compares with the heap at once
 SPARSE = 4  # a slab with fewer than SLAB / SPARSE essential postings notes the passages they touch
 
 
@@ -175,13 +176,18 @@ def search(offsets, docs, scores, ids, weights, remaining, k, num_docs, slab=SLA
             # Rows ascend and exceed those in the heap, so beating its worst takes a higher score
             # (and, until it is full, a score above 0).
             limit = heap_scores[0] if size == k else 0.0
-            for i in range(high - low):
-                value = acc[i]
-                acc[i] = 0.0
-                if value > limit:  # rarely true: no unpredictable branch per passage
-                    size = _push(heap_scores, heap_rows, size, k, value, low + i)
-                    if size == k:
-                        limit = heap_scores[0]
+            for block in range(low, high, SWEEP_BLOCK):
+                end = min(block + SWEEP_BLOCK, high) - low
+                beats = False
+                for i in range(block - low, end):  # vectorized: is any of the block above the limit?
+                    beats |= acc[i] > limit
+                if beats:
+                    for i in range(block - low, end):
+                        if acc[i] > limit:
+                            size = _push(heap_scores, heap_rows, size, k, acc[i], low + i)
+                            if size == k:
+                                limit = heap_scores[0]
+            acc[:high - low] = 0.0
         else:
             found = _collect(acc, touched, count, high - low, sparse, remaining[first], theta, candidates)
             for u in range(first, terms):  # the other lists, for the candidates only where that is cheaper
