@@ -23,6 +23,7 @@ from numba import njit
 
 SLAB = 1 << 16  # passages scored together: their float64 accumulator (512 KiB) fits a core's L2 cache
 PROBE_COST = 8  # looking a passage up in a posting list costs about as much as adding this many postings
+SAMPLE = 16  # a dense slab estimates its candidates from every SAMPLE-th passage
 SWEEP_BLOCK = 64  # passages a dense slab's sweep compares with the heap at once
 SPARSE = 4  # a slab with fewer than SLAB / SPARSE essential postings notes the passages they touch
 
@@ -98,7 +99,7 @@ def _add(docs, scores, start, end, weight, low, acc):
 @njit(cache=True, nogil=True)
 def _add_noting(docs, scores, start, end, weight, low, acc, touched, count):
     """:func:`_add`, appending the passages reached for the first time to ``touched[count:]``; returns
-    the new count. (A separate loop: a test in the dense loop doubles its cost.)"""
+    the new count. (A loop of its own: this test in the dense loop doubles its cost.)"""
     for p in range(start, end):
         i = docs[p] - low
         value = np.float64(scores[p]) * weight
@@ -111,24 +112,16 @@ def _add_noting(docs, scores, start, end, weight, low, acc, touched, count):
 
 
 @njit(cache=True, nogil=True)
-def _add_list(docs, scores, start, end, weight, low, acc, touched, count, sparse):
-    """:func:`_add_noting` if ``sparse`` else :func:`_add`; returns the count of touched passages."""
-    if sparse:
-        return _add_noting(docs, scores, start, end, weight, low, acc, touched, count)
-    _add(docs, scores, start, end, weight, low, acc)
-    return count
-
-
-@njit(cache=True, nogil=True)
 def _reaching(acc, touched, count, width, sparse, bar, theta):
-    """How many scored passages of the slab can reach ``theta`` with ``bar`` more."""
+    """About how many scored passages of the slab can reach ``theta`` with ``bar`` more."""
     reaching = 0
     if sparse:
         for j in range(count):
             reaching += acc[touched[j]] + bar >= theta
-    else:
-        for i in range(width):
+    else:  # an estimate from every SAMPLE-th passage: it only chooses between two exact ways
+        for i in range(0, width, SAMPLE):
             reaching += (acc[i] != 0.0) & (acc[i] + bar >= theta)
+        reaching *= SAMPLE
     return reaching
 
 
@@ -181,13 +174,17 @@ def search(offsets, docs, scores, ids, weights, remaining, k, num_docs, slab=SLA
         sparse = postings * SPARSE < high - low
         count = 0
         for t in range(essential):
-            count = _add_list(docs, scores, cursor[t], stop[t], weights[t], low, acc, touched, count, sparse)
+            if sparse:
+                count = _add_noting(docs, scores, cursor[t], stop[t], weights[t], low, acc, touched, count)
+            else:
+                _add(docs, scores, cursor[t], stop[t], weights[t], low, acc)
+        # A list added whole after these makes the slab dense: it is then cleared by a sweep.
         first = essential  # the first list not added whole
         if first < terms and _reaching(acc, touched, count, high - low, sparse, remaining[first], theta) \
                 * PROBE_COST >= stop[first] - cursor[first]:
             for t in range(first, terms):  # looking the candidates up would cost more than adding
-                count = _add_list(docs, scores, cursor[t], stop[t], weights[t], low, acc, touched, count, sparse)
-            first = terms
+                _add(docs, scores, cursor[t], stop[t], weights[t], low, acc)
+            first, sparse = terms, False
         if first == terms and not sparse:  # every list added: rank the slab as it is swept clean
             # Rows ascend and exceed those in the heap, so beating its worst takes a higher score
             # (and, until it is full, a score above 0).
@@ -209,7 +206,8 @@ def search(offsets, docs, scores, ids, weights, remaining, k, num_docs, slab=SLA
             for u in range(first, terms):  # the other lists, for the candidates only where that is cheaper
                 start, end, weight = cursor[u], stop[u], weights[u]
                 if found * PROBE_COST >= end - start:
-                    count = _add_list(docs, scores, start, end, weight, low, acc, touched, count, sparse)
+                    _add(docs, scores, start, end, weight, low, acc)
+                    sparse = False
                     continue
                 bar, kept = remaining[u], 0
                 for j in range(found):  # drop those that cannot reach theta any more
