@@ -25,7 +25,8 @@ _EXPORTS = {
     **dict.fromkeys(("KardRerankerConfig", "KardRerankerModel", "Reranker", "RerankerCollator", "RerankerTrainer",
                      "RerankerTrainingArguments"), "kard_hf.reranker"),
     **dict.fromkeys(("Pipeline", "KARDPipeline", "Decoding", "Prediction", "load_pipeline"), "kard_hf.inference"),
-    **dict.fromkeys(("KnifeT5Config", "KnifeT5ForMultipleChoice", "KnifeCollator", "KnifeDistillationCollator",
+    **dict.fromkeys(("KnifeT5Config", "KnifeT5ForMultipleChoice", "KnifeBartConfig", "KnifeBartForMultipleChoice",
+                     "KnifeCollator", "KnifeDistillationCollator",
                      "KnifeTeacherTrainer", "KnifeTrainer", "KnifeTeacherTrainingArguments", "KnifeTrainingArguments",
                      "KnifePipeline"), "kard_hf.knife"),
     **dict.fromkeys(("Teacher", "OpenAICompatibleTeacher", "TransformersTeacher", "sample_rationales"),
@@ -51,8 +52,8 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ imports
     from .distill import (StudentDataArguments, StudentDataCollator, StudentModelArguments, StudentTrainer,
                           StudentTrainingArguments, load_student)
     from .inference import Decoding, KARDPipeline, Pipeline, Prediction, load_pipeline
-    from .knife import (KnifeCollator, KnifeDistillationCollator, KnifePipeline, KnifeT5Config,
-                        KnifeT5ForMultipleChoice, KnifeTeacherTrainer, KnifeTeacherTrainingArguments, KnifeTrainer,
+    from .knife import (KnifeBartConfig, KnifeBartForMultipleChoice, KnifeCollator, KnifeDistillationCollator,
+                        KnifePipeline, KnifeT5Config, KnifeT5ForMultipleChoice, KnifeTeacherTrainer, KnifeTeacherTrainingArguments, KnifeTrainer,
                         KnifeTrainingArguments)
     from .knowledge import BM25Parameters, KnowledgeBase
     from .lm import load_lm

@@ -48,6 +48,9 @@ class PipelineArguments:
     train_reranker: dict | None = field(default=None, metadata={
         "help": "Options of kard-hf train-reranker; omit it to train no reranker."})
     evaluate: dict = field(default_factory=dict, metadata={"help": "Options of kard-hf evaluate shared by every row."})
+    splits: list[str] = field(default_factory=lambda: ["test"], metadata={
+        "help": "Processed splits every table row is evaluated on, one column of the results each (e.g. test and an "
+                "extra split of augment's questions, such as test_seen)."})
     table: dict | None = field(default=None, metadata={
         "help": "Rows of the results table, name -> options of kard-hf evaluate ('student' is a students key). "
                 "Default: one row per student (kard with bm25, and with the reranker when one is trained)."})
@@ -63,6 +66,12 @@ class PipelineArguments:
         for method, options in self.students.items():
             if not isinstance(options, dict | None):
                 raise ConfigError(f"students.{method} must be a mapping of options", field="students")
+        if not self.splits or len(set(self.splits)) < len(self.splits):
+            raise ConfigError(f"splits must name each evaluated split once, got {self.splits}", field="splits")
+        rows = [("evaluate", self.evaluate)] + [(f"table.{name}", row) for name, row in (self.table or {}).items()]
+        for where, options in rows:
+            if isinstance(options, dict) and "split" in options:
+                raise ConfigError(f"{where} sets 'split': the splits section names the evaluated splits", field="splits")
 
 
 @dataclass
@@ -136,16 +145,18 @@ def pipeline_steps(args: PipelineArguments) -> list[Step]:
         steps.append(command_step("train-reranker", "train-reranker", options,
                                   checkpoints=Path(options["output_dir"])))
 
-    for name, row in table_rows(args, reranker).items():
-        row = dict(row)
-        student = row.pop("student", None)
-        if student is None:
-            raise ConfigError(f"table row {name!r} names no student", field="table")
-        options = {"dataset": processed, "output_dir": root / "eval" / slug(name), "overwrite_output_dir": True, "name": name,
-                   **args.evaluate, "student": students.get(student, student), **row}
-        if options.get("retrieval") == "reranker" and reranker:
-            options.setdefault("reranker", reranker)
-        steps.append(command_step(f"evaluate {name}", "evaluate", options))
+    for split in args.splits:
+        for name, row in table_rows(args, reranker).items():
+            row = dict(row)
+            student = row.pop("student", None)
+            if student is None:
+                raise ConfigError(f"table row {name!r} names no student", field="table")
+            options = {"dataset": processed, "split": split, "output_dir": root / "eval" / split / slug(name),
+                       "overwrite_output_dir": True, "name": name, **args.evaluate,
+                       "student": students.get(student, student), **row}
+            if options.get("retrieval") == "reranker" and reranker:
+                options.setdefault("reranker", reranker)
+            steps.append(command_step(f"evaluate {name} on {split}", "evaluate", options))
     return steps
 
 
@@ -191,15 +202,20 @@ def run_steps(steps: list[Step], root: str | Path, *, log: Callable[[str], None]
     return timings
 
 
-def collect_accuracy(steps: list[Step]) -> dict[str, dict]:
-    """``{row name: accuracy summary (mean, std, runs)}`` from the metrics.json of every evaluate step."""
-    return {step.options["name"]: read_json(Path(step.options["output_dir"]) / "metrics.json")["accuracy"]
-            for step in steps if step.name.startswith("evaluate ")}
+def collect_accuracy(steps: list[Step]) -> dict[str, dict[str, dict]]:
+    """``{row name: {split: accuracy summary (mean, std, runs)}}`` from the metrics.json of every evaluate step."""
+    table: dict[str, dict[str, dict]] = {}
+    for step in steps:
+        if step.name.startswith("evaluate "):
+            metrics = read_json(Path(step.options["output_dir"]) / "metrics.json")
+            table.setdefault(step.options["name"], {})[step.options["split"]] = metrics["accuracy"]
+    return table
 
 
-def plot(rows: list[tuple[str, dict]], path: Path, *, title: str, ylabel: str = "accuracy (%)",
-         chance: float | None = None) -> bool:
-    """A bar chart of ``(name, summarize(...))`` rows (mean ± std); False when matplotlib is not installed."""
+def plot(rows: list[tuple[str, dict]], columns: dict[str, str], path: Path, *, title: str,
+         ylabel: str = "accuracy (%)", chance: float | None = None) -> bool:
+    """Grouped bars, one group per row and one bar per column (mean ± std) of ``(name, {column: summary})``
+    rows; False when matplotlib is not installed."""
     try:
         import matplotlib
 
@@ -207,13 +223,16 @@ def plot(rows: list[tuple[str, dict]], path: Path, *, title: str, ylabel: str = 
         import matplotlib.pyplot as plt
     except ImportError:
         return False
-    names = [name for name, _ in rows]
-    figure, axes = plt.subplots(figsize=(8, 4))
-    axes.bar(names, [100 * s["mean"] for _, s in rows], yerr=[100 * s["std"] for _, s in rows], capsize=4,
-             color=[f"C{i}" for i in range(len(rows))])
+    figure, axes = plt.subplots(figsize=(max(8, 1.4 * len(rows)), 4))
+    width = 0.8 / len(columns)
+    for i, (key, label) in enumerate(columns.items()):
+        cells = [(x, values[key]) for x, (_, values) in enumerate(rows) if key in values]
+        axes.bar([x - 0.4 + width * (i + 0.5) for x, _ in cells], [100 * s["mean"] for _, s in cells], width,
+                 yerr=[100 * s["std"] for _, s in cells], capsize=3, color=f"C{i}", label=label)
     if chance is not None:
         axes.axhline(100 * chance, color="black", linestyle=":", linewidth=1, label="chance")
-        axes.legend()
+    axes.legend()
+    axes.set_xticks(range(len(rows)), [name for name, _ in rows])
     axes.set_ylabel(ylabel)
     axes.set_ylim(0, 100)
     axes.set_title(title)
@@ -224,21 +243,21 @@ def plot(rows: list[tuple[str, dict]], path: Path, *, title: str, ylabel: str = 
     return True
 
 
-def write_results(root: Path, rows: list[tuple[str, dict]], *, title: str, chart_title: str = "kard-hf pipeline",
-                  chance: float | None = None, **extra) -> str:
-    """results.json, results.md (the table) and results.png (the chart, with matplotlib) in ``root``;
-    returns the table."""
+def write_results(root: Path, rows: list[tuple[str, dict]], columns: dict[str, str], *, title: str,
+                  chart_title: str = "kard-hf pipeline", chance: float | None = None, **extra) -> str:
+    """results.json (``accuracy``: row → split → summary), results.md (the table, one column per split) and
+    results.png (the chart, with matplotlib) in ``root``; returns the table."""
     from .inference.metrics import format_table
 
-    table = format_table(rows, title=title)
-    write_json(root / "results.json", {"accuracy": dict(rows), **extra})
-    (root / "results.md").write_text(table + "\n", encoding="utf-8")
-    plot(rows, root / "results.png", title=chart_title, ylabel=title, chance=chance)
+    table = format_table(rows, columns=columns)
+    write_json(root / "results.json", {"accuracy": dict(rows), "columns": columns, **extra})
+    (root / "results.md").write_text(f"{title}\n\n{table}\n", encoding="utf-8")
+    plot(rows, columns, root / "results.png", title=chart_title, chance=chance)
     return table
 
 
 def run_pipeline(args: PipelineArguments) -> dict[str, dict]:
-    """``kard-hf pipeline``: run (or resume) the pipeline of ``args``; returns ``{row name: accuracy summary}``."""
+    """``kard-hf pipeline``: run (or resume) the pipeline of ``args``; returns ``{row name: {split: accuracy summary}}``."""
     root = Path(args.output_dir)
     steps = pipeline_steps(args)
     if args.dry_run:
@@ -250,7 +269,8 @@ def run_pipeline(args: PipelineArguments) -> dict[str, dict]:
     start = time.perf_counter()
     timings = run_steps(steps, root)
     rows = list(collect_accuracy(steps).items())
-    table = write_results(root, rows, title="accuracy (%)", seconds_per_step=timings)
+    table = write_results(root, rows, {split: f"{split} (%)" for split in args.splits}, title="accuracy (%)",
+                          seconds_per_step=timings)
     print("\n" + table)
     print(f"\nFinished in {(time.perf_counter() - start) / 60:.1f} min. Results: {root / 'results.json'}, "
           f"{root / 'results.md'}" + (f", {root / 'results.png'}" if (root / "results.png").is_file() else ""))

@@ -84,6 +84,18 @@ def tiny_t5(t5_tokenizer):
 
 
 @pytest.fixture(scope="session")
+def tiny_bart(t5_tokenizer):
+    from transformers import BartConfig, BartForConditionalGeneration
+
+    torch.manual_seed(0)
+    config = BartConfig(vocab_size=len(t5_tokenizer), d_model=32, encoder_layers=2, decoder_layers=2,
+                        encoder_attention_heads=4, decoder_attention_heads=4, encoder_ffn_dim=64, decoder_ffn_dim=64,
+                        max_position_embeddings=256, dropout=0.0, attention_dropout=0.0, pad_token_id=0,
+                        eos_token_id=1, bos_token_id=1, decoder_start_token_id=1, forced_eos_token_id=None)
+    return BartForConditionalGeneration(config).eval()
+
+
+@pytest.fixture(scope="session")
 def tiny_causal(causal_tokenizer):
     from transformers import GPT2Config, GPT2LMHeadModel
 
@@ -116,6 +128,11 @@ def _saved(tmp_path_factory, name, model, tokenizer) -> Path:
 def tiny_t5_path(tmp_path_factory, tiny_t5, t5_tokenizer) -> Path:
     """A model folder (config, weights, tokenizer) of the tiny T5, loadable with from_pretrained."""
     return _saved(tmp_path_factory, "tiny-t5", tiny_t5, t5_tokenizer)
+
+
+@pytest.fixture(scope="session")
+def tiny_bart_path(tmp_path_factory, tiny_bart, t5_tokenizer) -> Path:
+    return _saved(tmp_path_factory, "tiny-bart", tiny_bart, t5_tokenizer)
 
 
 @pytest.fixture(scope="session")

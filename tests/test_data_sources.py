@@ -155,6 +155,26 @@ def test_validation_from_train_groups_rationales_by_question(kb, tmp_path):
                RELEASED_QUESTIONS, "--validation_from_train", "0.5", "--output_dir", tmp_path / "x") == 2
 
 
+def test_extra_test_splits_are_augmented_like_test(kb, tmp_path, capsys):
+    test = FIXTURES / "medqa_usmle_hf_test.jsonl"
+    out = tmp_path / "processed"
+    assert run("augment", "--knowledge_base", kb, "--train_file", RELEASED_QUESTIONS, "--train_rationales",
+               RELEASED_RATIONALES, "--test_file", test, "--extra_splits", f"test_seen={RELEASED_QUESTIONS}",
+               "--candidates", "3", "--output_dir", out) == 0
+    dataset, manifest = load_dataset_dict(out)
+    assert list(dataset) == ["train", "test", "test_seen"] and manifest["splits"]["test_seen"] == 6
+    assert dataset["test_seen"].column_names == dataset["test"].column_names
+    assert all(len(ids) == 3 for ids in dataset["test_seen"]["candidate_ids"])
+    for bad, message in [("test_seen", "is not NAME=FILE"), (f"test={test}", "use --test_file"),
+                         (f"seen-2={test}", "is not NAME=FILE")]:
+        assert run("augment", "--knowledge_base", kb, "--train_file", RELEASED_QUESTIONS, "--extra_splits", bad,
+                   "--output_dir", tmp_path / "x") == 2
+        assert message in capsys.readouterr().err
+    assert run("augment", "--knowledge_base", kb, "--train_file", RELEASED_QUESTIONS, "--extra_splits",
+               f"a={test}", f"a={test}", "--output_dir", tmp_path / "x") == 2
+    assert "given twice" in capsys.readouterr().err
+
+
 def test_a_validation_split_carved_by_rationales_is_recorded_through_augment(kb, tiny_t5_path, tmp_path):
     rationales, processed = tmp_path / "rationales", tmp_path / "processed"
     assert run("rationales", "--train_file", RELEASED_QUESTIONS, "--validation_from_train", "0.5", "--teacher",

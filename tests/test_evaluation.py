@@ -32,4 +32,11 @@ def test_summary_and_table():
     summary = summarize([0.5, 0.7, 0.6])
     assert summary["mean"] == pytest.approx(0.6) and summary["std"] == pytest.approx(0.1)
     table = format_table([("KARD (BM25)", summary), ("RD", summarize([0.25]))])
-    assert "| KARD (BM25) | 60.00 ± 10.00 |" in table and "| RD          | 25.00 |" in table
+    assert "| KARD (BM25) | 60.00 ± 10.00 |" in table and "| RD          | 25.00         |" in table
+
+
+def test_table_with_a_column_per_split():
+    rows = [("KARD (BM25)", {"test": summarize([0.5, 0.7])}), ("FT", {"test_seen": summarize([0.4]), "test": summarize([0.25])})]
+    table = format_table(rows, columns={"test_seen": "seen (%)", "test": "held-out (%)"}).splitlines()
+    assert table[0] == "| method      | seen (%) | held-out (%)  |"
+    assert table[2] == "| KARD (BM25) | —        | 60.00 ± 14.14 |" and table[3] == "| FT          | 40.00    | 25.00         |"

@@ -1,19 +1,20 @@
-"""The KNIFE model: the rationale bottleneck, the (question, choice) collator, save/reload, bad models."""
+"""The KNIFE model, on both backbone families (T5, BART): the rationale bottleneck, the (question, choice) collator,
+save/reload, bad models."""
 
 import pytest
 import torch
 
 from kard_hf.errors import ModelError
-from kard_hf.knife import KnifeCollator, KnifeT5ForMultipleChoice, load_t5_family
+from kard_hf.knife import KnifeBartForMultipleChoice, KnifeCollator, KnifeT5ForMultipleChoice, load_knife_backbone
 
 ROW = {"id": "q1", "stem": "Which river flows through the city of Veltram?", "options": ["Orvane", "Silka", "Medran"],
        "answer": 0, "rationale": "Veltram lies on the Orvane river, where its ferries carry salt."}
 OTHER_RATIONALE = "Brindle fungus digests bark with secreted cellulase, which breaks down cellulose."
 
 
-@pytest.fixture(scope="module")
-def knife_model(tiny_t5_path):
-    model = load_t5_family(str(tiny_t5_path), role="teacher").eval()
+@pytest.fixture(scope="module", params=["tiny_t5_path", "tiny_bart_path"])
+def knife_model(request):
+    model = load_knife_backbone(str(request.getfixturevalue(request.param)), role="teacher").eval()
     model.set_attn_implementation("eager")  # sdpa does not return attention weights
     return model
 
@@ -57,12 +58,12 @@ def test_rationale_reaches_the_decoder_only_through_task_input_states(knife_mode
     # (b) changing only the rationale changes the task-input encoder states, and so the scores
     assert not torch.allclose(first.encoder_last_hidden_state[..., :task_length, :],
                               second.encoder_last_hidden_state[..., :task_length, :], atol=1e-4)
-    assert not torch.allclose(first.logits, second.logits, atol=1e-5)
+    assert not torch.equal(first.logits, second.logits)
     # holding the task-input states fixed, the rationale positions' states do not matter to the decoder
     states = first.encoder_last_hidden_state.flatten(0, 1)
     scrambled = states.clone()
     scrambled[:, task_length:] = torch.randn_like(scrambled[:, task_length:]) * 10
-    start = torch.zeros(states.shape[0], 1, dtype=torch.long)
+    start = torch.full((states.shape[0], 1), knife_model.config.decoder_start_token_id)
 
     def decode(encoder_states, context_mask):
         out = knife_model.decoder(input_ids=start, encoder_hidden_states=encoder_states,
@@ -113,20 +114,27 @@ def test_save_and_reload_give_identical_scores(knife_model, t5_tokenizer, tmp_pa
 
     knife_model.save_pretrained(tmp_path)
     batch = _teacher_batch(t5_tokenizer)
-    for loaded in (KnifeT5ForMultipleChoice.from_pretrained(tmp_path), AutoModelForMultipleChoice.from_pretrained(tmp_path)):
+    for loaded in (type(knife_model).from_pretrained(tmp_path), AutoModelForMultipleChoice.from_pretrained(tmp_path)):
         loaded.set_attn_implementation("eager")
-        assert type(loaded) is KnifeT5ForMultipleChoice
+        assert type(loaded) is type(knife_model)
         # float32 round-off only: CPU kernels may sum in another order between two model instances
         torch.testing.assert_close(loaded.eval()(**batch).logits, knife_model(**batch).logits, rtol=0, atol=1e-6)
 
 
-def test_backbone_weights_come_from_the_t5_checkpoint(knife_model, tiny_t5):
-    assert torch.equal(knife_model.encoder.block[1].layer[1].DenseReluDense.wi.weight,
-                       tiny_t5.encoder.block[1].layer[1].DenseReluDense.wi.weight)
-    assert torch.equal(knife_model.shared.weight, tiny_t5.shared.weight)
+def test_backbone_weights_come_from_the_checkpoint(knife_model, tiny_t5, tiny_bart):
+    if isinstance(knife_model, KnifeT5ForMultipleChoice):
+        assert torch.equal(knife_model.encoder.block[1].layer[1].DenseReluDense.wi.weight,
+                           tiny_t5.encoder.block[1].layer[1].DenseReluDense.wi.weight)
+        assert torch.equal(knife_model.shared.weight, tiny_t5.shared.weight)
+    else:  # a BartForConditionalGeneration checkpoint: its "model." prefix and LM head are dropped
+        assert isinstance(knife_model, KnifeBartForMultipleChoice)
+        assert torch.equal(knife_model.encoder.layers[1].fc1.weight, tiny_bart.model.encoder.layers[1].fc1.weight)
+        assert torch.equal(knife_model.decoder.embed_positions.weight, tiny_bart.model.decoder.embed_positions.weight)
+        assert torch.equal(knife_model.shared.weight, tiny_bart.model.shared.weight)
+    assert knife_model.encoder.embed_tokens.weight is knife_model.shared.weight
 
 
 @pytest.mark.parametrize("path_fixture", ["tiny_causal_path", "tiny_bert_path"])
-def test_a_model_that_is_not_a_t5_encoder_decoder_is_refused(path_fixture, request):
-    with pytest.raises(ModelError, match="T5-family encoder-decoder"):
-        load_t5_family(str(request.getfixturevalue(path_fixture)), role="student")
+def test_a_model_that_is_not_a_t5_or_bart_encoder_decoder_is_refused(path_fixture, request):
+    with pytest.raises(ModelError, match="T5- or BART-family encoder-decoder"):
+        load_knife_backbone(str(request.getfixturevalue(path_fixture)), role="student")

@@ -8,7 +8,7 @@ import yaml
 
 from kard_hf.errors import ConfigError, DataError, ModelError
 from kard_hf.knife import (KnifeCollator, KnifeDistillationCollator, KnifeTeacherTrainer, KnifeTrainer, load_knife_model,
-                           load_knife_rows, load_t5_family, predict_choices)
+                           load_knife_rows, load_knife_backbone, predict_choices)
 from kard_hf.knife.arguments import KnifeTeacherTrainingArguments, KnifeTrainingArguments
 from kard_hf.cli import COMMANDS
 from kard_hf.distill.spec import StudentSpec
@@ -38,7 +38,7 @@ def _changed(before, model):
 
 
 def test_teacher_trains_saves_a_card_and_reloads(tiny_t5_path, t5_tokenizer, rows, tmp_path):
-    model = load_t5_family(str(tiny_t5_path), role="teacher")
+    model = load_knife_backbone(str(tiny_t5_path), role="teacher")
     before = _parameters(model)
     args = KnifeTeacherTrainingArguments(output_dir=str(tmp_path), **STEPS)
     collator = KnifeCollator(t5_tokenizer, with_rationale=True)
@@ -63,10 +63,10 @@ def test_teacher_trains_saves_a_card_and_reloads(tiny_t5_path, t5_tokenizer, row
 
 def test_student_aligns_to_a_frozen_teacher(tiny_t5_path, t5_tokenizer, rows, tmp_path):
     torch.manual_seed(1)
-    teacher = load_t5_family(str(tiny_t5_path), role="teacher")
+    teacher = load_knife_backbone(str(tiny_t5_path), role="teacher")
     for p in teacher.parameters():  # a teacher unlike the student, so there is something to align
         p.data.add_(torch.randn_like(p) * 0.05)
-    student = load_t5_family(str(tiny_t5_path), role="student")
+    student = load_knife_backbone(str(tiny_t5_path), role="student")
     teacher_before, student_before = _parameters(teacher), _parameters(student)
     collator = KnifeDistillationCollator(KnifeCollator(t5_tokenizer), KnifeCollator(t5_tokenizer, with_rationale=True))
     args = KnifeTrainingArguments(output_dir=str(tmp_path), task_weight=0.5, **dict(STEPS, max_steps=6))
@@ -99,7 +99,7 @@ def test_misaligned_tokenizers_are_refused(t5_tokenizer, rows):
 
 
 def test_trainers_refuse_a_model_that_is_not_knife(tiny_causal, tiny_t5_path, t5_tokenizer, rows, tmp_path):
-    teacher = load_t5_family(str(tiny_t5_path), role="teacher")
+    teacher = load_knife_backbone(str(tiny_t5_path), role="teacher")
     args = KnifeTrainingArguments(output_dir=str(tmp_path), **STEPS)
     with pytest.raises(ModelError, match="KNIFE student"):
         KnifeTrainer(model=copy.deepcopy(tiny_causal), teacher=teacher, args=args, train_dataset=rows)
@@ -136,13 +136,46 @@ def test_commands_train_teacher_then_student_and_predict(tiny_t5_path, processed
     assert batched == logits.argmax(-1).tolist() and 0 <= batched[1] < 2
 
 
+def test_the_teacher_is_evaluated_reading_each_questions_rationale(tiny_t5_path, processed, tmp_path):
+    import json
+
+    from kard_hf.cli import main
+    from kard_hf.data import LETTERS
+    from kard_hf.data.store import load_dataset_dict, save_dataset_dict
+
+    teacher = tmp_path / "teacher"
+    train(["--method", "knife-teacher", "--model_name_or_path", str(tiny_t5_path), "--output_dir", str(teacher),
+           "--dataset", str(processed), "--max_steps", "1", "--per_device_train_batch_size", "2", "--report_to", "none",
+           "--use_cpu", "true", "--save_strategy", "no", "--max_task_length", "40", "--max_rationale_length", "24"])
+    spec = StudentSpec.load(teacher)  # the budgets evaluation cuts its inputs to
+    assert (spec.method, spec.max_source_length, spec.max_rationale_length) == ("knife-teacher", 40, 24)
+    assert main(["evaluate", "--student", str(teacher), "--dataset", str(processed), "--output_dir",
+                 str(tmp_path / "eval")]) == 0
+    predictions = [json.loads(line) for line in (tmp_path / "eval" / "predictions.jsonl").open()]
+    model, tokenizer = load_knife_model(str(teacher))
+    test = load_knife_rows(str(processed), split="test")  # each question with its first teacher rationale
+    collator = KnifeCollator(tokenizer, with_rationale=True, max_task_length=40, max_rationale_length=24)
+    with torch.no_grad():
+        expected = model(**collator(list(test))).logits.argmax(-1).tolist()
+    assert [row["prediction"] for row in predictions] == [LETTERS[i] for i in expected]
+
+    dataset_dict, manifest = load_dataset_dict(processed)  # a question whose rationales were all dropped
+    without = dataset_dict["test"].map(lambda row, i: {"rationales": [] if i == 0 else row["rationales"]},
+                                       with_indices=True)
+    save_dataset_dict(type(dataset_dict)({**dataset_dict, "test": without}), manifest, tmp_path / "without")
+    assert main(["evaluate", "--student", str(teacher), "--dataset", str(tmp_path / "without"), "--output_dir",
+                 str(tmp_path / "eval-without")]) == 0
+    metrics = json.loads((tmp_path / "eval-without" / "metrics.json").read_text())
+    assert metrics["left_out_without_rationale"] == [test[0]["id"]] and metrics["questions"] == len(test) - 1
+
+
 def test_command_errors(tiny_t5_path, tiny_bert_path, processed, tmp_path):
     base = ["--dataset", str(processed), "--output_dir", str(tmp_path / "out"), "--use_cpu", "true"]
     with pytest.raises(ConfigError, match="method must be one of"):
         train(["--method", "knife-xl", "--model_name_or_path", str(tiny_t5_path)] + base)
     with pytest.raises(ConfigError, match="teacher_model_name_or_path"):
         train(["--method", "knife", "--model_name_or_path", str(tiny_t5_path)] + base)
-    with pytest.raises(ModelError, match="T5-family encoder-decoder"):
+    with pytest.raises(ModelError, match="T5- or BART-family encoder-decoder"):
         train(["--method", "knife-teacher", "--model_name_or_path", str(tiny_bert_path)] + base)
     with pytest.raises(ModelError, match="not a KNIFE teacher"):
         train(["--method", "knife", "--model_name_or_path", str(tiny_t5_path), "--teacher_model_name_or_path",
@@ -203,8 +236,8 @@ def test_a_wider_teacher_distils_through_a_projection(tiny_t5_path, t5_tokenizer
 
 def test_cached_teacher_states_give_the_same_loss_without_running_the_teacher(tiny_t5_path, t5_tokenizer, rows,
                                                                              tmp_path):
-    teacher = load_t5_family(str(tiny_t5_path), role="teacher")
-    student = load_t5_family(str(tiny_t5_path), role="student").train()
+    teacher = load_knife_backbone(str(tiny_t5_path), role="teacher")
+    student = load_knife_backbone(str(tiny_t5_path), role="student").train()
     for p in student.parameters():
         p.data.add_(torch.randn_like(p) * 0.05)
     collator = KnifeDistillationCollator(KnifeCollator(t5_tokenizer), KnifeCollator(t5_tokenizer, with_rationale=True))

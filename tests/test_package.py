@@ -33,9 +33,13 @@ def test_auto_classes_know_every_kard_hf_model_type():
     code = ("import kard_hf.auto; from transformers import AutoConfig, AutoModel, AutoModelForMultipleChoice; "
             "r = AutoConfig.for_model('kard_reranker'); k = AutoConfig.for_model('knife_t5', d_model=8, num_heads=1, "
             "d_kv=8, d_ff=8, num_layers=1, vocab_size=10); "
-            "print(type(r).__name__, type(k).__name__, AutoModelForMultipleChoice.from_config(k).__class__.__name__)")
+            "b = AutoConfig.for_model('knife_bart', d_model=8, encoder_layers=1, decoder_layers=1, "
+            "encoder_attention_heads=1, decoder_attention_heads=1, encoder_ffn_dim=8, decoder_ffn_dim=8, vocab_size=10); "
+            "print(type(r).__name__, *(f'{type(c).__name__} {AutoModelForMultipleChoice.from_config(c).__class__.__name__}' "
+            "for c in (k, b)))")
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
-    assert out.split() == ["KardRerankerConfig", "KnifeT5Config", "KnifeT5ForMultipleChoice"]
+    assert out.split() == ["KardRerankerConfig", "KnifeT5Config", "KnifeT5ForMultipleChoice", "KnifeBartConfig",
+                           "KnifeBartForMultipleChoice"]
 
 
 def test_teachers_are_found_by_entry_point_or_module_path(monkeypatch):

@@ -38,8 +38,9 @@ def _config(root, fixtures_dir, tiny_t5_path, tiny_bert_path, **changes) -> Path
     return path
 
 
-STEPS = ["rationales", "build-kb", "augment", "train-ft", "train-kard", "train-reranker", "evaluate-ft",
-         "evaluate-kard-bm25", "evaluate-kard-reranker"]
+ROWS = ["ft", "kard-bm25", "kard-reranker"]
+STEPS = ["rationales", "build-kb", "augment", "train-ft", "train-kard", "train-reranker",
+         *(f"evaluate-{row}-on-test" for row in ROWS)]
 
 
 def _markers(run: Path) -> dict[str, float]:
@@ -49,22 +50,31 @@ def _markers(run: Path) -> dict[str, float]:
 def test_pipeline_runs_every_step_then_skips_them(tmp_path, fixtures_dir, tiny_t5_path, tiny_bert_path, capsys,
                                                   monkeypatch):
     monkeypatch.syspath_prepend(str(TESTS))
-    config = _config(tmp_path, fixtures_dir, tiny_t5_path, tiny_bert_path)
+    seen = tmp_path / "seen.jsonl"  # a second test split: two training questions under new ids
+    seen.write_text("".join(json.dumps({**json.loads(line), "id": f"seen-{i}"}) + "\n" for i, line in
+                            enumerate((fixtures_dir / "medqa_usmle_hf_train.jsonl").read_text().splitlines()[:2])))
+    config = _config(tmp_path, fixtures_dir, tiny_t5_path, tiny_bert_path, splits=["test_seen", "test"])
+    recipe = yaml.safe_load(config.read_text())
+    recipe["rationales"].update(extra_splits=[f"test_seen={seen}"], generate_splits=["train", "test", "test_seen"])
+    config.write_text(yaml.safe_dump(recipe, sort_keys=False))
     run = tmp_path / "run"
     assert main(["pipeline", "--config", str(config)]) == 0
     results = json.loads((run / "results.json").read_text())
     assert list(results["accuracy"]) == ["FT", "KARD (BM25)", "KARD (reranker)"]
-    assert sorted(_markers(run)) == sorted(STEPS)
-    metrics = json.loads((run / "eval" / "kard-reranker" / "metrics.json").read_text())
+    assert results["columns"] == {"test_seen": "test_seen (%)", "test": "test (%)"}
+    assert all(list(cells) == ["test_seen", "test"] for cells in results["accuracy"].values())
+    assert sorted(_markers(run)) == sorted(STEPS + [f"evaluate-{row}-on-test_seen" for row in ROWS])
+    metrics = json.loads((run / "eval" / "test_seen" / "kard-reranker" / "metrics.json").read_text())
     assert metrics["retrieval"] == "reranker" and metrics["student"] == str(run / "kard")
+    assert metrics["split"] == "test_seen" and metrics["questions"] == 2
     assert json.loads((run / "processed" / "kard_hf.json").read_text())["teacher"]["kind"] == "fixture"
-    assert "| KARD (reranker)" in (run / "results.md").read_text()
+    assert "| method          | test_seen (%) | test (%) |" in (run / "results.md").read_text()
     done = _markers(run)
     capsys.readouterr()
 
     assert main(["pipeline", "--config", str(config)]) == 0  # everything complete: nothing runs again
     out = capsys.readouterr().out
-    assert out.count("already complete, skipped") == len(STEPS) and _markers(run) == done
+    assert out.count("already complete, skipped") == len(done) and _markers(run) == done
     assert json.loads((run / "results.json").read_text())["accuracy"] == results["accuracy"]
 
     changed = yaml.safe_load(config.read_text())
@@ -90,7 +100,7 @@ def test_a_killed_pipeline_resumes_where_it_stopped(tmp_path, fixtures_dir, tiny
     process.send_signal(signal.SIGKILL)
     process.wait()
     before = _markers(run)
-    assert {"rationales", "build-kb", "augment"} <= set(before) and "evaluate-ft" not in before
+    assert {"rationales", "build-kb", "augment"} <= set(before) and "evaluate-ft-on-test" not in before
 
     resumed = subprocess.run(command, env=env, capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
@@ -99,7 +109,7 @@ def test_a_killed_pipeline_resumes_where_it_stopped(tmp_path, fixtures_dir, tiny
     assert skipped == [name for name in ("rationales", "build-kb", "augment", "train ft", "train kard")
                        if name.replace(" ", "-") in before]
     after = _markers(run)
-    assert sorted(after) == sorted(STEPS[:5] + ["evaluate-ft", "evaluate-kard-bm25"])
+    assert sorted(after) == sorted(STEPS[:5] + ["evaluate-ft-on-test", "evaluate-kard-bm25-on-test"])
     assert all(after[name] == mtime for name, mtime in before.items())  # what was complete was not redone
     assert list(json.loads((run / "results.json").read_text())["accuracy"]) == ["FT", "KARD (BM25)"]
 
@@ -114,7 +124,7 @@ def test_the_medqa_example_recipe_parses_step_by_step(tmp_path, capsys):
     assert main(["pipeline", "--config", str(config), "--dry_run", "true"]) == 0
     plan = capsys.readouterr().out.splitlines()
     assert plan[:4] == ["rationales: to run", "build-kb: to run", "augment: to run", "train ft: to run"]
-    assert plan[-1] == "evaluate KARD (oracle passages): to run" and len(plan) == 12
+    assert plan[-1] == "evaluate KARD (oracle passages) on test: to run" and len(plan) == 12
     recipe["students"]["kard"]["num_pasages"] = 1  # a typo is an error naming the step
     config.write_text(yaml.safe_dump(recipe, sort_keys=False))
     assert main(["pipeline", "--config", str(config), "--dry_run", "true"]) == 2

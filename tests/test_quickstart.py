@@ -5,7 +5,7 @@ from pathlib import Path
 
 from huggingface_hub import ModelCard
 
-from kard_hf.benchmark.quickstart import PASSAGES, ROWS
+from kard_hf.benchmark.quickstart import COLUMNS, PASSAGES, ROWS
 from kard_hf.cli import main
 
 
@@ -14,14 +14,18 @@ def test_fast_quickstart_runs_every_step_and_writes_the_results(tmp_path, capsys
     out = capsys.readouterr().out
     results = json.loads((tmp_path / "results.json").read_text())
     assert list(results["accuracy"]) == [name for name, _, _ in ROWS]
-    assert all(0 <= row["mean"] <= 1 for row in results["accuracy"].values())
+    assert all(list(cells) == list(COLUMNS) and all(0 <= cell["mean"] <= 1 for cell in cells.values())
+               for cells in results["accuracy"].values())
     seed = tmp_path / "seed-0"
     for artifact in ("benchmark/test.jsonl", "rationales/kard_hf.json", "kb/kard_hf_kb.json", "processed/kard_hf.json",
-                     "kard/kard_hf_student.json", "rd/README.md", "reranker/config.json"):
+                     "kard/kard_hf_student.json", "rd/README.md", "reranker/config.json", "benchmark/test_seen.jsonl",
+                     "knife-teacher/kard_hf_student.json", "knife/kard_hf_student.json",
+                     "eval/test_seen/knife/metrics.json", "eval/test/knife-teacher-reads-the-rationale/metrics.json"):
         assert (seed / artifact).is_file(), artifact
     # every card the quickstart writes parses as the Hub reads it, and names no local path as a Hub id
     cards = sorted(seed.rglob("README.md"))
-    assert {"rationales", "kb", "processed", "ft", "rd", "kard", "reranker"} <= {card.parent.name for card in cards}
+    assert {"rationales", "kb", "processed", "ft", "rd", "kard", "reranker", "knife-teacher", "knife"} <= {
+        card.parent.name for card in cards}
     for card in cards:
         data = ModelCard.load(card).data
         names = [data.base_model] if isinstance(data.base_model, str) else list(data.base_model or [])
@@ -33,10 +37,10 @@ def test_fast_quickstart_runs_every_step_and_writes_the_results(tmp_path, capsys
 
     test = load_dataset_dict(seed / "processed")[0]["test"]
     silver = {row["id"]: row["silver_ids"][:PASSAGES] for row in test}
-    oracle = [json.loads(line) for line in (seed / "eval" / "kard-oracle-passages" / "predictions.jsonl").open()]
+    oracle = [json.loads(line) for line in (seed / "eval" / "test" / "kard-oracle-passages" / "predictions.jsonl").open()]
     assert [row["passage_ids"] for row in oracle] == [silver[row["id"]] for row in oracle]
     # the teacher's rationales find passages that name the right country (its province's fact or its own passage)
     named = [all(row["options"][row["answer"]] in text for text in row["silver_passages"][:PASSAGES]) for row in test]
     assert sum(named) >= 0.9 * len(named)
     assert (tmp_path / "results.png").stat().st_size > 1000
-    assert "| KARD (reranker)" in out and "Finished in" in out
+    assert "| KARD (reranker)" in out and "seen entities (%)" in out and "Finished in" in out

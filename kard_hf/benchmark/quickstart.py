@@ -39,21 +39,30 @@ class Preset:
     reranker_steps: int
     reranker_batch: int
     reranker_lr: float
+    knife_teacher_steps: int
+    knife_steps: int
+    knife_lr: float
+    knife_rationale_tokens: int
 
 
 PRESETS = {
     "full": Preset(BenchmarkConfig(num_train=3000, num_validation=100, num_test=200),
                    StudentShape(d_model=128, layers=2, heads=4, d_ff=256, vocab_size=3000), pretrain_steps=400,
-                   student_steps=900, student_batch=32, student_lr=2e-3, max_new_tokens=128, candidates=10,
-                   reranker_steps=60, reranker_batch=8, reranker_lr=5e-4),
+                   student_steps=800, student_batch=32, student_lr=2e-3, max_new_tokens=128, candidates=10,
+                   reranker_steps=60, reranker_batch=8, reranker_lr=5e-4, knife_teacher_steps=150, knife_steps=1600,
+                   knife_lr=2e-3, knife_rationale_tokens=16),
     "fast": Preset(BenchmarkConfig(num_train=120, num_validation=10, num_test=20),
                    StudentShape(d_model=32, layers=1, heads=2, d_ff=64, vocab_size=800), pretrain_steps=4,
                    student_steps=4, student_batch=8, student_lr=1e-3, max_new_tokens=24, candidates=5,
-                   reranker_steps=2, reranker_batch=4, reranker_lr=5e-4),
+                   reranker_steps=2, reranker_batch=4, reranker_lr=5e-4, knife_teacher_steps=2, knife_steps=2,
+                   knife_lr=2e-3, knife_rationale_tokens=16),
 }
 PASSAGES = 1  # k: passages a KARD student reads, in training and at test time (the paper's default)
-ROWS = (("FT", "ft", "none"), ("RD", "rd", "none"), ("KARD (BM25)", "kard", "bm25"),
-        ("KARD (reranker)", "kard", "reranker"), ("KARD (oracle passages)", "kard", "oracle"))
+ROWS = (("FT", "ft", "none"), ("RD", "rd", "none"), ("KNIFE", "knife", "none"), ("KARD (BM25)", "kard", "bm25"),
+        ("KARD (reranker)", "kard", "reranker"), ("KARD (oracle passages)", "kard", "oracle"),
+        ("KNIFE teacher (reads the rationale)", "knife-teacher", "none"))
+# the two test files (benchmark/test_seen.jsonl, test.jsonl): what memorisation can answer, what only reading can
+COLUMNS = {"test_seen": "seen entities (%)", "test": "held-out entities (%)"}
 
 
 @dataclass
@@ -83,11 +92,19 @@ def seed_pipeline(root: Path, preset: Preset, seed: int, backbone: str) -> Pipel
     """The pipeline YAML of one seed, as a :class:`PipelineArguments` (what ``kard-hf pipeline`` reads)."""
     bench = root / "benchmark"
     evaluate = {"decoding": "greedy", "max_new_tokens": preset.max_new_tokens, "batch_size": 50}
+    # KNIFE's teacher and student start from the same pretrained student as FT, RD and KARD (BART: a
+    # random-initialised T5 teacher stayed near chance, docs/quickstart.md); the teacher reads the rationale's
+    # first tokens, which hold what it recalls and checks ("Chad. (A) Chad: yes.")
+    knife = {"model_name_or_path": root / "student-init", "per_device_train_batch_size": preset.student_batch,
+             "learning_rate": preset.knife_lr, "lr_scheduler_type": "linear", "warmup_steps": 0.05,
+             "max_rationale_length": preset.knife_rationale_tokens, "save_strategy": "no", "logging_steps": 50,
+             "seed": seed, "report_to": "none"}
     return PipelineArguments(
         output_dir=str(root),
         rationales={"teacher": "kard_hf.benchmark.teacher:BenchmarkTeacher", "prompt": "zero-shot", "n": 3,
                     "seed": seed, "train_file": bench / "train.jsonl", "validation_file": bench / "validation.jsonl",
-                    "test_file": bench / "test.jsonl", "generate_splits": ["train", "validation", "test"]},
+                    "test_file": bench / "test.jsonl", "extra_splits": [f"test_seen={bench / 'test_seen.jsonl'}"],
+                    "generate_splits": ["train", "validation", "test", "test_seen"]},
         build_kb={"corpus": bench / "corpus.jsonl"},
         augment={"train_passages": PASSAGES, "candidates": preset.candidates, "silver_passages": PASSAGES,
                  "rationale_pool": 8, "question_pool": 8},
@@ -99,7 +116,10 @@ def seed_pipeline(root: Path, preset: Preset, seed: int, backbone: str) -> Pipel
                # not group_by_length: a rationale's length gives its answer away (the checks stop at it), so
                # length-grouped batches would each hold one answer letter and teach a letter prior
                "train_sampling_strategy": "random"},
-        students={"ft": {}, "rd": {}, "kard": {"num_passages": PASSAGES}},
+        # FT gets KNIFE's step budget: the two methods that read nothing must memorise the training provinces
+        students={"ft": {"max_steps": preset.knife_steps}, "rd": {}, "kard": {"num_passages": PASSAGES},
+                  "knife-teacher": {**knife, "max_steps": preset.knife_teacher_steps},
+                  "knife": {**knife, "max_steps": preset.knife_steps, "cache_teacher_states": True}},
         train_reranker={"backbone": backbone, "max_steps": preset.reranker_steps,
                         "per_device_train_batch_size": preset.reranker_batch, "learning_rate": preset.reranker_lr,
                         "rationale_samples": 2, "question_samples": 2,
@@ -107,6 +127,7 @@ def seed_pipeline(root: Path, preset: Preset, seed: int, backbone: str) -> Pipel
                         "eval_split": "validation", "eval_strategy": "no", "save_strategy": "no", "report_to": "none",
                         "seed": seed},
         evaluate=evaluate,
+        splits=list(COLUMNS),
         table={name: {"student": student, **({"retrieval": retrieval, "num_passages": PASSAGES}
                                              if retrieval != "none" else {})} for name, student, retrieval in ROWS})
 
@@ -158,10 +179,11 @@ def quickstart(args: QuickstartArguments) -> None:
                                        log=lambda line: print(line.replace("== ", f"== [seed {seed}] ", 1),
                                                               flush=True)).items():
             timings[name] = timings.get(name, 0.0) + seconds
-        runs.append({name: summary["mean"] for name, summary in collect_accuracy(steps).items()})
-    rows = [(name, summarize([run[name] for run in runs])) for name, _, _ in ROWS]
+        runs.append({name: {split: summary["mean"] for split, summary in cells.items()}
+                     for name, cells in collect_accuracy(steps).items()})
+    rows = [(name, {split: summarize([run[name][split] for run in runs]) for split in COLUMNS}) for name, _, _ in ROWS]
     elapsed = time.perf_counter() - start
-    table = write_results(out, rows, title=f"accuracy on held-out provinces (%), {len(args.seeds)} seed(s)",
+    table = write_results(out, rows, COLUMNS, title=f"accuracy (%), {len(args.seeds)} seed(s)",
                           chart_title="kard-hf quickstart", chance=0.25, preset=args.preset, seeds=args.seeds,
                           seconds=elapsed, seconds_per_step=timings, preset_config=dataclasses.asdict(preset))
     print("\n" + table)

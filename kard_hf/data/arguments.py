@@ -40,6 +40,22 @@ class FilterArguments:
         return make_filter(self.filter, self.verifier_model, batch_size=self.verifier_batch_size)
 
 
+def parse_extra_splits(items: list[str]) -> dict[str, str]:
+    """``["test_seen=path", ...]`` → ``{"test_seen": "path"}``; a malformed, reserved or repeated name is an error."""
+    extra = {}
+    for item in items:
+        name, _, path = item.partition("=")
+        name, path = name.strip(), path.strip()
+        if not name.isidentifier() or not path:
+            raise ConfigError(f"extra split {item!r} is not NAME=FILE (NAME a word like test_seen)", field="extra_splits")
+        if name in SPLITS:
+            raise ConfigError(f"extra split {name!r}: use --{name}_file for the {name} split", field="extra_splits")
+        if name in extra:
+            raise ConfigError(f"extra split {name!r} is given twice", field="extra_splits")
+        extra[name] = path
+    return extra
+
+
 @dataclass
 class QuestionArguments:
     """Questions from ``--dataset`` (every split of a dataset folder or Hub id) or from per-split files."""
@@ -49,6 +65,7 @@ class QuestionArguments:
     train_file: str | None = field(default=None, metadata={"help": "Train questions: a .jsonl/.json/.csv/.parquet file, a dataset folder or a Hub id (its train split)."})
     validation_file: str | None = field(default=None, metadata={"help": "Validation questions."})
     test_file: str | None = field(default=None, metadata={"help": "Test questions."})
+    extra_splits: list[str] = field(default_factory=list, metadata={"help": "More test splits as NAME=FILE (e.g. test_seen=benchmark/test_seen.jsonl), each read like --test_file and retrieved for like test."})
     dataset_format: str = field(default="auto", metadata={"help": f"Format of the questions: {', '.join(FORMATS)} (docs/data-format.md)."})
     id_column: str | None = field(default=None, metadata={"help": "Format columns: the id column (default: 'id' if the rows have it, else row numbers)."})
     question_column: str = field(default="question", metadata={"help": "Format columns: the question column."})
@@ -58,7 +75,8 @@ class QuestionArguments:
     split_seed: int = field(default=0, metadata={"help": "Seed of the questions --validation_from_train draws."})
 
     def __post_init__(self):
-        files = [getattr(self, f"{split}_file") for split in SPLITS]
+        self.extra_files = parse_extra_splits(self.extra_splits)
+        files = [getattr(self, f"{split}_file") for split in SPLITS] + list(self.extra_files.values())
         if self.dataset is None and not any(files):
             raise ConfigError("no questions: pass --dataset or at least one of --train_file, --validation_file, --test_file")
         if self.dataset is not None and any(files):
@@ -66,6 +84,11 @@ class QuestionArguments:
         if not 0 <= self.validation_from_train < 1:
             raise ConfigError(f"validation_from_train must be in [0, 1), got {self.validation_from_train}",
                               field="validation_from_train")
+
+    def question_files(self) -> list[str]:
+        """Every path questions are read from (what an output folder must not replace)."""
+        files = [self.dataset, *(getattr(self, f"{split}_file") for split in SPLITS), *self.extra_files.values()]
+        return [path for path in files if path]
 
     def _columns(self) -> ColumnMapping | None:
         mapping = ColumnMapping(id=self.id_column, question=self.question_column, options=self.options_column,
@@ -83,8 +106,8 @@ class QuestionArguments:
         source = dict(format=self.dataset_format, columns=self._columns(), config=self.dataset_config)
         if self.dataset is not None:
             return load_mcq_splits(self.dataset, **source), read_manifest(self.dataset)
-        return {split: load_mcq(path, split=split, **source)
-                for split in SPLITS if (path := getattr(self, f"{split}_file"))}, {}
+        files = {split: path for split in SPLITS if (path := getattr(self, f"{split}_file"))}
+        return {split: load_mcq(path, split=split, **source) for split, path in {**files, **self.extra_files}.items()}, {}
 
     def _with_rationales(self, splits, manifest):
         return splits, manifest

@@ -25,6 +25,7 @@ class StudentSpec:
     max_source_length: int
     max_target_length: int
     knowledge_base_fingerprint: str | None = None
+    max_rationale_length: int = 0  # a KNIFE teacher's rationale budget (it reads one); 0 for every student
 
     def to_dict(self) -> dict:
         return {**dataclasses.asdict(self), "template": dataclasses.asdict(self.template)}

@@ -117,19 +117,26 @@ def evaluate(pipeline_args: PipelineArguments, args: EvaluateArguments) -> dict:
     _check_fingerprints(pipeline, manifest, args.dataset)
     columns = {"bm25": ("candidates", "candidate_ids"), "reranker": ("candidates", "candidate_ids"),
                "oracle": ("silver_passages", "silver_ids"), "none": ()}[pipeline.retrieval]
-    require_columns(dataset, ("id", "stem", "options", "answer") + columns, file=args.dataset, split=args.split,
-                    purpose=f"for retrieval '{pipeline.retrieval}'")
-    left_out = []
-    if pipeline.retrieval == "oracle":  # no oracle for a question none of whose teacher rationales was kept
-        with_silver = [i for i, ids in enumerate(dataset["silver_ids"]) if ids]
-        if not with_silver:
-            raise DataError(f"no question of the {args.split} split has silver passages", file=args.dataset)
-        if len(with_silver) < len(dataset):
-            kept = set(with_silver)
-            left_out = [row_id for i, row_id in enumerate(dataset["id"]) if i not in kept]
-            logger.warning("oracle: %d question(s) have no teacher rationale, hence no silver passages, and are "
-                           "left out: %s", len(left_out), ", ".join(left_out[:10]))
-            dataset = dataset.select(with_silver)
+    columns_read = columns + (("rationales",) if pipeline.reads_rationale else ())
+    require_columns(dataset, ("id", "stem", "options", "answer") + columns_read, file=args.dataset, split=args.split,
+                    purpose=f"for retrieval '{pipeline.retrieval}'" + (" and the rationale" if pipeline.reads_rationale else ""))
+    # questions none of whose teacher rationales was kept have no silver passages and no rationale to read:
+    # (column, metrics key, what they lack)
+    needed = ("silver_ids", "silver_passages", "silver passages") if pipeline.retrieval == "oracle" else (
+        ("rationales", "rationale", "a teacher rationale") if pipeline.reads_rationale else None)
+    left_out = {}
+    if needed:
+        column, key, what = needed
+        usable = [i for i, values in enumerate(dataset[column]) if values]
+        if not usable:
+            raise DataError(f"no question of the {args.split} split has {what}", file=args.dataset, field=column)
+        if len(usable) < len(dataset):
+            kept = set(usable)
+            ids = [row_id for i, row_id in enumerate(dataset["id"]) if i not in kept]
+            logger.warning("%d question(s) have no %s (none of their teacher rationales was kept) and are left out: "
+                           "%s", len(ids), what, ", ".join(ids[:10]))
+            dataset = dataset.select(usable)
+            left_out = {f"left_out_without_{key}": ids}
     pool = Retrieved(dataset[columns[0]], dataset[columns[1]]) if columns else None
     examples = _examples(dataset)
     decoding = pipeline_args.decoding_config()
@@ -144,8 +151,7 @@ def evaluate(pipeline_args: PipelineArguments, args: EvaluateArguments) -> dict:
                "student": pipeline_args.student, "method": pipeline.spec.method, "retrieval": pipeline.retrieval,
                "num_passages": pipeline.num_passages if pipeline.retrieval != "none" else 0,
                "decoding": asdict(decoding), "seeds": list(args.seeds)}
-    if left_out:
-        metrics["left_out_without_silver_passages"] = left_out
+    metrics.update(left_out)
     if args.rouge:
         metrics["rougeL"] = summarize(rouge)
     with atomic_path(args.output_dir) as tmp:

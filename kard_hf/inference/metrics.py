@@ -47,11 +47,21 @@ def summarize(values: list[float]) -> dict:
             "runs": list(values)}
 
 
-def format_table(rows: list[tuple[str, dict]], *, title: str = "accuracy (%)") -> str:
-    """A markdown table of ``(name, summarize(...))`` rows, as percentages with ± std over runs."""
-    width = max(len(name) for name, _ in rows)
-    lines = [f"| {'method':<{width}} | {title} |", f"|{'-' * (width + 2)}|{'-' * (len(title) + 2)}|"]
-    for name, summary in rows:
-        cell = f"{100 * summary['mean']:.2f}" + (f" ± {100 * summary['std']:.2f}" if len(summary["runs"]) > 1 else "")
-        lines.append(f"| {name:<{width}} | {cell} |")
-    return "\n".join(lines)
+def format_table(rows: list[tuple[str, dict]], *, title: str = "accuracy (%)", columns: dict[str, str] | None = None) -> str:
+    """A markdown table of ``(name, summarize(...))`` rows, as percentages with ± std over runs.
+
+    With ``columns`` (``{key: header}``), each row holds ``{key: summarize(...)}`` and gets one cell per
+    column (— where it has none); ``title`` then heads nothing.
+    """
+    def cell(summary: dict | None) -> str:
+        if summary is None:
+            return "—"
+        return f"{100 * summary['mean']:.2f}" + (f" ± {100 * summary['std']:.2f}" if len(summary["runs"]) > 1 else "")
+
+    headers = list(columns.values()) if columns else [title]
+    cells = [[cell(values.get(key)) for key in columns] if columns else [cell(values)] for _, values in rows]
+    widths = [max(len(header), *(len(row[i]) for row in cells)) for i, header in enumerate(headers)]
+    width = max(len("method"), *(len(name) for name, _ in rows))
+    line = lambda first, rest: "| " + " | ".join([f"{first:<{width}}"] + [f"{c:<{w}}" for c, w in zip(rest, widths)]) + " |"  # noqa: E731
+    rule = "|" + "|".join("-" * (w + 2) for w in [width, *widths]) + "|"
+    return "\n".join([line("method", headers), rule] + [line(name, row) for (name, _), row in zip(rows, cells)])

@@ -89,6 +89,7 @@ class Pipeline(Protocol):
     retrieval: str
     num_passages: int
     knowledge_base: object | None
+    reads_rationale: bool  # reads each question's teacher rationale (a KNIFE teacher)
 
     def __call__(self, examples: list[MCQExample], *, candidates: Retrieved | None = None,
                  silver: Retrieved | None = None, decoding: Decoding = ..., seed: int = 0,
@@ -108,10 +109,10 @@ def load_pipeline(student: str | Path, *, batch_size: int = 16, **kwargs) -> Pip
     from transformers import AutoConfig
 
     from .. import auto  # noqa: F401  (AutoConfig learns kard_hf's model types)
-    from ..knife.configuration import KnifeT5Config
+    from ..knife.modeling import KNIFE_MODEL_TYPES
 
     folder = resolve_folder(student, what="student")
-    if AutoConfig.from_pretrained(folder).model_type == KnifeT5Config.model_type:
+    if AutoConfig.from_pretrained(folder).model_type in KNIFE_MODEL_TYPES:
         from ..knife.pipeline import KnifePipeline
 
         return KnifePipeline.from_pretrained(folder, batch_size=batch_size, **kwargs)
@@ -126,6 +127,8 @@ class KARDPipeline:
     (the "silver" passages retrieved with the teacher's rationale). Candidates come with the
     questions (a processed dataset) or are retrieved from ``knowledge_base``.
     """
+
+    reads_rationale = False
 
     def __init__(self, model, tokenizer, spec: StudentSpec, *, reranker=None, knowledge_base=None,
                  retrieval: str | None = None, num_passages: int | None = None, candidates: int = 100,

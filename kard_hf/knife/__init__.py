@@ -3,17 +3,19 @@ aligned to its hidden states (METHOD.md §2, docs/knife.md)."""
 
 from .arguments import KnifeTeacherTrainingArguments, KnifeTrainingArguments
 from .collator import KnifeCollator, KnifeDistillationCollator
-from .configuration import KnifeT5Config
+from .configuration import KnifeBartConfig, KnifeT5Config
 from .data import load_knife_rows
 from .losses import KnifeLossWeights, knife_loss, masked_distance
-from .modeling import KnifeOutput, KnifeT5ForMultipleChoice, load_t5_family
+from .modeling import (KnifeBartForMultipleChoice, KnifeForMultipleChoice, KnifeOutput, KnifeT5ForMultipleChoice,
+                       load_knife_backbone)
 from .predict import load_knife_model, predict_choices
 from .trainer import KnifeTeacherTrainer, KnifeTrainer, choice_accuracy
 from .pipeline import KnifePipeline
-from .. import auto  # noqa: F401,E402  (registers knife_t5 with the Auto classes)
+from .. import auto  # noqa: F401,E402  (registers knife_t5 and knife_bart with the Auto classes)
 
 __all__ = [
-    "KnifeT5Config", "KnifeT5ForMultipleChoice", "KnifeOutput", "load_t5_family", "KnifeCollator",
+    "KnifeT5Config", "KnifeT5ForMultipleChoice", "KnifeBartConfig", "KnifeBartForMultipleChoice", "KnifeForMultipleChoice",
+    "KnifeOutput", "load_knife_backbone", "KnifeCollator",
     "KnifeDistillationCollator", "load_knife_rows", "KnifeLossWeights", "knife_loss", "masked_distance",
     "KnifeTeacherTrainingArguments", "KnifeTrainingArguments", "KnifeTeacherTrainer", "KnifeTrainer", "choice_accuracy", "load_knife_model", "predict_choices",
     "KnifePipeline",

@@ -48,7 +48,7 @@ class KnifeDataArguments:
 
 @dataclass
 class KnifeModelArguments:
-    model_name_or_path: str = field(metadata={"help": "T5-family checkpoint to start from (teacher or student backbone)."})
+    model_name_or_path: str = field(metadata={"help": "T5- or BART-family checkpoint to start from (teacher or student backbone)."})
     teacher_model_name_or_path: str | None = field(default=None, metadata={
         "help": "The trained KNIFE teacher (folder or Hub id); required by --method knife."})
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from transformers import AutoConfig, AutoTokenizer
+from transformers import AutoConfig, AutoModelForMultipleChoice, AutoTokenizer
 
 from ..arguments import make_parser
 from ..data.formatting import PromptTemplate
@@ -18,10 +18,9 @@ from ..hub import resolve_folder
 from ..resume import resolve_checkpoint
 from .arguments import (KnifeDataArguments, KnifeMethodArguments, KnifeModelArguments, KnifeTeacherTrainingArguments,
                         KnifeTrainingArguments)
-from .configuration import KnifeT5Config
 from .collator import KnifeCollator, KnifeDistillationCollator
 from .data import load_knife_rows
-from .modeling import KnifeT5ForMultipleChoice, load_t5_family
+from .modeling import KNIFE_MODEL_TYPES, load_knife_backbone
 from .trainer import KnifeTeacherTrainer, KnifeTrainer, choice_accuracy
 
 PROG = "kard-hf train"
@@ -39,9 +38,9 @@ def _card_context(data: KnifeDataArguments, model: KnifeModelArguments, training
 
 
 def train_teacher(data: KnifeDataArguments, model_args: KnifeModelArguments, training: KnifeTeacherTrainingArguments):
-    """Fine-tune a T5 on (question ⊕ choice ⊕ rationale) with the decoder limited to the task input."""
+    """Fine-tune a T5 or BART on (question ⊕ choice ⊕ rationale) with the decoder limited to the task input."""
     tokenizer = AutoTokenizer.from_pretrained(model_args.model_name_or_path)
-    model = load_t5_family(model_args.model_name_or_path, role="teacher",
+    model = load_knife_backbone(model_args.model_name_or_path, role="teacher",
                            rationale_bottleneck=training.rationale_bottleneck)
     collator = KnifeCollator(tokenizer, with_rationale=True, bottleneck=training.rationale_bottleneck,
                              max_task_length=data.max_task_length, max_rationale_length=data.max_rationale_length)
@@ -51,7 +50,9 @@ def train_teacher(data: KnifeDataArguments, model_args: KnifeModelArguments, tra
         train_dataset=_rows(data, data.train_split, require_rationale=True), eval_dataset=eval_rows,
         compute_metrics=choice_accuracy if eval_rows is not None else None,
         card_context=_card_context(data, model_args, training, "teacher",
-                                   rationale_bottleneck=training.rationale_bottleneck, teacher=None, losses=None))
+                                   rationale_bottleneck=training.rationale_bottleneck, teacher=None, losses=None),
+        input_spec=StudentSpec("knife-teacher", PromptTemplate(), 0, data.max_task_length, 0,
+                               max_rationale_length=data.max_rationale_length))
     return _run(trainer, training)
 
 
@@ -59,10 +60,10 @@ def load_teacher(name_or_path: str):
     """``(teacher, tokenizer)`` from a checkpoint of ``--method knife-teacher``; anything else is a :class:`ModelError`."""
     folder = resolve_folder(name_or_path, what="KNIFE teacher")
     model_type = AutoConfig.from_pretrained(folder).model_type
-    if model_type != KnifeT5Config.model_type:
+    if model_type not in KNIFE_MODEL_TYPES:
         raise ModelError(f"{name_or_path!r} is not a KNIFE teacher (model_type {model_type!r}); train one with "
                          "--method knife-teacher")
-    teacher = KnifeT5ForMultipleChoice.from_pretrained(folder)
+    teacher = AutoModelForMultipleChoice.from_pretrained(folder)
     return teacher, AutoTokenizer.from_pretrained(folder)
 
 
@@ -73,7 +74,7 @@ def train_student(data: KnifeDataArguments, model_args: KnifeModelArguments, tra
                           field="teacher_model_name_or_path")
     teacher, teacher_tokenizer = load_teacher(model_args.teacher_model_name_or_path)
     tokenizer = AutoTokenizer.from_pretrained(model_args.model_name_or_path)
-    student = load_t5_family(model_args.model_name_or_path, role="student", teacher_hidden_size=teacher.config.d_model)
+    student = load_knife_backbone(model_args.model_name_or_path, role="student", teacher_hidden_size=teacher.config.d_model)
     if student.config.d_model == teacher.config.d_model:
         student.score.load_state_dict(teacher.score.state_dict())  # KD-Out on hidden states needs the teacher's head
     elif training.kd_out == "hidden" and not training.task_weight:

@@ -1,9 +1,13 @@
-"""Configuration of the KNIFE multiple-choice T5 (teacher and student share it)."""
+"""Configurations of the KNIFE multiple-choice models (teacher and student share one), one per backbone family."""
 
 from __future__ import annotations
 
 from huggingface_hub.dataclasses import strict
-from transformers import T5Config
+from transformers import BartConfig, T5Config
+
+# what the model returns besides the scores: states for the alignment losses, not predictions
+OUTPUT_STATES = ["encoder_last_hidden_state", "decoder_last_hidden_state", "encoder_hidden_states",
+                 "decoder_hidden_states", "cross_attentions"]
 
 
 @strict
@@ -20,9 +24,18 @@ class KnifeT5Config(T5Config):
     """
 
     model_type = "knife_t5"
+    keys_to_ignore_at_inference = OUTPUT_STATES
 
-    keys_to_ignore_at_inference = ["encoder_last_hidden_state", "decoder_last_hidden_state", "encoder_hidden_states",
-                                   "decoder_hidden_states", "cross_attentions"]
+    rationale_bottleneck: bool = True
+    teacher_hidden_size: int | None = None
+
+
+@strict
+class KnifeBartConfig(BartConfig):
+    """A :class:`~transformers.BartConfig` plus KNIFE's two fields (see :class:`KnifeT5Config`)."""
+
+    model_type = "knife_bart"
+    keys_to_ignore_at_inference = OUTPUT_STATES
 
     rationale_bottleneck: bool = True
     teacher_hidden_size: int | None = None

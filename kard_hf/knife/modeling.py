@@ -1,4 +1,5 @@
-"""The KNIFE model: a T5 encoder-decoder that scores (question, choice) pairs (METHOD.md §2).
+"""The KNIFE model: an encoder-decoder (T5, as in the paper, or BART) that scores (question, choice) pairs
+(METHOD.md §2).
 
 The encoder reads each pair (the teacher: pair ⊕ rationale). The decoder runs one step from the
 decoder start token and cross-attends to the encoder states; a linear head on that step's final
@@ -18,13 +19,12 @@ from torch import nn
 from torch.nn import functional as F
 from transformers import AutoConfig
 from transformers.modeling_outputs import ModelOutput
+from transformers.models.bart.modeling_bart import (BartDecoder, BartEncoder, BartPreTrainedModel,
+                                                    BartScaledWordEmbedding)
 from transformers.models.t5.modeling_t5 import T5PreTrainedModel, T5Stack
 
 from ..errors import ModelError
-from .configuration import KnifeT5Config
-
-# Encoder-decoder families whose checkpoints load into KnifeT5ForMultipleChoice (same module names).
-T5_FAMILY = ("t5", "mt5", KnifeT5Config.model_type)
+from .configuration import KnifeBartConfig, KnifeT5Config
 
 
 @dataclass
@@ -47,40 +47,23 @@ class KnifeOutput(ModelOutput):
     cross_attentions: tuple[torch.Tensor, ...] | None = None
 
 
-class KnifeT5ForMultipleChoice(T5PreTrainedModel):
-    """T5 encoder + one decoder step + a linear score head; logits are (B, C) choice scores.
+class KnifeForMultipleChoice:
+    """What every KNIFE model shares: ``shared``, ``encoder`` and ``decoder`` modules of its family (the names
+    of its checkpoints, so :meth:`from_backbone` loads their weights; the LM head is dropped and the score head
+    starts new), a linear ``score`` head, and the forward pass. Logits are (B, C) choice scores."""
 
-    The module names (``shared``, ``encoder``, ``decoder``) are T5's, so
-    :meth:`from_t5_pretrained` loads any T5 checkpoint's weights (its LM head is dropped; the score
-    head starts new).
-    """
-
-    config_class = KnifeT5Config
-    _keys_to_ignore_on_load_unexpected = [r"lm_head\.weight",
-                                          r"decoder\.block\.0\.layer\.1\.EncDecAttention\.relative_attention_bias\.weight"]
-    _tied_weights_keys = {"encoder.embed_tokens.weight": "shared.weight", "decoder.embed_tokens.weight": "shared.weight"}
-
-    def __init__(self, config: KnifeT5Config):
-        super().__init__(config)
-        self.shared = nn.Embedding(config.vocab_size, config.d_model)
-        encoder_config = copy.deepcopy(config)
-        encoder_config.is_decoder, encoder_config.use_cache = False, False
-        self.encoder = T5Stack(encoder_config)
-        decoder_config = copy.deepcopy(config)
-        decoder_config.is_decoder, decoder_config.use_cache = True, False
-        decoder_config.num_layers = config.num_decoder_layers
-        self.decoder = T5Stack(decoder_config)
+    def _add_knife_heads(self, config) -> None:
         self.score = nn.Linear(config.d_model, 1)
         if config.teacher_hidden_size is not None and config.teacher_hidden_size != config.d_model:
             self.teacher_projection = nn.Linear(config.d_model, config.teacher_hidden_size, bias=False)
-        self.post_init()
 
     @classmethod
-    def from_t5_pretrained(cls, name_or_path: str, **config_overrides) -> "KnifeT5ForMultipleChoice":
-        """Load a T5-family checkpoint (a T5 or a KNIFE model) as the backbone; ``config_overrides`` go to the config."""
+    def from_backbone(cls, name_or_path: str, **config_overrides):
+        """Load a checkpoint of the family (a plain model or a KNIFE model) as the backbone; ``config_overrides``
+        go to the config."""
         base = AutoConfig.from_pretrained(name_or_path).to_dict()
         base.pop("model_type", None)
-        config = KnifeT5Config(**{**base, **config_overrides})
+        config = cls.config_class(**{**base, **config_overrides})
         return cls.from_pretrained(name_or_path, config=config)
 
     def get_input_embeddings(self):
@@ -88,17 +71,8 @@ class KnifeT5ForMultipleChoice(T5PreTrainedModel):
 
     def set_input_embeddings(self, new_embeddings):
         self.shared = new_embeddings
-        self.encoder.set_input_embeddings(new_embeddings)
-        self.decoder.set_input_embeddings(new_embeddings)
-
-    @torch.no_grad()
-    def _init_weights(self, module):
-        super()._init_weights(module)
-        if module is self:
-            nn.init.normal_(self.shared.weight, mean=0.0, std=self.config.initializer_factor)
-        elif module is getattr(self, "score", None):
-            nn.init.normal_(module.weight, mean=0.0, std=self.config.initializer_factor * self.config.d_model ** -0.5)
-            nn.init.zeros_(module.bias)
+        self.encoder.embed_tokens = new_embeddings
+        self.decoder.embed_tokens = new_embeddings
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, bottleneck_mask: torch.Tensor | None = None,
                 choice_mask: torch.Tensor | None = None, labels: torch.Tensor | None = None,
@@ -136,13 +110,71 @@ class KnifeT5ForMultipleChoice(T5PreTrainedModel):
         )
 
 
-def load_t5_family(name_or_path: str, *, role: str, **config_overrides) -> KnifeT5ForMultipleChoice:
-    """Load a T5-family checkpoint as a KNIFE model, or raise :class:`ModelError` saying why it cannot be one."""
+class KnifeT5ForMultipleChoice(KnifeForMultipleChoice, T5PreTrainedModel):
+    """T5 encoder + one decoder step + a linear score head (the paper's model)."""
+
+    config_class = KnifeT5Config
+    _keys_to_ignore_on_load_unexpected = [r"lm_head\.weight",
+                                          r"decoder\.block\.0\.layer\.1\.EncDecAttention\.relative_attention_bias\.weight"]
+    _tied_weights_keys = {"encoder.embed_tokens.weight": "shared.weight", "decoder.embed_tokens.weight": "shared.weight"}
+
+    def __init__(self, config: KnifeT5Config):
+        super().__init__(config)
+        self.shared = nn.Embedding(config.vocab_size, config.d_model)
+        encoder_config = copy.deepcopy(config)
+        encoder_config.is_decoder, encoder_config.use_cache = False, False
+        self.encoder = T5Stack(encoder_config)
+        decoder_config = copy.deepcopy(config)
+        decoder_config.is_decoder, decoder_config.use_cache = True, False
+        decoder_config.num_layers = config.num_decoder_layers
+        self.decoder = T5Stack(decoder_config)
+        self._add_knife_heads(config)
+        self.post_init()
+
+    @torch.no_grad()
+    def _init_weights(self, module):
+        super()._init_weights(module)
+        if module is self:
+            nn.init.normal_(self.shared.weight, mean=0.0, std=self.config.initializer_factor)
+        elif module is getattr(self, "score", None):
+            nn.init.normal_(module.weight, mean=0.0, std=self.config.initializer_factor * self.config.d_model ** -0.5)
+            nn.init.zeros_(module.bias)
+
+
+class KnifeBartForMultipleChoice(KnifeForMultipleChoice, BartPreTrainedModel):
+    """BART encoder + one decoder step + a linear score head: KNIFE on a BART backbone (BART's decoder
+    cross-attends to the encoder as T5's does, so the bottleneck is the same mask). The modules are
+    BartModel's, so a BART checkpoint (with or without its LM head) loads into it."""
+
+    config_class = KnifeBartConfig
+    _keys_to_ignore_on_load_unexpected = [r"lm_head\.weight", r"final_logits_bias"]
+    _tied_weights_keys = {"encoder.embed_tokens.weight": "shared.weight", "decoder.embed_tokens.weight": "shared.weight"}
+
+    def __init__(self, config: KnifeBartConfig):
+        super().__init__(config)
+        embed_scale = config.d_model ** 0.5 if config.scale_embedding else 1.0
+        self.shared = BartScaledWordEmbedding(config.vocab_size, config.d_model, config.pad_token_id,
+                                              embed_scale=embed_scale)
+        self.encoder = BartEncoder(config)
+        self.decoder = BartDecoder(config)
+        self._add_knife_heads(config)
+        self.post_init()
+
+
+# model_type of a checkpoint -> the KNIFE class it loads into
+FAMILIES = {"t5": KnifeT5ForMultipleChoice, "mt5": KnifeT5ForMultipleChoice,
+            KnifeT5Config.model_type: KnifeT5ForMultipleChoice,
+            "bart": KnifeBartForMultipleChoice, KnifeBartConfig.model_type: KnifeBartForMultipleChoice}
+KNIFE_MODEL_TYPES = (KnifeT5Config.model_type, KnifeBartConfig.model_type)
+
+
+def load_knife_backbone(name_or_path: str, *, role: str, **config_overrides) -> KnifeForMultipleChoice:
+    """Load a T5- or BART-family checkpoint as a KNIFE model, or raise :class:`ModelError` saying why it cannot be one."""
     try:
         config = AutoConfig.from_pretrained(name_or_path)
     except (OSError, ValueError) as e:
         raise ModelError(f"cannot load the {role} model {name_or_path!r}: {e}") from None
-    if not getattr(config, "is_encoder_decoder", False) or config.model_type not in T5_FAMILY:
-        raise ModelError(f"the KNIFE {role} must be a T5-family encoder-decoder model ({', '.join(T5_FAMILY)}); "
-                         f"{name_or_path!r} is model_type {config.model_type!r}")
-    return KnifeT5ForMultipleChoice.from_t5_pretrained(name_or_path, **config_overrides)
+    if not getattr(config, "is_encoder_decoder", False) or config.model_type not in FAMILIES:
+        raise ModelError(f"the KNIFE {role} must be a T5- or BART-family encoder-decoder model "
+                         f"({', '.join(FAMILIES)}); {name_or_path!r} is model_type {config.model_type!r}")
+    return FAMILIES[config.model_type].from_backbone(name_or_path, **config_overrides)

@@ -15,7 +15,7 @@ from ..errors import ModelError
 from ..hub import HubCardMixin, describe, model_card
 from .arguments import KnifeTrainingArguments
 from .losses import knife_loss
-from .modeling import KnifeT5ForMultipleChoice
+from .modeling import KnifeForMultipleChoice
 from .teacher_cache import TeacherStateCache, Targets
 
 
@@ -27,9 +27,9 @@ def choice_accuracy(eval_prediction) -> dict[str, float]:
 
 
 def _require_knife_model(model, role: str) -> None:
-    if not isinstance(model, KnifeT5ForMultipleChoice):
-        raise ModelError(f"the KNIFE {role} must be a KnifeT5ForMultipleChoice built from a T5-family encoder-decoder "
-                         f"(see kard_hf.knife.load_t5_family), got {type(model).__name__}")
+    if not isinstance(model, KnifeForMultipleChoice):
+        raise ModelError(f"the KNIFE {role} must be a KNIFE model built from a T5- or BART-family encoder-decoder "
+                         f"(see kard_hf.knife.load_knife_backbone), got {type(model).__name__}")
 
 
 def _aligned_states(output, side: str, every_layer: bool) -> list[torch.Tensor]:
@@ -42,8 +42,9 @@ def _aligned_states(output, side: str, every_layer: bool) -> list[torch.Tensor]:
 class _KnifeHubFiles(HubCardMixin):
     """The KNIFE card and spec, from ``card_context`` (role, title, base_model, dataset, teacher, losses...).
 
-    A student also records its ``input_spec`` (the task length it trained with) in ``kard_hf_student.json``,
-    as KARD students do, so that :class:`~kard_hf.knife.KnifePipeline` cuts its inputs the same way."""
+    Teacher and student also record their ``input_spec`` (the token budgets they trained with) in
+    ``kard_hf_student.json``, as KARD students do, so that :class:`~kard_hf.knife.KnifePipeline` cuts its
+    inputs the same way."""
 
     card_context: dict
     input_spec: StudentSpec | None = None
@@ -75,10 +76,10 @@ class KnifeTeacherTrainer(_KnifeHubFiles, Trainer):
 
     loss_is_scaled_for_ga = False  # a per-batch mean; the Trainer divides by the accumulation steps
 
-    def __init__(self, *args, card_context: dict | None = None, **kwargs):
+    def __init__(self, *args, card_context: dict | None = None, input_spec: StudentSpec | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         _require_knife_model(self.model, "teacher")
-        self.card_context = card_context or {}
+        self.card_context, self.input_spec = card_context or {}, input_spec
 
 
 class KnifeTrainer(_KnifeHubFiles, Trainer):
@@ -93,7 +94,7 @@ class KnifeTrainer(_KnifeHubFiles, Trainer):
 
     loss_is_scaled_for_ga = False
 
-    def __init__(self, model, args: KnifeTrainingArguments, *, teacher: KnifeT5ForMultipleChoice, train_dataset=None,
+    def __init__(self, model, args: KnifeTrainingArguments, *, teacher: KnifeForMultipleChoice, train_dataset=None,
                  card_context: dict | None = None, input_spec: StudentSpec | None = None, **kwargs):
         if args.cache_teacher_states and train_dataset is not None and "row_index" not in train_dataset.column_names:
             train_dataset = train_dataset.add_column("row_index", list(range(len(train_dataset))))  # the cache's key

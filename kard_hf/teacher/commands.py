@@ -153,8 +153,7 @@ def rationales(questions: QuestionArguments, data_args: RationaleDataArguments, 
     import datasets
 
     claim_output(data_args.output_dir, overwrite=data_args.overwrite_output_dir,
-                 inputs=(questions.dataset, questions.train_file, questions.validation_file, questions.test_file,
-                         data_args.cache_file))
+                 inputs=(*questions.question_files(), data_args.cache_file))
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     prompt = load_prompt(teacher_args.prompt)
     splits, loaded = questions.load()
