@@ -185,7 +185,10 @@ def run_size(args, corpus: Path, n: int) -> dict:
     reference = None
     for side in sides:
         out = work / f"kb-{side}-{n}"
-        row = timed_build(side, corpus, out)
+        if args.reuse and out.is_dir():  # built earlier (--keep): only the search rows are measured
+            row = {"size_gb": sum(p.stat().st_size for p in out.rglob("*") if p.is_file()) / 1e9}
+        else:
+            row = timed_build(side, corpus, out)
         print(json.dumps({"passages": n, side: row}), file=sys.stderr, flush=True)
         start = time.perf_counter()
         kb = load_kb(side, out)
@@ -229,17 +232,18 @@ def print_table(all_results: list[dict]) -> None:
     for r in all_results:
         if "old" in r:
             n = r["passages"]
+            builds = (f"; build time new / old = {r['new']['build_s'] / r['old']['build_s']:.2f}"
+                      if "build_s" in r["new"] and "build_s" in r["old"] else "")
             print(f"\n{n / 1e6:g}M: 60-word queries/s on one core, new / old = "
                   f"{r['new']['qps_60_1'][0] / r['old']['qps_60_1'][0]:.1f}x, 20-word "
-                  f"{r['new']['qps_20_1'][0] / r['old']['qps_20_1'][0]:.1f}x; build time new / old = "
-                  f"{r['new']['build_s'] / r['old']['build_s']:.2f}")
+                  f"{r['new']['qps_20_1'][0] / r['old']['qps_20_1'][0]:.1f}x{builds}")
         else:
             print(f"\n{r['passages'] / 1e6:g}M: old side not run (its in-memory build would need about "
                   f"{r['passages'] * OLD_GB_PER_MILLION / 1e9:.0f} GB)")
         new = r["new"]
         print(f"{r['passages'] / 1e6:g}M: batch search 2 cores / 1 core (60 words) = "
               f"{new['qps_60_2'][0] / new['qps_60_1'][0]:.2f}x")
-    if len(all_results) >= 2:
+    if len(all_results) >= 2 and all("build_s" in r["new"] for r in (all_results[0], all_results[-1])):
         a, b = all_results[0], all_results[-1]
         span = (b["passages"] - a["passages"]) / 1e6
         for key, unit in (("build_s", "s"), ("main_rss_gb", "GB"), ("size_gb", "GB")):
@@ -262,6 +266,9 @@ def main():
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--old_max_gb", type=float, default=8.0)
     parser.add_argument("--keep", action="store_true", help="Keep the corpora and KBs in --workdir.")
+    parser.add_argument("--reuse", action="store_true",
+                        help="Search the KBs already in --workdir (kb-old-N, kb-new-N) instead of building them; "
+                             "implies --keep.")
     parser.add_argument("--also", nargs="*", default=[], help="Results JSON of earlier runs to print in the same table.")
     args = parser.parse_args()
     work = Path(args.workdir)
@@ -274,7 +281,7 @@ def main():
         if n is None:
             n = sum(1 for _ in open(corpus, encoding="utf-8")) - 1
         all_results.append(run_size(args, corpus, n))
-        if not args.keep:
+        if not (args.keep or args.reuse):
             for side in ("old", "new"):
                 shutil.rmtree(work / f"kb-{side}-{n}", ignore_errors=True)
     (work / f"results-{'-'.join(str(r['passages']) for r in all_results)}.json").write_text(json.dumps(all_results))

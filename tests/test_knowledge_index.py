@@ -9,6 +9,7 @@ import pytest
 from kard_hf.cli import main
 from kard_hf.errors import KnowledgeBaseError
 from kard_hf.knowledge import BM25Parameters, KnowledgeBase
+from kard_hf.knowledge import maxscore
 from kard_hf.knowledge.index import INDEX_FILES
 from kard_hf.knowledge.kb import PASSAGE_FILES
 
@@ -63,12 +64,13 @@ def test_pruned_search_equals_exhaustive_and_bm25s(corpus, method):
         np.testing.assert_allclose(kb.score(query, corpus["id"]), expected, rtol=2e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("dense_postings", [0.0, np.inf], ids=["always-dense", "always-pruned"])
-def test_both_search_strategies_equal_exhaustive_to_the_bit(corpus, dense_postings):
-    """search() picks dense scoring or the MaxScore loop per query by cost; each must give the
-    exhaustive top k exactly (same rows, same float64 scores, ties by row)."""
+@pytest.mark.parametrize("slab", [5, 64, 700, maxscore.SLAB])
+def test_search_equals_exhaustive_to_the_bit_across_slabs(corpus, slab):
+    """search() scores slabs of passages with MaxScore (dense or sparse slabs, lists added whole or
+    looked up for candidates, the top k padded with unmatched rows); whatever the slab size it must
+    give the exhaustive top k exactly (same rows, same float64 scores, ties by row)."""
     kb = KnowledgeBase.build(corpus, show_progress=False, chunk_size=400)
-    kb.index.dense_postings = dense_postings
+    kb.index.slab = slab
     for query in queries(corpus, 40, seed=3):
         terms = kb.analyzer.query_terms(query)
         every = kb.index.score(terms, np.arange(len(kb)))  # per-row scores, by another code path

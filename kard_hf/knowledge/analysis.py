@@ -8,6 +8,7 @@ The stemmer and stopword names are checked when the analyzer is made, before any
 from __future__ import annotations
 
 import re
+from collections import Counter
 from typing import NamedTuple
 
 import numpy as np
@@ -88,5 +89,5 @@ class Analyzer:
 
     def query_terms(self, text: str) -> dict[str, int]:
         """Each query term with how often it occurs (a repeated term counts that many times, as in bm25s)."""
-        chunk = self.analyze([text])
-        return {chunk.terms[t]: int(n) for t, n in zip(chunk.term.tolist(), chunk.tf.tolist())}
+        return dict(Counter(self._stem([token for token in TOKEN_PATTERN.findall(text.lower())
+                                        if token not in self.stopwords])))

@@ -1,5 +1,5 @@
 """The BM25 index on disk: postings with precomputed scores, assembled from streamed runs, searched
-exactly with MaxScore pruning.
+exactly with MaxScore pruning (compiled: ``maxscore.py``).
 
 Layout of ``index/`` (raw little-endian arrays, memory-mapped on load):
 
@@ -11,8 +11,8 @@ Layout of ``index/`` (raw little-endian arrays, memory-mapped on load):
   ``idf(t) * tfc(tf, |d|) - base(t)`` for the KB's variant, k1 and b, as bm25s defines them.
 
 Scores are summed in float64, term by term in one fixed order (decreasing bound, then term id)
-by the pruned search, the exhaustive one and :meth:`Index.score` alike, so all three agree to
-the bit, and ties are broken by passage row (lower first).
+by the pruned search, the exhaustive one (numpy, the reference) and :meth:`Index.score` alike, so
+all three agree to the bit, and ties are broken by passage row (lower first).
 """
 
 from __future__ import annotations
@@ -22,15 +22,12 @@ from pathlib import Path
 
 import numpy as np
 
+from . import maxscore
 from .analysis import AnalyzedChunk
 from .strings import StringTable, StringTableWriter
 
 DELTA = 0.5  # bm25s's delta of BM25L and BM25+
-# search() scores densely (every list added whole, as bm25s does) instead of pruning when a query has
-# at least DENSE_POSTINGS postings per passage; an unpruned loop takes the dense top-k once it
-# has added DENSE_TOP_K postings per passage (cheaper than sorting them). Measured in docs/benchmarks.md.
-DENSE_POSTINGS = 0.2
-DENSE_TOP_K = 0.1
+TERM_CACHE = 1 << 16  # query terms whose vocabulary row is remembered (a lookup costs a hash and a search)
 INDEX_FILES = ["terms.offsets", "terms.upper", "terms.base", "postings.docs", "postings.scores",
                *StringTable.files("vocab", hashed=True)]
 
@@ -168,6 +165,8 @@ class IndexBuilder:
 class Index:
     """Read side: exact top-k by MaxScore, the exhaustive reference and per-passage scores."""
 
+    slab = maxscore.SLAB  # passages search() scores together (smaller in tests, to cross slabs)
+
     def __init__(self, folder: Path, num_docs: int):
         folder = Path(folder)
         self.num_docs = num_docs
@@ -181,13 +180,18 @@ class Index:
             else np.zeros(0, np.int32)
         self.scores = np.memmap(folder / "postings.scores", dtype=np.float32, mode="r").view(np.ndarray) if sizes \
             else np.zeros(0, np.float32)
-        self.dense_postings = DENSE_POSTINGS
-        self._acc = None  # dense float64 accumulator and top-k marks, made on first search, reset after each
+        self._term_ids: dict[str, int] = {}  # recent query terms' rows (-1: unknown), at most TERM_CACHE
 
     # -- queries --------------------------------------------------------------------------------
     def query(self, terms: dict[str, int]) -> tuple[np.ndarray, np.ndarray, float]:
         """``(term ids, weights, base)`` of a query's known terms in scoring order; unknown terms score 0."""
-        ids = self.vocab.lookup(list(terms))
+        cache = self._term_ids
+        missing = [term for term in terms if term not in cache]
+        if missing:
+            if len(cache) + len(missing) > TERM_CACHE:
+                cache.clear()
+            cache.update(zip(missing, self.vocab.lookup(missing).tolist()))
+        ids = np.fromiter((cache[term] for term in terms), dtype=np.int64, count=len(terms))
         weights = np.fromiter(terms.values(), dtype=np.float64, count=len(terms))
         known = ids >= 0
         ids, weights = ids[known], weights[known]
@@ -199,115 +203,15 @@ class Index:
         start, end = int(self.offsets[term]), int(self.offsets[term + 1])
         return self.docs[start:end], self.scores[start:end]
 
-    @staticmethod
-    def _best(rows: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """The ``k`` best (score descending, row ascending)."""
-        if len(rows) > k:
-            keep = scores >= np.partition(scores, len(scores) - k)[len(scores) - k]
-            rows, scores = rows[keep], scores[keep]
-        order = np.lexsort((rows, -scores))[:k]
-        return rows[order], scores[order]
-
-    def _best_with_unmatched(self, rows: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """The ``k`` best of the scored rows and of the passages that match no query term (score 0;
-        only the ``k`` lowest rows of those can win a tie)."""
-        best_rows, best_scores = self._best(rows, scores, k)
-        if len(best_rows) == k and best_scores[-1] > 0:
-            return best_rows, best_scores
-        taken = np.zeros(min(self.num_docs, len(rows) + k), dtype=bool)
-        taken[rows[rows < len(taken)]] = True
-        extra = np.flatnonzero(~taken)[:k]
-        return self._best(np.concatenate([rows, extra]), np.concatenate([scores, np.zeros(len(extra))]), k)
-
     def search(self, terms: dict[str, int], k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Exact top-``k`` rows and float64 scores, pruned with MaxScore.
-
-        Terms go by decreasing bound, each posting list added whole to a dense accumulator.
-        ``theta``, the k-th best partial score of some k passages, is a lower bound of the final
-        k-th score (postings are >= 0). Once the bounds of the remaining terms sum below it, no
-        passage unseen so far can enter the top k: the remaining (long, frequent) lists are only
-        probed, by binary search, for the few candidates that can still reach ``theta``.
-        ``theta`` is cheap to keep (the minimum over a fixed top k, whose scores only grow) and
-        is recomputed over all passages seen before a list long enough to be worth skipping.
-        """
+        """Exact top-``k`` rows and float64 scores (``k`` capped at the corpus size), by the compiled
+        MaxScore of :func:`~kard_hf.knowledge.maxscore.search`."""
         ids, weights, base = self.query(terms)
-        if self._acc is None:
-            self._acc = np.zeros(self.num_docs, dtype=np.float64)
-        acc = self._acc
         bounds = weights * self.upper[ids]
-        remaining = np.concatenate([np.cumsum(bounds[::-1])[::-1], [0.0]]) * (1 + 1e-9)
-        done = np.cumsum(np.concatenate([[0.0], bounds]))  # bound mass already added, before each term
-        lengths = (self.offsets[ids + 1] - self.offsets[ids]) if len(ids) else np.zeros(0, np.int64)
-        if lengths.sum() >= self.dense_postings * self.num_docs:
-            # Long queries: MaxScore's bookkeeping (theta, candidates) costs more passes than it
-            # saves; one dense pass over every list and a top-k over every passage cost less.
-            try:
-                longest = self._postings(int(ids[np.argmax(lengths)]))[0] if len(ids) else None
-                rows, scores = self._dense_best(self._add_whole(acc, ids, weights), k, longest)
-            finally:
-                acc.fill(0)
-            return rows, scores + base
-        top, theta, candidates, added = None, -np.inf, None, []
-        total = at_last = 0  # postings added in all, and when theta was last recomputed
-        try:
-            for term in range(len(ids)):
-                if candidates is None and remaining[term] < done[term]:
-                    # (Before this, theta <= the best partial <= the bounds added <= what remains.)
-                    if top is not None:
-                        theta = acc[top].min() if len(top) == k else -np.inf
-                    # Recompute (cost: the postings added so far) only before a list longer than all
-                    # of those since the last time: what a break would save is then worth it.
-                    if top is None or (remaining[term] >= theta and lengths[term] >= total - at_last):
-                        top, theta = self._top(added, acc, k)
-                        at_last = total
-                    if remaining[term] < theta:  # the passages that can still win: seen, close to theta
-                        candidates = _distinct(np.concatenate([d[acc[d] + remaining[term] >= theta] for d in added]))
-                docs, scores = self._postings(int(ids[term]))
-                if candidates is None or len(docs) < 4 * len(candidates):
-                    _accumulate(acc, docs, scores, weights[term])
-                    added.append(docs)
-                    total += len(docs)
-                else:
-                    found = np.searchsorted(docs, candidates)
-                    hit = found < len(docs)
-                    hit[hit] = docs[found[hit]] == candidates[hit]
-                    _accumulate(acc, candidates[hit], scores[found[hit]], weights[term])
-                if candidates is not None:
-                    values = acc[candidates]
-                    if len(candidates) > k:
-                        theta = max(theta, np.partition(values, len(values) - k)[len(values) - k])
-                    candidates = candidates[values + remaining[term + 1] >= theta]
-            if candidates is None and total >= DENSE_TOP_K * self.num_docs:
-                # No break: acc holds every passage's exact score, its top k costs one pass over it.
-                rows, scores = self._dense_best(acc, k, max(added, key=len))
-                return rows, scores + base
-            if candidates is None:
-                candidates = _distinct(np.concatenate(added)) if added else np.zeros(0, dtype=np.int64)
-            partial = acc[candidates]
-        finally:  # leave the accumulator clean (it is reused by the next query)
-            for docs in added:
-                acc[docs] = 0
-            if candidates is not None:
-                acc[candidates] = 0
-        rows, scores = self._best_with_unmatched(candidates.astype(np.int64), partial, k)
+        remaining = np.append(np.cumsum(bounds[::-1])[::-1], 0.0) * (1 + 1e-9)  # covers summation rounding
+        rows, scores = maxscore.search(self.offsets, self.docs, self.scores, ids, weights, remaining,
+                                       min(k, self.num_docs), self.num_docs, self.slab)
         return rows, scores + base
-
-    @staticmethod
-    def _top(added: list[np.ndarray], acc: np.ndarray, k: int) -> tuple[np.ndarray, float]:
-        """The ``k`` passages with the highest partial score among the posting lists added so far,
-        and the k-th score (-inf if fewer). A passage occurs at most once per list, so the best
-        ``k * len(added)`` entries of the concatenation hold the best ``k`` distinct passages."""
-        pool = np.concatenate(added)
-        values = acc[pool]
-        keep = k * len(added)
-        if len(pool) > keep:
-            pool = pool[np.argpartition(values, len(pool) - keep)[len(pool) - keep:]]
-        pool = _distinct(pool)
-        values = acc[pool]
-        if len(pool) <= k:
-            return pool, (values.min() if len(pool) == k else -np.inf)
-        best = np.argpartition(values, len(pool) - k)[len(pool) - k:]
-        return pool[best], values[best].min()
 
     def _add_terms(self, ids: np.ndarray, weights: np.ndarray, sorted_rows: np.ndarray, total: np.ndarray) -> None:
         """Add to ``total`` each given term's weighted score for ``sorted_rows``, term by term in order."""
@@ -324,18 +228,9 @@ class Index:
             _accumulate(total, *self._postings(term), weight)
         return total
 
-    @classmethod
-    def _dense_best(cls, total: np.ndarray, k: int, hint: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """The top ``k`` of every passage's score (score descending, row ascending). The k-th best
-        score among any ``k`` of the distinct rows ``hint`` is a floor of the k-th best of all:
-        when it is positive, only the rows at or above it are ranked (a partition of every
-        passage is slow when most scores are 0)."""
-        if hint is not None and len(hint) >= k:
-            values = total[hint]
-            floor = np.partition(values, len(values) - k)[len(values) - k]
-            if floor > 0:
-                rows = np.flatnonzero(total >= floor)
-                return cls._best(rows, total[rows], k)
+    @staticmethod
+    def _dense_best(total: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The top ``k`` of every passage's score (score descending, row ascending)."""
         n = len(total)
         rows = np.flatnonzero(total >= np.partition(total, n - k)[n - k]) if n > k else np.arange(n)
         values = total[rows]
@@ -345,7 +240,7 @@ class Index:
     def exhaustive(self, terms: dict[str, int], k: int) -> tuple[np.ndarray, np.ndarray]:
         """The reference: every passage scored, the same order of additions and the same tie rule."""
         ids, weights, base = self.query(terms)
-        rows, scores = self._dense_best(self._add_whole(np.zeros(self.num_docs), ids, weights), k)
+        rows, scores = self._dense_best(self._add_whole(np.zeros(self.num_docs), ids, weights), min(k, self.num_docs))
         return rows, scores + base
 
     def score(self, terms: dict[str, int], rows: np.ndarray) -> np.ndarray:

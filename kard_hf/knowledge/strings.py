@@ -68,12 +68,13 @@ class StringTable:
 
     def __init__(self, folder: Path, name: str):
         folder = Path(folder)
-        self._offsets = np.memmap(folder / f"{name}.offsets", dtype=np.int64, mode="r")
+        # Plain ndarray views of the maps: indexing a np.memmap costs a Python-level __getitem__ per call.
+        self._offsets = _mapped(folder / f"{name}.offsets", np.int64)
         size = int(self._offsets[-1])
-        self._blob = np.memmap(folder / f"{name}.bytes", dtype=np.uint8, mode="r") if size else np.zeros(0, np.uint8)
+        self._blob = _mapped(folder / f"{name}.bytes", np.uint8) if size else np.zeros(0, np.uint8)
         hashed = folder / f"{name}.hash"
-        self._hashes = np.memmap(hashed, dtype=np.uint64, mode="r") if hashed.is_file() else None
-        self._order = np.memmap(folder / f"{name}.order", dtype=np.int64, mode="r") if self._hashes is not None else None
+        self._hashes = _mapped(hashed, np.uint64) if hashed.is_file() else None
+        self._order = _mapped(folder / f"{name}.order", np.int64) if self._hashes is not None else None
 
     def __len__(self) -> int:
         return len(self._offsets) - 1
@@ -91,11 +92,12 @@ class StringTable:
             return rows
         encoded = [s.encode("utf-8") for s in strings]
         hashes = string_hashes(encoded)
-        starts = np.searchsorted(self._hashes, hashes, side="left")
-        for i, (start, wanted) in enumerate(zip(starts.tolist(), encoded)):
-            while start < len(self._hashes) and self._hashes[start] == hashes[i]:
-                row = int(self._order[start])
-                if self._blob[self._offsets[row]:self._offsets[row + 1]].tobytes() == wanted:
+        starts = np.searchsorted(self._hashes, hashes, side="left").tolist()
+        sorted_hashes, order, offsets, blob = self._hashes, self._order, self._offsets, self._blob
+        for i, (start, wanted) in enumerate(zip(starts, encoded)):
+            while start < len(sorted_hashes) and sorted_hashes[start] == hashes[i]:
+                row = int(order[start])
+                if blob[offsets[row]:offsets[row + 1]].tobytes() == wanted:
                     rows[i] = row
                     break
                 start += 1
@@ -104,3 +106,7 @@ class StringTable:
     @staticmethod
     def files(name: str, *, hashed: bool) -> list[str]:
         return [f"{name}.bytes", f"{name}.offsets"] + ([f"{name}.hash", f"{name}.order"] if hashed else [])
+
+
+def _mapped(path: Path, dtype) -> np.ndarray:
+    return np.memmap(path, dtype=dtype, mode="r").view(np.ndarray)

@@ -1,0 +1,251 @@
+"""The exact top-k search of :class:`~kard_hf.knowledge.index.Index`, compiled with numba.
+
+MaxScore over slabs of passages. Query terms come in scoring order (decreasing upper bound);
+``remaining[t]`` bounds what terms ``t...`` can add to a passage. The corpus is scored one slab of
+``SLAB`` consecutive rows at a time, so the float64 accumulator stays in a core's cache, and one
+top-k heap runs across the slabs. Once it is full, its worst score ``theta`` is a lower bound of the
+final k-th score: the terms whose remaining bound is below it are *non-essential* (a passage that
+matches only those cannot enter the top k). In each slab the essential lists are added whole; the
+passages they reach that can still reach ``theta`` are then looked up in the non-essential lists
+by galloping search, except where adding a list whole costs less than that many lookups.
+
+A slab with few postings notes the passages they touch, so clearing it costs what it touched; a
+dense one is swept once, ranking and clearing together. Every passage gets the same float64
+additions in the same term order as the numpy reference (``Index.exhaustive``), so results agree
+with it to the bit; equal scores go by row, lower first. Compiled code is cached on disk
+(``cache=True``: an environment compiles it once) and releases the GIL.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+SLAB = 1 << 16  # passages scored together: their float64 accumulator (512 KiB) fits a core's L2 cache
+PROBE_COST = 8  # looking a passage up in a posting list costs about as much as adding this many postings
+SAMPLE = 16  # a dense slab estimates its candidates from every SAMPLE-th passage
+SWEEP_BLOCK = 64  # passages a dense slab's sweep compares with the heap at once
+SPARSE = 4  # a slab with fewer than SLAB / SPARSE essential postings notes the passages they touch
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _worse(score_a, row_a, score_b, row_b):
+    """Whether ``(score_a, row_a)`` ranks below ``(score_b, row_b)``: lower score, or equal and higher row."""
+    return score_a < score_b or (score_a == score_b and row_a > row_b)
+
+
+@njit(cache=True, nogil=True)
+def _sift_down(heap_scores, heap_rows, size, i):
+    """Restore the heap (the worst kept entry at the root) below position ``i``."""
+    while True:
+        worst, left = i, 2 * i + 1
+        if left < size and _worse(heap_scores[left], heap_rows[left], heap_scores[worst], heap_rows[worst]):
+            worst = left
+        if left + 1 < size and _worse(heap_scores[left + 1], heap_rows[left + 1], heap_scores[worst],
+                                      heap_rows[worst]):
+            worst = left + 1
+        if worst == i:
+            return
+        heap_scores[i], heap_scores[worst] = heap_scores[worst], heap_scores[i]
+        heap_rows[i], heap_rows[worst] = heap_rows[worst], heap_rows[i]
+        i = worst
+
+
+@njit(cache=True, nogil=True)
+def _push(heap_scores, heap_rows, size, k, score, row):
+    """Offer ``(score, row)`` to the heap of the ``k`` best; return its new size."""
+    if size < k:
+        j = size
+        while j > 0:
+            parent = (j - 1) // 2
+            if not _worse(score, row, heap_scores[parent], heap_rows[parent]):
+                break
+            heap_scores[j], heap_rows[j] = heap_scores[parent], heap_rows[parent]
+            j = parent
+        heap_scores[j], heap_rows[j] = score, row
+        return size + 1
+    if _worse(heap_scores[0], heap_rows[0], score, row):
+        heap_scores[0], heap_rows[0] = score, row
+        _sift_down(heap_scores, heap_rows, size, 0)
+    return size
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _first_at_least(docs, low, high, row):
+    """The first position in ``docs[low:high]`` (ascending) holding ``row`` or more (``high`` if none)."""
+    step = 1  # gallop, then halve: costs the log of the distance, not of the list
+    while low + step < high and docs[low + step] < row:
+        low += step
+        step *= 2
+    if low < high and docs[low] < row:
+        high = min(low + step, high)
+        low += 1
+        while low < high:
+            middle = (low + high) // 2
+            if docs[middle] < row:
+                low = middle + 1
+            else:
+                high = middle
+    return low
+
+
+@njit(cache=True, nogil=True)
+def _add(docs, scores, start, end, weight, low, acc):
+    """Add ``weight`` times the postings ``start:end`` to the slab that starts at row ``low``."""
+    for p in range(start, end):
+        acc[docs[p] - low] += np.float64(scores[p]) * weight
+
+
+@njit(cache=True, nogil=True)
+def _add_noting(docs, scores, start, end, weight, low, acc, touched, count):
+    """:func:`_add`, appending the passages reached for the first time to ``touched[count:]``; returns
+    the new count. (A loop of its own: this test in the dense loop doubles its cost.)"""
+    for p in range(start, end):
+        i = docs[p] - low
+        value = np.float64(scores[p]) * weight
+        before = acc[i]
+        if before == 0.0 and value != 0.0:  # scores are >= 0: a touched passage has a sum > 0
+            touched[count] = i
+            count += 1
+        acc[i] = before + value
+    return count
+
+
+@njit(cache=True, nogil=True)
+def _reaching(acc, touched, count, width, sparse, bar, theta):
+    """About how many scored passages of the slab can reach ``theta`` with ``bar`` more."""
+    reaching = 0
+    if sparse:
+        for j in range(count):
+            reaching += acc[touched[j]] + bar >= theta
+    else:  # an estimate from every SAMPLE-th passage: it only chooses between two exact ways
+        for i in range(0, width, SAMPLE):
+            reaching += (acc[i] != 0.0) & (acc[i] + bar >= theta)
+        reaching *= SAMPLE
+    return reaching
+
+
+@njit(cache=True, nogil=True)
+def _collect(acc, touched, count, width, sparse, bar, theta, candidates):
+    """Write to ``candidates`` the slab offsets of the scored passages that can reach ``theta``
+    with ``bar`` more; return how many."""
+    found = 0
+    if sparse:
+        for j in range(count):
+            candidates[found] = touched[j]
+            found += acc[touched[j]] + bar >= theta
+    else:
+        for i in range(width):
+            value = acc[i]
+            if value + bar >= theta:  # rarely true once theta is known
+                candidates[found] = i
+                found += value != 0.0
+    return found
+
+
+@njit(cache=True, nogil=True)
+def search(offsets, docs, scores, ids, weights, remaining, k, num_docs, slab=SLAB):
+    """Top ``k`` ``(rows, scores)``, best first, of the query ``ids`` / ``weights`` (in scoring order;
+    ``remaining`` has one more entry, 0). ``k`` is at most ``num_docs``; ``slab``: passages scored together."""
+    terms = len(ids)
+    cursor = np.empty(terms, np.int64)  # each list's first posting at or after the slab
+    stop = np.empty(terms, np.int64)  # ... and after it
+    for t in range(terms):
+        cursor[t] = offsets[ids[t]]
+    acc = np.zeros(slab, np.float64)
+    touched = np.empty(slab, np.int32)
+    candidates = np.empty(slab, np.int32)
+    heap_scores = np.empty(k, np.float64)
+    heap_rows = np.empty(k, np.int64)
+    size = 0
+    theta = -np.inf
+    essential = terms
+    for low in range(0, num_docs, slab):
+        high = min(low + slab, num_docs)
+        while essential > 0 and remaining[essential - 1] < theta:
+            essential -= 1
+        if essential == 0:  # no passage from here on can enter the top k
+            break
+        postings = 0
+        for t in range(terms):
+            stop[t] = _first_at_least(docs, cursor[t], offsets[ids[t] + 1], high)
+            if t < essential:
+                postings += stop[t] - cursor[t]
+        sparse = postings * SPARSE < high - low
+        count = 0
+        for t in range(essential):
+            if sparse:
+                count = _add_noting(docs, scores, cursor[t], stop[t], weights[t], low, acc, touched, count)
+            else:
+                _add(docs, scores, cursor[t], stop[t], weights[t], low, acc)
+        # A list added whole after these makes the slab dense: it is then cleared by a sweep.
+        first = essential  # the first list not added whole
+        if first < terms and _reaching(acc, touched, count, high - low, sparse, remaining[first], theta) \
+                * PROBE_COST >= stop[first] - cursor[first]:
+            for t in range(first, terms):  # looking the candidates up would cost more than adding
+                _add(docs, scores, cursor[t], stop[t], weights[t], low, acc)
+            first, sparse = terms, False
+        if first == terms and not sparse:  # every list added: rank the slab as it is swept clean
+            # Rows ascend and exceed those in the heap, so beating its worst takes a higher score
+            # (and, until it is full, a score above 0).
+            limit = heap_scores[0] if size == k else 0.0
+            for block in range(low, high, SWEEP_BLOCK):
+                end = min(block + SWEEP_BLOCK, high) - low
+                beats = False
+                for i in range(block - low, end):  # vectorized: is any of the block above the limit?
+                    beats |= acc[i] > limit
+                if beats:
+                    for i in range(block - low, end):
+                        if acc[i] > limit:
+                            size = _push(heap_scores, heap_rows, size, k, acc[i], low + i)
+                            if size == k:
+                                limit = heap_scores[0]
+            acc[:high - low] = 0.0
+        else:
+            found = _collect(acc, touched, count, high - low, sparse, remaining[first], theta, candidates)
+            for u in range(first, terms):  # the other lists, for the candidates only where that is cheaper
+                start, end, weight = cursor[u], stop[u], weights[u]
+                if found * PROBE_COST >= end - start:
+                    _add(docs, scores, start, end, weight, low, acc)
+                    sparse = False
+                    continue
+                bar, kept = remaining[u], 0
+                for j in range(found):  # drop those that cannot reach theta any more
+                    candidates[kept] = candidates[j]
+                    kept += acc[candidates[j]] + bar >= theta
+                found, position, previous = kept, start, -1
+                for j in range(found):
+                    row = low + candidates[j]
+                    position = _first_at_least(docs, position if row > previous else start, end, row)
+                    previous = row
+                    if position < end and docs[position] == row:
+                        acc[candidates[j]] += np.float64(scores[position]) * weight
+            for j in range(found):
+                value, row = acc[candidates[j]], low + candidates[j]
+                if size < k or _worse(heap_scores[0], heap_rows[0], value, row):
+                    size = _push(heap_scores, heap_rows, size, k, value, row)
+            if sparse:
+                for j in range(count):
+                    acc[touched[j]] = 0.0
+            else:
+                acc[:high - low] = 0.0
+        if size == k:
+            theta = heap_scores[0]
+        cursor[:] = stop
+    rows = np.empty(k, np.int64)
+    values = np.zeros(k, np.float64)
+    for i in range(size - 1, -1, -1):  # pop the worst first: the best end up in front
+        rows[i], values[i] = heap_rows[0], heap_scores[0]
+        heap_scores[0], heap_rows[0] = heap_scores[i], heap_rows[i]
+        _sift_down(heap_scores, heap_rows, i, 0)
+    # Fewer than k passages scored above 0 (the heap was never full, so it holds all of them):
+    # the rest of the top k are the lowest other rows, score 0.
+    taken = np.sort(rows[:size])
+    row = j = 0
+    for i in range(size, k):
+        while j < size and taken[j] == row:
+            row += 1
+            j += 1
+        rows[i] = row
+        row += 1
+    return rows, values
