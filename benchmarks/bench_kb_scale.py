@@ -7,7 +7,8 @@ For each size it generates (or reads) a DPR-shaped TSV (id, text, title; 100 wor
 from a Zipf vocabulary whose most frequent words are English stopwords), builds both KBs, each in
 its own subprocess (wall time, peak RSS of the main process and of the largest worker), then
 measures index size, load time, queries/s for 20- and 60-word queries (words of one passage, as a
-rationale) on 1 and on 2 cores (median and spread of ``--repeats`` runs) and top-10 agreement with
+rationale) on 1 and on 2 cores (median and spread of ``--repeats`` rounds, old and new interleaved) and top-10
+agreement with
 exhaustive BM25 (the new KB's reference scorer, bit-exact). The old side is skipped where its
 in-memory build would need more than ``--old_max_gb`` (its peak grows ~6.8 GB per million passages).
 Finally it projects the new build to 21M passages from the slope between the sizes.
@@ -20,13 +21,14 @@ import json
 import os
 import resource
 import shutil
-import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+from harness import add_repeats_argument, interleaved
 
 WORDS_PER_PASSAGE = 100
 PARAMS = {"k1": 0.9, "b": 0.4, "method": "lucene", "stemmer": "english", "stopwords": "en", "index_title": True}
@@ -153,16 +155,22 @@ def load_kb(side: str, folder: Path):
     return KnowledgeBase.load(folder)
 
 
-def rate(kb, queries, threads, repeats) -> tuple[float, float, float]:
-    """Median, min and max queries/s over ``repeats`` runs of the whole batch, after one untimed
-    warm-up run (page cache, lazily made buffers and worker processes)."""
-    kb.search_rows(queries, 10, num_threads=threads)
-    rates = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        kb.search_rows(queries, 10, num_threads=threads)
-        rates.append(len(queries) / (time.perf_counter() - start))
-    return statistics.median(rates), min(rates), max(rates)
+def rates(kbs: dict, queries: dict, threads: int, repeats: int) -> dict:
+    """Queries/s of every side (``{side: kb}``, each with its own query batch) as median, min and max over
+    ``repeats`` interleaved rounds (old new old new ...; benchmarks/harness.py), after one untimed warm-up run
+    per side (page cache, lazily made buffers and worker processes)."""
+    def side(kb, batch):
+        def run() -> float:
+            start = time.perf_counter()
+            kb.search_rows(batch, 10, num_threads=threads)
+            return time.perf_counter() - start
+        return run
+
+    for name, kb in kbs.items():
+        kb.search_rows(queries[name], 10, num_threads=threads)
+    timings = interleaved({name: side(kb, queries[name]) for name, kb in kbs.items()}, repeats)
+    return {name: (timings.rate(name, len(queries[name])), *timings.rate_spread(name, len(queries[name])))
+            for name in kbs}, timings
 
 
 def agreement(kb, reference, queries) -> tuple[float, float]:
@@ -182,7 +190,7 @@ def run_size(args, corpus: Path, n: int) -> dict:
     sides = ["new"] + (["old"] if n * OLD_GB_PER_MILLION / 1e6 <= args.old_max_gb and not args.no_old else [])
     results["old_skipped"] = "old" not in sides
     queries = {words: make_queries(corpus, words, args.queries, seed=words) for words in (20, 60)}
-    reference = None
+    kbs = {}
     for side in sides:
         out = work / f"kb-{side}-{n}"
         if args.reuse and out.is_dir():  # built earlier (--keep): only the search rows are measured
@@ -191,18 +199,19 @@ def run_size(args, corpus: Path, n: int) -> dict:
             row = timed_build(side, corpus, out)
         print(json.dumps({"passages": n, side: row}), file=sys.stderr, flush=True)
         start = time.perf_counter()
-        kb = load_kb(side, out)
+        kbs[side] = load_kb(side, out)
         row["load_s"] = time.perf_counter() - start
-        if side == "new":
-            reference = kb
-        for words, batch in queries.items():
-            count = args.old_queries if side == "old" else len(batch)
-            for threads in (1, 2):
-                row[f"qps_{words}_{threads}"] = rate(kb, batch[:count], threads, args.repeats)
-            row[f"agree_{words}"] = agreement(kb, reference, batch[:args.agreement_queries])
         results[side] = row
-        del kb
-        print(json.dumps({n: results}), file=sys.stderr, flush=True)
+    for words, batch in queries.items():  # both sides in the same interleaved rounds
+        counts = {side: args.old_queries if side == "old" else len(batch) for side in kbs}
+        for threads in (1, 2):
+            measured, timings = rates(kbs, {side: batch[:counts[side]] for side in kbs}, threads, args.repeats)
+            print(f"{words} words, {threads} process(es): {timings.describe()}", file=sys.stderr, flush=True)
+            for side, value in measured.items():
+                results[side][f"qps_{words}_{threads}"] = value
+        for side, kb in kbs.items():
+            results[side][f"agree_{words}"] = agreement(kb, kbs["new"], batch[:args.agreement_queries])
+    print(json.dumps({n: results}), file=sys.stderr, flush=True)
     return results
 
 
@@ -263,7 +272,7 @@ def main():
     parser.add_argument("--old_queries", type=int, default=40, help="Queries timed on the (slow) old side.")
     parser.add_argument("--no_old", action="store_true", help="Measure the new side only.")
     parser.add_argument("--agreement_queries", type=int, default=30)
-    parser.add_argument("--repeats", type=int, default=3)
+    add_repeats_argument(parser)
     parser.add_argument("--old_max_gb", type=float, default=8.0)
     parser.add_argument("--keep", action="store_true", help="Keep the corpora and KBs in --workdir.")
     parser.add_argument("--reuse", action="store_true",

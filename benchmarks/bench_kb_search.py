@@ -1,8 +1,10 @@
 """KnowledgeBase search vs rank_bm25 on a generated corpus: both measured in one run.
 
-    python benchmarks/bench_kb_search.py [--passages 100000] [--queries 1000] [--k 10]
+    python benchmarks/bench_kb_search.py [--passages 100000] [--queries 1000] [--k 10] [--repeats 3]
 
-Prints a markdown table (index and query times, queries/s, speed-up) and checks that both
+Builds each index once (build time: one run), then times the two query sides in ``--repeats``
+interleaved rounds (benchmarks/harness.py) and prints a markdown table (index time, query time and
+queries/s as median (min-max), the speed-up with its per-round range, the load) and checks that both
 libraries return the same top passage for most queries (their tokenizers differ slightly).
 """
 
@@ -16,6 +18,7 @@ import bm25s
 import numpy as np
 from rank_bm25 import BM25Okapi
 
+from harness import add_repeats_argument, cell, interleaved, timed
 from kard_hf.knowledge import BM25Parameters, KnowledgeBase
 
 
@@ -39,6 +42,7 @@ def main():
     parser.add_argument("--passages", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=1_000)
     parser.add_argument("--k", type=int, default=10)
+    add_repeats_argument(parser)
     args = parser.parse_args()
     corpus, queries = generate(args.passages, args.queries)
     # Same analysis on both sides: lower-cased word tokens, no stemming or stopwords, Okapi (Robertson) BM25.
@@ -47,25 +51,27 @@ def main():
     start = time.perf_counter()
     kb = KnowledgeBase.build(corpus, parameters, show_progress=False)
     kb_index = time.perf_counter() - start
-    start = time.perf_counter()
-    ours = kb.search(queries, k=args.k)
-    kb_query = time.perf_counter() - start
-
     tokenize = lambda texts: bm25s.tokenize(texts, stopwords=None, return_ids=False, show_progress=False)  # noqa: E731
     start = time.perf_counter()
     reference = BM25Okapi(tokenize(corpus["text"]), k1=1.5, b=0.75)
     ref_index = time.perf_counter() - start
-    start = time.perf_counter()
-    ref_top = [int(np.argmax(reference.get_scores(tokens))) for tokens in tokenize(queries)]
-    ref_query = time.perf_counter() - start
 
+    kb.search(queries[:10], k=args.k)  # untimed: compiles the search kernel (numba, cached after) and warms caches
+    timings = interleaved({
+        "kard_hf": timed(lambda: kb.search(queries, k=args.k)),
+        "rank_bm25": timed(lambda: [int(np.argmax(reference.get_scores(tokens))) for tokens in tokenize(queries)]),
+    }, args.repeats)
+    ours, ref_top = timings.extras["kard_hf"][0], timings.extras["rank_bm25"][0]
     agree = np.mean([ids[0] == str(top) for ids, top in zip(ours.ids, ref_top)])
-    print(f"{args.passages:,} passages, {args.queries:,} queries, top-{args.k}\n")
-    print("| implementation | index (s) | {0} queries (s) | queries/s |".format(f"{args.queries:,}"))
+    print(f"{args.passages:,} passages, {args.queries:,} queries, top-{args.k}; {timings.describe()}\n")
+    print("| implementation | index (s, one run) | {0} queries (s) | queries/s |".format(f"{args.queries:,}"))
     print("|---|---|---|---|")
-    print(f"| kard_hf KnowledgeBase | {kb_index:.1f} | {kb_query:.2f} | {args.queries / kb_query:,.0f} |")
-    print(f"| rank_bm25 BM25Okapi | {ref_index:.1f} | {ref_query:.1f} | {args.queries / ref_query:,.1f} |")
-    print(f"\nquery speed-up: {ref_query / kb_query:,.0f}x; same top-1 passage for {agree:.1%} of queries")
+    for name, index_s in (("kard_hf KnowledgeBase", kb_index), ("rank_bm25 BM25Okapi", ref_index)):
+        side = name.split()[0]
+        print(f"| {name} | {index_s:.1f} | {cell(timings.median(side), timings.spread(side), 3)} | "
+              f"{cell(timings.rate(side, args.queries), timings.rate_spread(side, args.queries), 1)} |")
+    print(f"\nquery speed-up: {cell(timings.ratio('rank_bm25', 'kard_hf'), timings.ratio_spread('rank_bm25', 'kard_hf'), 0)}x; "
+          f"same top-1 passage for {agree:.1%} of queries")
 
 
 if __name__ == "__main__":

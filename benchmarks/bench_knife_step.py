@@ -1,4 +1,4 @@
-"""Where a KNIFE training step's CPU time goes, on the quickstart-sized model (docs/quickstart.md, "Adding a KNIFE row").
+"""Where a KNIFE training step's CPU time goes, on the quickstart-sized T5 model (the KNIFE commands documented before the quickstart trained KNIFE from its BART student; docs/benchmarks.md).
 
 The data is the bundled benchmark's (3 rationales per training question from its teacher), the tokenizer
 the quickstart's kind (T5, 3000 BPE tokens), the model the documented T5 (d_model 128, 2 layers, 4 heads),
