@@ -85,8 +85,8 @@ class QuestionArguments:
             raise ConfigError(f"validation_from_train must be in [0, 1), got {self.validation_from_train}",
                               field="validation_from_train")
 
-    def question_files(self) -> list[str]:
-        """Every path questions are read from (what an output folder must not replace)."""
+    def input_paths(self) -> list[str]:
+        """Every path questions (and rationales) are read from: what an output folder must not replace."""
         files = [self.dataset, *(getattr(self, f"{split}_file") for split in SPLITS), *self.extra_files.values()]
         return [path for path in files if path]
 
@@ -148,6 +148,10 @@ class QuestionDataArguments(QuestionArguments, FilterArguments):
     def __post_init__(self):
         QuestionArguments.__post_init__(self)
         FilterArguments.__post_init__(self)
+
+    def input_paths(self) -> list[str]:
+        return QuestionArguments.input_paths(self) + [path for split in SPLITS
+                                                      if (path := getattr(self, f"{split}_rationales"))]
 
     def _with_rationales(self, splits, manifest):
         from ..teacher.filtering import filter_rationales

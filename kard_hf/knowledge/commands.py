@@ -113,7 +113,7 @@ def augment(data_args: QuestionDataArguments, augment_args: AugmentArguments, ou
             hub: HubDatasetArguments) -> None:
     """Retrieve passages for every split and save the processed DatasetDict."""
     claim_output(output.output_dir, overwrite=output.overwrite_output_dir,
-                 inputs=(augment_args.knowledge_base, data_args.dataset, data_args.train_file))
+                 inputs=(augment_args.knowledge_base, *data_args.input_paths()))
     kb = KnowledgeBase.from_pretrained(augment_args.knowledge_base)
     splits, source_manifest = data_args.load()
     out = Path(output.output_dir)

@@ -153,7 +153,7 @@ def rationales(questions: QuestionArguments, data_args: RationaleDataArguments, 
     import datasets
 
     claim_output(data_args.output_dir, overwrite=data_args.overwrite_output_dir,
-                 inputs=(*questions.question_files(), data_args.cache_file))
+                 inputs=(*questions.input_paths(), data_args.cache_file))
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     prompt = load_prompt(teacher_args.prompt)
     splits, loaded = questions.load()
