@@ -69,8 +69,7 @@ def test_search_equals_exhaustive_to_the_bit_across_slabs(corpus, slab):
     """search() scores slabs of passages with MaxScore (dense or sparse slabs, lists added whole or
     looked up for candidates, the top k padded with unmatched rows); whatever the slab size it must
     give the exhaustive top k exactly (same rows, same float64 scores, ties by row)."""
-    kb = KnowledgeBase.build(corpus, show_progress=False, chunk_size=400)
-    kb.index.slab = slab
+    kb = KnowledgeBase.build(corpus, show_progress=False, chunk_size=400, slab_size=slab)
     for query in queries(corpus, 40, seed=3):
         terms = kb.analyzer.query_terms(query)
         every = kb.index.score(terms, np.arange(len(kb)))  # per-row scores, by another code path
@@ -139,3 +138,22 @@ def test_a_kb_of_the_bm25s_format_gets_a_one_line_rebuild_error(tmp_path, capsys
                  "--train_rationales", str(fixtures_dir / "rationales"), "--output_dir", str(tmp_path / "out")])
     err = capsys.readouterr().err.strip()
     assert code == 2 and err.count("\n") == 0 and "rebuild it" in err
+
+
+def test_a_kb_with_int32_postings_gets_a_one_line_rebuild_error(corpus, tmp_path):
+    """Format 2 (kard_hf before 16-bit slab offsets): the same files without slabs.*, int32 postings.docs."""
+    folder = tmp_path / "v2"
+    KnowledgeBase.build(corpus, show_progress=False).save_pretrained(folder)
+    for name in ("slabs.offsets", "slabs.numbers", "slabs.starts"):
+        (folder / "index" / name).unlink()
+    manifest = json.loads((folder / "kard_hf_kb.json").read_text())
+    del manifest["slab_size"]
+    (folder / "kard_hf_kb.json").write_text(json.dumps({**manifest, "format_version": 2}))
+    with pytest.raises(KnowledgeBaseError, match=r"index format 2, this one reads 3\); rebuild it with 'kard-hf build-kb'"):
+        KnowledgeBase.load(folder)
+
+
+@pytest.mark.parametrize("slab_size", [0, maxscore.SLAB + 1])
+def test_a_slab_larger_than_16_bit_offsets_allow_is_refused(corpus, slab_size):
+    with pytest.raises(KnowledgeBaseError, match=rf"the slab size must be 1 to 65536 .*got {slab_size}"):
+        KnowledgeBase.build(corpus, show_progress=False, slab_size=slab_size)

@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 from ..errors import KnowledgeBaseError
 from .analysis import Analyzer
 from .index import IndexBuilder
+from .maxscore import SLAB
 from .strings import StringTable, StringTableWriter
 
 CHUNK_SIZE = 50_000
@@ -33,7 +34,7 @@ def resolve_workers(num_proc: int) -> int:
 
 def write_index_folder(folder: Path, records: Iterable[tuple[str, str, str]], parameters, *,
                        chunk_size: int = CHUNK_SIZE, num_proc: int = -1, show_progress: bool = True,
-                       total: int | None = None) -> dict:
+                       total: int | None = None, slab_size: int = SLAB) -> dict:
     """Write ``passages/`` and ``index/`` under ``folder`` from ``(id, title, text)`` records.
 
     Returns the manifest fields of the corpus and index (fingerprint, counts). A duplicate id
@@ -42,11 +43,14 @@ def write_index_folder(folder: Path, records: Iterable[tuple[str, str, str]], pa
     analyzer = Analyzer(parameters.stemmer, parameters.stopwords)
     if chunk_size < 1:
         raise KnowledgeBaseError(f"the chunk size must be at least 1, got {chunk_size}")
+    if not 1 <= slab_size <= SLAB:
+        raise KnowledgeBaseError(f"the slab size must be 1 to {SLAB} (rows in a slab are 16-bit), got {slab_size}")
     folder = Path(folder)
     (folder / "passages").mkdir(parents=True)
     (folder / "index").mkdir()
     tables = {name: StringTableWriter(folder / "passages", name, hashed=name == "ids") for name in ("ids", "titles", "texts")}
-    builder = IndexBuilder(folder / "index", k1=parameters.k1, b=parameters.b, method=parameters.method)
+    builder = IndexBuilder(folder / "index", k1=parameters.k1, b=parameters.b, method=parameters.method,
+                           slab_size=slab_size)
     digest = hashlib.sha256()
     workers = resolve_workers(num_proc)
     executor = None

@@ -1,16 +1,23 @@
 """The BM25 index on disk: postings with precomputed scores, assembled from streamed runs, searched
 exactly with MaxScore pruning (compiled: ``maxscore.py``).
 
-Layout of ``index/`` (raw little-endian arrays, memory-mapped on load):
+Passages are grouped in *slabs* of ``slab_size`` consecutive rows (the manifest's ``slab_size``, 65,536),
+the unit the search scores at once. Layout of ``index/`` (raw little-endian arrays, memory-mapped on load):
 
 * ``vocab.*``: the terms (a :class:`~kard_hf.knowledge.strings.StringTable`), term id = row;
 * ``terms.offsets`` (int64, V+1): term t's postings are ``[offsets[t], offsets[t+1])``;
 * ``terms.upper`` (float32, V): the largest posting score of each term (MaxScore's bound);
 * ``terms.base`` (float32, V): what a term adds to a passage that lacks it (BM25L and BM25+; else 0);
-* ``postings.docs`` (int32) ascending within a term, ``postings.scores`` (float32): the BM25 weight
-  ``idf(t) * tfc(tf, |d|) - base(t)`` for the KB's variant, k1 and b, as bm25s defines them.
+* ``slabs.offsets`` (int64, V+1): term t's slab entries are ``[slabs.offsets[t], slabs.offsets[t+1])``,
+  one per slab its list reaches, in slab order; ``slabs.numbers`` (uint32) the slab of each entry,
+  ``slabs.starts`` (uint32) its first posting, counted from ``offsets[t]``;
+* ``postings.docs`` (uint16): each posting's row within its slab (ascending within a term's slab),
+  ``postings.scores`` (float32): the BM25 weight ``idf(t) * tfc(tf, |d|) - base(t)`` for the KB's
+  variant, k1 and b, as bm25s defines them. Six bytes a posting: the search reads every posting of a
+  long query, so its speed follows these bytes (benchmarks.md).
 
-Scores are summed in float64, term by term in one fixed order (decreasing bound, then term id)
+Scores are summed in float32 (as bm25s and Lucene do; half the accumulator memory of float64, which
+the search clears for every slab), term by term in one fixed order (decreasing bound, then term id)
 by the pruned search, the exhaustive one (numpy, the reference) and :meth:`Index.score` alike, so
 all three agree to the bit, and ties are broken by passage row (lower first).
 """
@@ -18,6 +25,7 @@ all three agree to the bit, and ties are broken by passage row (lower first).
 from __future__ import annotations
 
 import os
+from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
@@ -28,8 +36,8 @@ from .strings import StringTable, StringTableWriter
 
 DELTA = 0.5  # bm25s's delta of BM25L and BM25+
 TERM_CACHE = 1 << 16  # query terms whose vocabulary row is remembered (a lookup costs a hash and a search)
-INDEX_FILES = ["terms.offsets", "terms.upper", "terms.base", "postings.docs", "postings.scores",
-               *StringTable.files("vocab", hashed=True)]
+INDEX_FILES = ["terms.offsets", "terms.upper", "terms.base", "slabs.offsets", "slabs.numbers", "slabs.starts",
+               "postings.docs", "postings.scores", *StringTable.files("vocab", hashed=True)]
 
 
 def _idf(method: str, df: np.ndarray, n: int) -> np.ndarray:
@@ -65,8 +73,8 @@ def _distinct(values: np.ndarray) -> np.ndarray:
 
 
 def _weighted(scores: np.ndarray, weight: float) -> np.ndarray:
-    """A query term's contribution, always in float64 (so every code path adds the same numbers)."""
-    return np.multiply(scores, weight, dtype=np.float64)
+    """A query term's contribution, always in float32 (so every code path adds the same numbers)."""
+    return np.multiply(scores, weight, dtype=np.float32)
 
 
 def _accumulate(acc: np.ndarray, docs: np.ndarray, scores: np.ndarray, weight: float) -> None:
@@ -78,7 +86,9 @@ class IndexBuilder:
     """Takes analyzed chunks in passage order, spills each as a run sorted by global term id, then
     assembles the index term block by term block, so memory holds one chunk or one block at a time."""
 
-    def __init__(self, folder: Path, *, k1: float, b: float, method: str, block_postings: int = 8_000_000):
+    def __init__(self, folder: Path, *, k1: float, b: float, method: str, block_postings: int = 8_000_000,
+                 slab_size: int = maxscore.SLAB):
+        self.slab_size = slab_size
         self.folder = Path(folder)
         self.runs = self.folder / "runs"
         self.runs.mkdir(parents=True)
@@ -133,7 +143,11 @@ class IndexBuilder:
         starts = np.append(cuts[cuts < vocab_size], vocab_size).astype(np.int64)
         run_cuts = [np.searchsorted(np.fromfile(self.runs / f"{run}.term", dtype=np.int32), starts)
                     for run in range(len(self.run_sizes))]
-        with open(self.folder / "postings.docs", "wb") as docs_out, open(self.folder / "postings.scores", "wb") as out:
+        entries = np.zeros(vocab_size, dtype=np.int64)  # slab entries of each term
+        names = ("postings.docs", "postings.scores", "slabs.numbers", "slabs.starts")
+        with ExitStack() as stack:
+            docs_out, out, numbers_out, starts_out = (stack.enter_context(open(self.folder / name, "wb"))
+                                                      for name in names)
             for block in range(len(starts) - 1):
                 parts = {"term": [], "doc": [], "tf": []}
                 for run, cut in enumerate(run_cuts):
@@ -151,35 +165,46 @@ class IndexBuilder:
                 first = starts[block]
                 segment_starts = offsets[first:starts[block + 1]] - offsets[first]
                 upper[first:starts[block + 1]] = np.maximum.reduceat(scores, segment_starts)
-                docs_out.write(doc.tobytes())
+                number = doc // self.slab_size
+                new = np.ones(len(doc), dtype=bool)  # a posting that opens a (term, slab) entry
+                new[1:] = (term[1:] != term[:-1]) | (number[1:] != number[:-1])
+                opening = np.flatnonzero(new)
+                entries[first:starts[block + 1]] = np.bincount(term[opening] - first, minlength=starts[block + 1] - first)
+                numbers_out.write(number[opening].astype(np.uint32).tobytes())
+                starts_out.write((offsets[first] + opening - offsets[term[opening]]).astype(np.uint32).tobytes())
+                docs_out.write((doc - number * self.slab_size).astype(np.uint16).tobytes())
                 out.write(scores.tobytes())
                 if progress is not None:
                     progress.update(len(doc))
         upper.tofile(self.folder / "terms.upper")
+        np.concatenate([[0], np.cumsum(entries)]).astype(np.int64).tofile(self.folder / "slabs.offsets")
         for path in self.runs.iterdir():
             path.unlink()
         self.runs.rmdir()
-        return {"num_terms": vocab_size, "num_postings": int(offsets[-1]), "avg_length": avg_length}
+        return {"num_terms": vocab_size, "num_postings": int(offsets[-1]), "avg_length": avg_length,
+                "slab_size": self.slab_size}
 
 
 class Index:
     """Read side: exact top-k by MaxScore, the exhaustive reference and per-passage scores."""
 
-    slab = maxscore.SLAB  # passages search() scores together (smaller in tests, to cross slabs)
-
-    def __init__(self, folder: Path, num_docs: int):
+    def __init__(self, folder: Path, num_docs: int, slab_size: int):
         folder = Path(folder)
-        self.num_docs = num_docs
+        self.num_docs, self.slab_size = num_docs, slab_size
         self.vocab = StringTable(folder, "vocab")
-        self.offsets = np.memmap(folder / "terms.offsets", dtype=np.int64, mode="r").view(np.ndarray)
-        sizes = int(self.offsets[-1])
+
+        def mapped(name, dtype):  # a plain ndarray view: slicing a np.memmap costs a Python-level __getitem__
+            size = (folder / name).stat().st_size
+            return np.memmap(folder / name, dtype=dtype, mode="r").view(np.ndarray) if size else np.zeros(0, dtype)
+
+        self.offsets = mapped("terms.offsets", np.int64)
         self.upper = np.fromfile(folder / "terms.upper", dtype=np.float32)
         self.base = np.fromfile(folder / "terms.base", dtype=np.float32)
-        # Plain ndarray views of the maps: slicing a np.memmap costs a Python-level __getitem__ per call.
-        self.docs = np.memmap(folder / "postings.docs", dtype=np.int32, mode="r").view(np.ndarray) if sizes \
-            else np.zeros(0, np.int32)
-        self.scores = np.memmap(folder / "postings.scores", dtype=np.float32, mode="r").view(np.ndarray) if sizes \
-            else np.zeros(0, np.float32)
+        self.slab_offsets = mapped("slabs.offsets", np.int64)
+        self.slab_numbers = mapped("slabs.numbers", np.uint32)
+        self.slab_starts = mapped("slabs.starts", np.uint32)
+        self.docs = mapped("postings.docs", np.uint16)
+        self.scores = mapped("postings.scores", np.float32)
         self._term_ids: dict[str, int] = {}  # recent query terms' rows (-1: unknown), at most TERM_CACHE
 
     # -- queries --------------------------------------------------------------------------------
@@ -192,7 +217,7 @@ class Index:
                 cache.clear()
             cache.update(zip(missing, self.vocab.lookup(missing).tolist()))
         ids = np.fromiter((cache[term] for term in terms), dtype=np.int64, count=len(terms))
-        weights = np.fromiter(terms.values(), dtype=np.float64, count=len(terms))
+        weights = np.fromiter(terms.values(), dtype=np.float32, count=len(terms))
         known = ids >= 0
         ids, weights = ids[known], weights[known]
         order = np.lexsort((ids, -(weights * self.upper[ids])))
@@ -200,30 +225,32 @@ class Index:
         return ids, weights, float(np.dot(weights, self.base[ids].astype(np.float64)))
 
     def _postings(self, term: int) -> tuple[np.ndarray, np.ndarray]:
+        """Term ``term``'s postings: passage rows (int64, ascending) and scores."""
         start, end = int(self.offsets[term]), int(self.offsets[term + 1])
-        return self.docs[start:end], self.scores[start:end]
+        first, last = int(self.slab_offsets[term]), int(self.slab_offsets[term + 1])
+        sizes = np.diff(np.append(self.slab_starts[first:last].astype(np.int64), end - start))
+        slab_rows = np.repeat(self.slab_numbers[first:last].astype(np.int64) * self.slab_size, sizes)
+        return slab_rows + self.docs[start:end], self.scores[start:end]
+
+    def _lists(self) -> tuple[np.ndarray, ...]:
+        """The arrays the compiled functions read, in their argument order."""
+        return self.offsets, self.slab_offsets, self.slab_numbers, self.slab_starts, self.docs, self.scores
 
     def search(self, terms: dict[str, int], k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Exact top-``k`` rows and float64 scores (``k`` capped at the corpus size), by the compiled
-        MaxScore of :func:`~kard_hf.knowledge.maxscore.search`."""
+        """Exact top-``k`` rows and scores (``k`` capped at the corpus size), by the compiled MaxScore of
+        :func:`~kard_hf.knowledge.maxscore.search`."""
         ids, weights, base = self.query(terms)
-        bounds = weights * self.upper[ids]
-        remaining = np.append(np.cumsum(bounds[::-1])[::-1], 0.0) * (1 + 1e-9)  # covers summation rounding
-        rows, scores = maxscore.search(self.offsets, self.docs, self.scores, ids, weights, remaining,
-                                       min(k, self.num_docs), self.num_docs, self.slab)
-        return rows, scores + base
-
-    def _add_terms(self, ids: np.ndarray, weights: np.ndarray, sorted_rows: np.ndarray, total: np.ndarray) -> None:
-        """Add to ``total`` each given term's weighted score for ``sorted_rows``, term by term in order."""
-        for term, weight in zip(ids.tolist(), weights.tolist()):
-            docs, scores = self._postings(term)
-            found = np.searchsorted(docs, sorted_rows)
-            hit = found < len(docs)
-            hit[hit] = docs[found[hit]] == sorted_rows[hit]
-            total[hit] += _weighted(scores[found[hit]], weight)
+        bounds = weights.astype(np.float64) * self.upper[ids]
+        remaining = np.append(np.cumsum(bounds[::-1])[::-1], 0.0)
+        # Each float32 addition may round a sum up by 2**-24 of it, and no sum exceeds remaining[0]:
+        # twice that slack per term keeps every bound above what the rounded sums can reach.
+        remaining += remaining[0] * (len(ids) + 1) * 2.0 ** -23
+        rows, scores = maxscore.search(*self._lists(), ids, weights, remaining, min(k, self.num_docs), self.num_docs,
+                                       self.slab_size)
+        return rows, scores.astype(np.float64) + base
 
     def _add_whole(self, total: np.ndarray, ids: np.ndarray, weights: np.ndarray) -> np.ndarray:
-        """``total`` (float64) plus every given term's whole posting list, term by term in order."""
+        """``total`` (float32) plus every given term's whole posting list, term by term in order."""
         for term, weight in zip(ids.tolist(), weights.tolist()):
             _accumulate(total, *self._postings(term), weight)
         return total
@@ -240,15 +267,17 @@ class Index:
     def exhaustive(self, terms: dict[str, int], k: int) -> tuple[np.ndarray, np.ndarray]:
         """The reference: every passage scored, the same order of additions and the same tie rule."""
         ids, weights, base = self.query(terms)
-        rows, scores = self._dense_best(self._add_whole(np.zeros(self.num_docs), ids, weights), min(k, self.num_docs))
-        return rows, scores + base
+        rows, scores = self._dense_best(self._add_whole(np.zeros(self.num_docs, np.float32), ids, weights),
+                                        min(k, self.num_docs))
+        return rows, scores.astype(np.float64) + base
 
     def score(self, terms: dict[str, int], rows: np.ndarray) -> np.ndarray:
-        """The float64 score of each given row, exactly as :meth:`search` computes it."""
+        """The score of each given row, exactly as :meth:`search` computes it; reads only the
+        query terms' postings in the given rows' slabs (compiled: ``maxscore.score_rows``)."""
         ids, weights, base = self.query(terms)
+        rows = np.asarray(rows, dtype=np.int64)
         order = np.argsort(rows, kind="stable")
-        sorted_total = np.zeros(len(rows), dtype=np.float64)
-        self._add_terms(ids, weights, np.asarray(rows)[order], sorted_total)
+        sorted_total = maxscore.score_rows(*self._lists(), ids, weights, rows[order], self.slab_size)
         total = np.empty(len(rows), dtype=np.float64)
         total[order] = sorted_total
         return total + base

@@ -30,10 +30,12 @@ from ..hub import dataset_card, push_folder, resolve_folder
 from .analysis import Analyzer
 from .build import CHUNK_SIZE, resolve_workers, write_index_folder
 from .index import INDEX_FILES, Index
+from .maxscore import SLAB
 from .strings import StringTable
 
 MANIFEST_NAME = "kard_hf_kb.json"
-FORMAT_VERSION = 2  # 1: the bm25s index of kard_hf <= 0.1.0.dev0 (not readable any more)
+FORMAT_VERSION = 3  # 1: the bm25s index of kard_hf <= 0.1.0.dev0; 2: int32 passage rows in the postings (neither
+# is readable any more: the load error says to rebuild)
 PASSAGE_FILES = [*StringTable.files("ids", hashed=True), *StringTable.files("titles", hashed=False),
                  *StringTable.files("texts", hashed=False)]
 SEARCH_BATCH = 16  # queries per task of a parallel search
@@ -84,11 +86,11 @@ class KnowledgeBase:
         self.folder = Path(folder)
         self.parameters = BM25Parameters(**manifest["parameters"])
         self.fingerprint = manifest["fingerprint"]
-        self._stats = {key: manifest[key] for key in ("num_terms", "num_postings", "avg_length")}
+        self._stats = {key: manifest[key] for key in ("num_terms", "num_postings", "avg_length", "slab_size")}
         self._ids = StringTable(self.folder / "passages", "ids")
         self._titles = StringTable(self.folder / "passages", "titles")
         self._texts = StringTable(self.folder / "passages", "texts")
-        self.index = Index(self.folder / "index", len(self._ids))
+        self.index = Index(self.folder / "index", len(self._ids), manifest["slab_size"])
         self.analyzer = Analyzer(self.parameters.stemmer, self.parameters.stopwords)
         self._keep_alive = keep_alive  # the temporary folder of a KB built in memory
         self._pool = None  # (workers, ProcessPoolExecutor) of parallel searches
@@ -99,7 +101,8 @@ class KnowledgeBase:
     # -- building ---------------------------------------------------------------------------
     @classmethod
     def build(cls, passages: dict[str, list[str]], parameters: BM25Parameters = BM25Parameters(),
-              show_progress: bool = True, *, num_proc: int = 1, chunk_size: int = CHUNK_SIZE) -> "KnowledgeBase":
+              show_progress: bool = True, *, num_proc: int = 1, chunk_size: int = CHUNK_SIZE,
+              slab_size: int = SLAB) -> "KnowledgeBase":
         """Index ``{"id", "title", "text"}`` columns (see :func:`kard_hf.knowledge.corpus.read_corpus`).
 
         The KB lives in a temporary folder until :meth:`save_pretrained`; for a corpus that does not
@@ -110,16 +113,22 @@ class KnowledgeBase:
         tmp = tempfile.TemporaryDirectory(prefix="kard_hf_kb-")
         records = zip(passages["id"], passages["title"], passages["text"])
         return cls.build_folder(Path(tmp.name) / "kb", records, parameters, show_progress=show_progress,
-                                num_proc=num_proc, chunk_size=chunk_size, total=len(passages["id"]), keep_alive=tmp)
+                                num_proc=num_proc, chunk_size=chunk_size, total=len(passages["id"]), keep_alive=tmp,
+                                slab_size=slab_size)
 
     @classmethod
     def build_folder(cls, folder: str | Path, records: Iterable[tuple[str, str, str]],
                      parameters: BM25Parameters = BM25Parameters(), *, show_progress: bool = True, num_proc: int = -1,
-                     chunk_size: int = CHUNK_SIZE, total: int | None = None, keep_alive=None) -> "KnowledgeBase":
-        """Stream ``(id, title, text)`` records into a complete KB folder (manifest and card included)."""
+                     chunk_size: int = CHUNK_SIZE, total: int | None = None, keep_alive=None,
+                     slab_size: int = SLAB) -> "KnowledgeBase":
+        """Stream ``(id, title, text)`` records into a complete KB folder (manifest and card included).
+
+        ``slab_size``: passages the search scores at once (at most, and by default, 65,536); a smaller
+        one only costs speed (the tests use it to cross slab boundaries on small corpora).
+        """
         folder = Path(folder)
         stats = write_index_folder(folder, records, parameters, chunk_size=chunk_size, num_proc=num_proc,
-                                   show_progress=show_progress, total=total)
+                                   show_progress=show_progress, total=total, slab_size=slab_size)
         manifest = {"format_version": FORMAT_VERSION, "kard_hf_version": __version__,
                     "parameters": dataclasses.asdict(parameters), **stats}
         _write_manifest_and_card(folder, {**manifest, "hub_id": None})

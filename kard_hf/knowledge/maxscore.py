@@ -1,19 +1,23 @@
 """The exact top-k search of :class:`~kard_hf.knowledge.index.Index`, compiled with numba.
 
-MaxScore over slabs of passages. Query terms come in scoring order (decreasing upper bound);
-``remaining[t]`` bounds what terms ``t...`` can add to a passage. The corpus is scored one slab of
-``SLAB`` consecutive rows at a time, so the float64 accumulator stays in a core's cache, and one
-top-k heap runs across the slabs. Once it is full, its worst score ``theta`` is a lower bound of the
-final k-th score: the terms whose remaining bound is below it are *non-essential* (a passage that
-matches only those cannot enter the top k). In each slab the essential lists are added whole; the
-passages they reach that can still reach ``theta`` are then looked up in the non-essential lists
-by galloping search, except where adding a list whole costs less than that many lookups.
+MaxScore over slabs of passages. The index stores each posting's passage as a 16-bit offset in its
+slab and, per term, a directory of the slabs its list reaches (``index.py``), so a slab's part of a
+list is found without a search. Query terms come in scoring order (decreasing upper bound);
+``remaining[t]`` bounds what terms ``t...`` can add to a passage. The corpus is scored one slab at a
+time, so the float32 accumulator stays in a core's cache, and one top-k heap runs across the slabs.
+Once it is full, its worst score ``theta`` is a lower bound of the final k-th score: the terms whose
+remaining bound is below it are *non-essential* (a passage that matches only those cannot enter the
+top k). In each slab the essential lists are added whole; the passages they reach that can still
+reach ``theta`` are then looked up in the non-essential lists by galloping search, except where
+adding a list whole costs less than that many lookups.
 
-A slab with few postings notes the passages they touch, so clearing it costs what it touched; a
-dense one is swept once, ranking and clearing together. Every passage gets the same float64
-additions in the same term order as the numpy reference (``Index.exhaustive``), so results agree
-with it to the bit; equal scores go by row, lower first. Compiled code is cached on disk
-(``cache=True``: an environment compiles it once) and releases the GIL.
+Every addition notes the passages whose sum crosses the heap's worst score, so a slab whose lists
+were all added whole ranks just those (no pass over the slab); until the heap is full a slab is
+swept. A slab with few postings notes the passages they touch, so clearing it costs what it
+touched. Every passage gets the same float32 additions in the same term order as the numpy
+reference (``Index.exhaustive``), so results agree with it to the bit; equal scores go by row,
+lower first. Compiled code is cached on disk (``cache=True``: an environment compiles it once) and
+releases the GIL.
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-SLAB = 1 << 16  # passages scored together: their float64 accumulator (512 KiB) fits a core's L2 cache
+SLAB = 1 << 16  # passages scored together (at most 2**16: offsets in a slab are 16-bit); their float32
+# accumulator (256 KiB) stays in a core's L2 cache
 PROBE_COST = 8  # looking a passage up in a posting list costs about as much as adding this many postings
 SAMPLE = 16  # a dense slab estimates its candidates from every SAMPLE-th passage
 SWEEP_BLOCK = 64  # passages a dense slab's sweep compares with the heap at once
@@ -90,25 +95,38 @@ def _first_at_least(docs, low, high, row):
 
 
 @njit(cache=True, nogil=True)
-def _add(docs, scores, start, end, weight, low, acc):
-    """Add ``weight`` times the postings ``start:end`` to the slab that starts at row ``low``."""
+def _add(docs, scores, start, end, weight, acc, limit, crossed, count):
+    """Add ``weight`` times the postings ``start:end`` to the slab's ``acc``, appending to
+    ``crossed[count:]`` the passages whose sum passes ``limit`` (sums only grow: each passes once);
+    returns the new count."""
     for p in range(start, end):
-        acc[docs[p] - low] += np.float64(scores[p]) * weight
+        i = docs[p]
+        before = acc[i]
+        value = before + scores[p] * weight
+        acc[i] = value
+        if value > limit and before <= limit:  # rare once the heap is full: the branch is predicted
+            crossed[count] = i
+            count += 1
+    return count
 
 
 @njit(cache=True, nogil=True)
-def _add_noting(docs, scores, start, end, weight, low, acc, touched, count):
-    """:func:`_add`, appending the passages reached for the first time to ``touched[count:]``; returns
-    the new count. (A loop of its own: this test in the dense loop doubles its cost.)"""
+def _add_noting(docs, scores, start, end, weight, acc, limit, crossed, count, touched, reached):
+    """:func:`_add`, also appending the passages reached for the first time to ``touched[reached:]``;
+    returns both counts. (A loop of its own: this test in the dense loop doubles its cost.)"""
     for p in range(start, end):
-        i = docs[p] - low
-        value = np.float64(scores[p]) * weight
+        i = docs[p]
+        value = scores[p] * weight
         before = acc[i]
         if before == 0.0 and value != 0.0:  # scores are >= 0: a touched passage has a sum > 0
-            touched[count] = i
+            touched[reached] = i
+            reached += 1
+        total = before + value
+        acc[i] = total
+        if total > limit and before <= limit:
+            crossed[count] = i
             count += 1
-        acc[i] = before + value
-    return count
+    return count, reached
 
 
 @njit(cache=True, nogil=True)
@@ -144,23 +162,28 @@ def _collect(acc, touched, count, width, sparse, bar, theta, candidates):
 
 
 @njit(cache=True, nogil=True)
-def search(offsets, docs, scores, ids, weights, remaining, k, num_docs, slab=SLAB):
+def search(offsets, slab_offsets, slab_numbers, slab_starts, docs, scores, ids, weights, remaining, k, num_docs,
+           slab):
     """Top ``k`` ``(rows, scores)``, best first, of the query ``ids`` / ``weights`` (in scoring order;
-    ``remaining`` has one more entry, 0). ``k`` is at most ``num_docs``; ``slab``: passages scored together."""
+    ``remaining`` has one more entry, 0). ``k`` is at most ``num_docs``; ``slab``: the index's slab size.
+    Term ``t``'s list reaches the slabs ``slab_numbers[slab_offsets[t]:slab_offsets[t + 1]]`` (ascending);
+    each entry's postings start ``slab_starts[e]`` after ``offsets[t]``."""
     terms = len(ids)
-    cursor = np.empty(terms, np.int64)  # each list's first posting at or after the slab
-    stop = np.empty(terms, np.int64)  # ... and after it
+    entry = np.empty(terms, np.int64)  # each list's next slab entry
+    cursor = np.empty(terms, np.int64)  # each list's postings in the current slab: cursor:stop
+    stop = np.empty(terms, np.int64)
     for t in range(terms):
-        cursor[t] = offsets[ids[t]]
-    acc = np.zeros(slab, np.float64)
+        entry[t] = slab_offsets[ids[t]]
+    acc = np.zeros(slab, np.float32)
     touched = np.empty(slab, np.int32)
+    crossed = np.empty(slab, np.int32)
     candidates = np.empty(slab, np.int32)
-    heap_scores = np.empty(k, np.float64)
+    heap_scores = np.empty(k, np.float32)
     heap_rows = np.empty(k, np.int64)
     size = 0
     theta = -np.inf
     essential = terms
-    for low in range(0, num_docs, slab):
+    for number, low in enumerate(range(0, num_docs, slab)):
         high = min(low + slab, num_docs)
         while essential > 0 and remaining[essential - 1] < theta:
             essential -= 1
@@ -168,27 +191,41 @@ def search(offsets, docs, scores, ids, weights, remaining, k, num_docs, slab=SLA
             break
         postings = 0
         for t in range(terms):
-            stop[t] = _first_at_least(docs, cursor[t], offsets[ids[t] + 1], high)
+            term, e = ids[t], entry[t]
+            cursor[t] = stop[t] = 0
+            if e < slab_offsets[term + 1] and slab_numbers[e] == number:
+                cursor[t] = offsets[term] + slab_starts[e]
+                stop[t] = offsets[term + 1] if e + 1 == slab_offsets[term + 1] else offsets[term] + slab_starts[e + 1]
+                entry[t] = e + 1
             if t < essential:
                 postings += stop[t] - cursor[t]
         sparse = postings * SPARSE < high - low
-        count = 0
+        # Passages whose sum passes the heap's worst score, noted as postings are added whole: once the
+        # heap is full, the only ones of a fully added slab that can enter it.
+        limit = heap_scores[0] if size == k else np.float32(np.inf)
+        count = crossings = 0
         for t in range(essential):
             if sparse:
-                count = _add_noting(docs, scores, cursor[t], stop[t], weights[t], low, acc, touched, count)
+                crossings, count = _add_noting(docs, scores, cursor[t], stop[t], weights[t], acc, limit, crossed,
+                                               crossings, touched, count)
             else:
-                _add(docs, scores, cursor[t], stop[t], weights[t], low, acc)
-        # A list added whole after these makes the slab dense: it is then cleared by a sweep.
+                crossings = _add(docs, scores, cursor[t], stop[t], weights[t], acc, limit, crossed, crossings)
+        # A list added whole after these makes the slab dense: it is then ranked from its crossings.
         first = essential  # the first list not added whole
         if first < terms and _reaching(acc, touched, count, high - low, sparse, remaining[first], theta) \
                 * PROBE_COST >= stop[first] - cursor[first]:
             for t in range(first, terms):  # looking the candidates up would cost more than adding
-                _add(docs, scores, cursor[t], stop[t], weights[t], low, acc)
+                crossings = _add(docs, scores, cursor[t], stop[t], weights[t], acc, limit, crossed, crossings)
             first, sparse = terms, False
-        if first == terms and not sparse:  # every list added: rank the slab as it is swept clean
-            # Rows ascend and exceed those in the heap, so beating its worst takes a higher score
-            # (and, until it is full, a score above 0).
-            limit = heap_scores[0] if size == k else 0.0
+        if first == terms and not sparse and size == k:  # every list added: rank the passages that crossed
+            for j in range(crossings):
+                i = crossed[j]
+                size = _push(heap_scores, heap_rows, size, k, acc[i], low + i)
+            acc[:high - low] = 0.0
+        elif first == terms and not sparse:  # the heap is not full yet: rank the slab as it is swept
+            # Rows ascend and exceed those in the heap, so beating its worst takes a higher score;
+            # until it is full, a score above 0.
+            limit = np.float32(0.0)
             for block in range(low, high, SWEEP_BLOCK):
                 end = min(block + SWEEP_BLOCK, high) - low
                 beats = False
@@ -206,7 +243,7 @@ def search(offsets, docs, scores, ids, weights, remaining, k, num_docs, slab=SLA
             for u in range(first, terms):  # the other lists, for the candidates only where that is cheaper
                 start, end, weight = cursor[u], stop[u], weights[u]
                 if found * PROBE_COST >= end - start:
-                    _add(docs, scores, start, end, weight, low, acc)
+                    _add(docs, scores, start, end, weight, acc, np.float32(np.inf), crossed, 0)
                     sparse = False
                     continue
                 bar, kept = remaining[u], 0
@@ -215,11 +252,11 @@ def search(offsets, docs, scores, ids, weights, remaining, k, num_docs, slab=SLA
                     kept += acc[candidates[j]] + bar >= theta
                 found, position, previous = kept, start, -1
                 for j in range(found):
-                    row = low + candidates[j]
-                    position = _first_at_least(docs, position if row > previous else start, end, row)
-                    previous = row
-                    if position < end and docs[position] == row:
-                        acc[candidates[j]] += np.float64(scores[position]) * weight
+                    offset = candidates[j]
+                    position = _first_at_least(docs, position if offset > previous else start, end, offset)
+                    previous = offset
+                    if position < end and docs[position] == offset:
+                        acc[offset] += scores[position] * weight
             for j in range(found):
                 value, row = acc[candidates[j]], low + candidates[j]
                 if size < k or _worse(heap_scores[0], heap_rows[0], value, row):
@@ -231,9 +268,8 @@ def search(offsets, docs, scores, ids, weights, remaining, k, num_docs, slab=SLA
                 acc[:high - low] = 0.0
         if size == k:
             theta = heap_scores[0]
-        cursor[:] = stop
     rows = np.empty(k, np.int64)
-    values = np.zeros(k, np.float64)
+    values = np.zeros(k, np.float32)
     for i in range(size - 1, -1, -1):  # pop the worst first: the best end up in front
         rows[i], values[i] = heap_rows[0], heap_scores[0]
         heap_scores[0], heap_rows[0] = heap_scores[i], heap_rows[i]
@@ -249,3 +285,27 @@ def search(offsets, docs, scores, ids, weights, remaining, k, num_docs, slab=SLA
         rows[i] = row
         row += 1
     return rows, values
+
+
+@njit(cache=True, nogil=True)
+def score_rows(offsets, slab_offsets, slab_numbers, slab_starts, docs, scores, ids, weights, rows, slab):
+    """The float32 score of each of ``rows`` (ascending) for the query ``ids`` / ``weights``, term by term
+    in that order as :func:`search` adds them; each row is looked up in its slab's part of each list."""
+    total = np.zeros(len(rows), np.float32)
+    for t in range(len(ids)):
+        term, weight = ids[t], weights[t]
+        e, last = slab_offsets[term], slab_offsets[term + 1]
+        for j in range(len(rows)):
+            number = rows[j] // slab
+            while e < last and slab_numbers[e] < number:
+                e += 1
+            if e == last:
+                break
+            if slab_numbers[e] == number:
+                start = offsets[term] + slab_starts[e]
+                end = offsets[term + 1] if e + 1 == last else offsets[term] + slab_starts[e + 1]
+                offset = rows[j] - number * slab
+                position = _first_at_least(docs, start, end, offset)
+                if position < end and docs[position] == offset:
+                    total[j] += scores[position] * weight
+    return total
