@@ -11,7 +11,11 @@ rationale) on 1 and on 2 cores (median and spread of ``--repeats`` rounds, old a
 agreement with
 exhaustive BM25 (the new KB's reference scorer, bit-exact). The old side is skipped where its
 in-memory build would need more than ``--old_max_gb`` (its peak grows ~6.8 GB per million passages).
-Finally it projects the new build to 21M passages from the slope between the sizes.
+``--old_from_new`` adds the side "old-from-new": bm25s's search, as today's main ran it, over a bm25s
+index made from the new KB's postings (the same term-major arrays bm25s builds, with the scores of
+bm25s's formulas), so bm25s's search speed is measured at sizes whose bm25s build does not fit in
+memory; where both old sides run, the table shows they agree. Finally it projects the new build to
+21M passages from the slope between the sizes.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from harness import add_repeats_argument, interleaved
 WORDS_PER_PASSAGE = 100
 PARAMS = {"k1": 0.9, "b": 0.4, "method": "lucene", "stemmer": "english", "stopwords": "en", "index_title": True}
 OLD_GB_PER_MILLION = 7.0
+SIDES = ("old", "old-from-new", "new")
 
 
 def generate_tsv(path: Path, passages: int, vocabulary: int = 500_000, seed: int = 0) -> None:
@@ -120,12 +125,36 @@ class OldKB:
         return self.retriever.retrieve(tokens, k=k, show_progress=False, n_threads=num_threads)
 
 
-def new_build(corpus: Path, out: Path) -> None:
+class OldSearchOverNewIndex(OldKB):
+    """bm25s's retrieval over the postings of a new KB, arranged as bm25s arranges its own index: one
+    column per term of float32 scores (``data``) and int32 passage rows (``indices``), ``indptr`` the
+    column starts. Needs about 8 bytes a posting in memory (3 GB at 5M passages), not a bm25s build."""
+
+    def __init__(self, folder: Path):
+        import bm25s
+        import Stemmer
+        from kard_hf.knowledge import KnowledgeBase
+
+        index = KnowledgeBase.load(folder).index
+        terms = len(index.offsets) - 1
+        entry_terms = np.repeat(np.arange(terms), np.diff(index.slab_offsets))  # absolute rows from slab entries
+        sizes = np.diff(np.append(index.offsets[entry_terms] + index.slab_starts, len(index.docs)))
+        slab_rows = np.repeat(index.slab_numbers.astype(np.int32) * np.int32(index.slab_size), sizes)
+        self.retriever = bm25s.BM25(k1=PARAMS["k1"], b=PARAMS["b"], method=PARAMS["method"])
+        self.retriever.scores = {"data": np.array(index.scores), "indices": slab_rows + index.docs,
+                                 "indptr": np.array(index.offsets), "num_docs": index.num_docs}
+        self.retriever.vocab_dict = dict(zip(index.vocab.get(np.arange(terms)), range(terms)))
+        self.retriever.unique_token_ids_set = set(self.retriever.vocab_dict.values())
+        self.retriever.nonoccurrence_array = None
+        self.stemmer = Stemmer.Stemmer("english")
+
+
+def new_build(corpus: Path, out: Path, **options) -> None:
     from kard_hf.knowledge import BM25Parameters, KnowledgeBase
     from kard_hf.knowledge.corpus import iter_corpus
 
     records = ((i, title, text) for _, i, title, text in iter_corpus(corpus))
-    KnowledgeBase.build_folder(out, records, BM25Parameters(**PARAMS), num_proc=-1, show_progress=False)
+    KnowledgeBase.build_folder(out, records, BM25Parameters(**PARAMS), num_proc=-1, show_progress=False, **options)
 
 
 def timed_build(side: str, corpus: Path, out: Path) -> dict:
@@ -202,8 +231,12 @@ def run_size(args, corpus: Path, n: int) -> dict:
         kbs[side] = load_kb(side, out)
         row["load_s"] = time.perf_counter() - start
         results[side] = row
-    for words, batch in queries.items():  # both sides in the same interleaved rounds
-        counts = {side: args.old_queries if side == "old" else len(batch) for side in kbs}
+    if args.old_from_new:
+        start = time.perf_counter()
+        kbs["old-from-new"] = OldSearchOverNewIndex(work / f"kb-new-{n}")
+        results["old-from-new"] = {"load_s": time.perf_counter() - start}
+    for words, batch in queries.items():  # every side in the same interleaved rounds
+        counts = {side: args.old_queries if side.startswith("old") else len(batch) for side in kbs}
         for threads in (1, 2):
             measured, timings = rates(kbs, {side: batch[:counts[side]] for side in kbs}, threads, args.repeats)
             print(f"{words} words, {threads} process(es): {timings.describe()}", file=sys.stderr, flush=True)
@@ -232,23 +265,24 @@ def print_table(all_results: list[dict]) -> None:
             ("qps_20_1", "20-word queries/s, 1 core: median (min–max)"), ("qps_20_2", "20-word queries/s, 2 cores"),
             ("qps_60_1", "60-word queries/s, 1 core"), ("qps_60_2", "60-word queries/s, 2 cores"),
             ("agree_20", "top-10 = exhaustive, 20 words (ids / scores)"), ("agree_60", "top-10 = exhaustive, 60 words")]
-    columns = [(r["passages"], side) for r in all_results for side in ("old", "new") if side in r]
+    columns = [(r["passages"], side) for r in all_results for side in SIDES if side in r]
     print("| | " + " | ".join(f"{side} {n / 1e6:g}M" for n, side in columns) + " |")
     print("|---" * (len(columns) + 1) + "|")
-    by = {(r["passages"], side): r[side] for r in all_results for side in ("old", "new") if side in r}
+    by = {(r["passages"], side): r[side] for r in all_results for side in SIDES if side in r}
     for key, label in keys:
         print(f"| {label} | " + " | ".join(fmt(by[c].get(key, "")) for c in columns) + " |")
     for r in all_results:
-        if "old" in r:
-            n = r["passages"]
-            builds = (f"; build time new / old = {r['new']['build_s'] / r['old']['build_s']:.2f}"
-                      if "build_s" in r["new"] and "build_s" in r["old"] else "")
-            print(f"\n{n / 1e6:g}M: 60-word queries/s on one core, new / old = "
-                  f"{r['new']['qps_60_1'][0] / r['old']['qps_60_1'][0]:.1f}x, 20-word "
-                  f"{r['new']['qps_20_1'][0] / r['old']['qps_20_1'][0]:.1f}x{builds}")
-        else:
-            print(f"\n{r['passages'] / 1e6:g}M: old side not run (its in-memory build would need about "
-                  f"{r['passages'] * OLD_GB_PER_MILLION / 1e9:.0f} GB)")
+        n = r["passages"]
+        if "old" not in r:
+            print(f"\n{n / 1e6:g}M: old side not run (its in-memory build would need about "
+                  f"{n * OLD_GB_PER_MILLION / 1e6:.0f} GB)")
+        for old in ("old", "old-from-new"):
+            if old in r:
+                builds = (f"; build time new / old = {r['new']['build_s'] / r[old]['build_s']:.2f}"
+                          if "build_s" in r["new"] and "build_s" in r[old] else "")
+                print(f"\n{n / 1e6:g}M: 60-word queries/s on one core, new / {old} = "
+                      f"{r['new']['qps_60_1'][0] / r[old]['qps_60_1'][0]:.2f}x, 20-word "
+                      f"{r['new']['qps_20_1'][0] / r[old]['qps_20_1'][0]:.1f}x{builds}")
         new = r["new"]
         print(f"{r['passages'] / 1e6:g}M: batch search 2 cores / 1 core (60 words) = "
               f"{new['qps_60_2'][0] / new['qps_60_1'][0]:.2f}x")
@@ -270,7 +304,9 @@ def main():
     parser.add_argument("--workdir", default="/work/scratch14")
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--old_queries", type=int, default=40, help="Queries timed on the (slow) old side.")
-    parser.add_argument("--no_old", action="store_true", help="Measure the new side only.")
+    parser.add_argument("--no_old", action="store_true", help="Do not build or load the old (bm25s-built) KB.")
+    parser.add_argument("--old_from_new", action="store_true",
+                        help="Also time bm25s's search over a bm25s index made from the new KB's postings.")
     parser.add_argument("--agreement_queries", type=int, default=30)
     add_repeats_argument(parser)
     parser.add_argument("--old_max_gb", type=float, default=8.0)

@@ -1,20 +1,25 @@
-"""Search speed of built KBs, side by side in one run: bm25s ("old"), the index search of a git
-revision ("before") and of the working tree ("new", also on 2 processes), on 20- and 60-word queries.
+"""Search speed of built KBs, side by side in one run: bm25s ("old"), the search of a git revision on
+a KB that revision built ("before"), and the working tree's ("new", also on 2 processes), on 20- and
+60-word queries.
 
     python benchmarks/bench_kb_scale.py --_build new WORKDIR/psgs_N.tsv WORKDIR/kb-new-N   # and old: kb-old-N
-    python benchmarks/bench_kb_strategies.py --workdir WORKDIR --passages N --before main
+    git worktree add /tmp/before REV   # the before side's KB, built by that revision's code:
+    PYTHONPATH=/tmp/before python benchmarks/bench_kb_scale.py --_build new WORKDIR/psgs_N.tsv WORKDIR/kb-before-N
+    python benchmarks/bench_kb_strategies.py --workdir WORKDIR --passages N --before REV
 
-Each side gets one untimed warm-up batch, then ``--repeats`` rounds that time every side once in
-turn (median, min–max). The first 50 top-10s of each new side (before and after) are checked
-against the exhaustive reference: same rows, same float64 scores.
+(With an index format that did not change since REV, ``--before_kb WORKDIR/kb-new-N`` searches one KB
+with both revisions.) Each side gets one untimed warm-up batch, then ``--repeats`` rounds that time
+every side once in turn (benchmarks/harness.py: median, min–max). The first 50 top-10s of the before
+and new sides are checked against the working tree's exhaustive reference: same rows, same float64
+scores.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
-import os
-import statistics
+import inspect
+import json
 import subprocess
 import sys
 import tempfile
@@ -25,80 +30,86 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_kb_scale import fmt, load_kb, make_queries  # noqa: E402
+from harness import add_repeats_argument, interleaved  # noqa: E402
 
 
-def index_at(revision: str, kb):
-    """``kb``'s index opened with ``kard_hf/knowledge/index.py`` as of git ``revision``."""
-    source = subprocess.run(["git", "show", f"{revision}:kard_hf/knowledge/index.py"], capture_output=True,
+def module_at(revision: str, name: str, source_edit=lambda source: source):
+    """``kard_hf/knowledge/<name>.py`` as of git ``revision``, imported as ``kard_hf.knowledge._before_<name>``."""
+    source = subprocess.run(["git", "show", f"{revision}:kard_hf/knowledge/{name}.py"], capture_output=True,
                             text=True, check=True, cwd=Path(__file__).parent).stdout
-    path = Path(tempfile.mkdtemp()) / "index_before.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location("kard_hf.knowledge.index_before", path)
+    path = Path(tempfile.mkdtemp()) / f"_before_{name}.py"
+    path.write_text(source_edit(source))
+    spec = importlib.util.spec_from_file_location(f"kard_hf.knowledge._before_{name}", path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
     spec.loader.exec_module(module)
-    return module.Index(kb.folder / "index", kb.index.num_docs)
+    return module
 
 
-def exact(kb, queries) -> bool:
+def index_at(revision: str, folder: Path, num_docs: int):
+    """The index in ``folder`` opened with ``index.py`` and ``maxscore.py`` as of ``revision``."""
+    module_at(revision, "maxscore")
+    module = module_at(revision, "index", lambda source: source.replace("from . import maxscore",
+                                                                        "from . import _before_maxscore as maxscore"))
+    manifest = json.loads((folder.parent / "kard_hf_kb.json").read_text())
+    takes_slab = "slab_size" in inspect.signature(module.Index).parameters
+    return module.Index(folder, num_docs, *([manifest["slab_size"]] if takes_slab else []))
+
+
+def exact(kb, reference, queries) -> bool:
+    """Whether ``kb``'s top 10 equals ``reference``'s exhaustive one (rows and float64 scores) for every query."""
     for query in queries:
         terms = kb.analyzer.query_terms(query)
         rows, scores = kb.index.search(terms, 10)
-        ref_rows, ref_scores = kb.index.exhaustive(terms, 10)
+        ref_rows, ref_scores = reference.index.exhaustive(terms, 10)
         if not (np.array_equal(rows, ref_rows) and np.array_equal(scores, ref_scores)):
             return False
     return True
 
 
-def interleaved(sides: dict, repeats: int) -> dict:
-    """Queries/s (median, min, max) of each side, given as ``(search the batch, its length)``: one
-    untimed warm-up batch each, then ``repeats`` rounds timing every side once in turn (so drifts
-    of the machine's load hit all sides alike)."""
-    rates = {key: [] for key in sides}
-    for run, _ in sides.values():
-        run()
-    for _ in range(repeats):
-        for key, (run, count) in sides.items():
-            start = time.perf_counter()
-            run()
-            rates[key].append(count / (time.perf_counter() - start))
-    return {key: (statistics.median(r), min(r), max(r)) for key, r in rates.items()}
+def timed_search(kb, queries, threads: int) -> float:
+    start = time.perf_counter()
+    kb.search_rows(queries, 10, num_threads=threads)
+    return time.perf_counter() - start
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workdir", default="/work/scratch14b")
-    parser.add_argument("--passages", type=int, default=300_000)
-    parser.add_argument("--before", default="main", help="Git revision whose index search is 'before'.")
+    parser.add_argument("--workdir", default="/work/scratch15")
+    parser.add_argument("--passages", type=int, default=1_000_000)
+    parser.add_argument("--before", default="64c6bde",
+                        help="Git revision whose search is 'before' (default: the last one with int32 postings).")
+    parser.add_argument("--before_kb", help="The KB the before side searches (default: WORKDIR/kb-before-N).")
     parser.add_argument("--queries", type=int, default=200)
-    parser.add_argument("--old_queries", type=int, default=100)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--old_queries", type=int, default=40)
+    add_repeats_argument(parser, default=5)
     args = parser.parse_args()
     work, n = Path(args.workdir), args.passages
     corpus = work / f"psgs_{n}.tsv"
     queries = {words: make_queries(corpus, words, args.queries, seed=words) for words in (20, 60)}
     new = load_kb("new", work / f"kb-new-{n}")
-    before = load_kb("new", work / f"kb-new-{n}")
-    before.index = index_at(args.before, before)
-    old = load_kb("old", work / f"kb-old-{n}")
+    before = load_kb("new", work / f"kb-new-{n}")  # the working tree's analysis and passages ...
+    before.index = index_at(args.before, Path(args.before_kb or work / f"kb-before-{n}") / "index", len(new))
+    old = load_kb("old", work / f"kb-old-{n}")  # ... and before's index, checked against the new reference
     for side, kb in (("before", before), ("new", new)):
         for words, batch in queries.items():
-            assert exact(kb, batch[:50]), f"{side}: top-10 differs from exhaustive ({words} words)"
+            assert exact(kb, new, batch[:50]), f"{side}: top-10 differs from exhaustive ({words} words)"
     kbs = {"old": (old, 1), "before": (before, 1), "new": (new, 1), "new, 2 processes": (new, 2)}
-    sides = {}
+    sides, counts = {}, {}
     for words, batch in queries.items():
         for side, (kb, threads) in kbs.items():
             part = batch[:args.old_queries] if side == "old" else batch
-            sides[side, words] = (lambda kb=kb, part=part, threads=threads: kb.search_rows(part, 10, num_threads=threads),
-                                  len(part))
-    load = os.getloadavg()
-    table = interleaved(sides, args.repeats)
-    print(f"{n} passages, queries/s, median (min–max) of {args.repeats} interleaved rounds; load average "
-          f"before {load}, after {os.getloadavg()}")
-    print("| query | old (bm25s) | new before | new after | after, 2 processes | before / old | after / old "
-          "| after / before | 2 processes / 1 |")
+            kb.search_rows(part, 10, num_threads=threads)  # warm-up: page cache, compiled code, worker processes
+            sides[side, words] = lambda kb=kb, part=part, threads=threads: timed_search(kb, part, threads)
+            counts[side, words] = len(part)
+    timings = interleaved(sides, args.repeats)
+    rate = {key: (timings.rate(key, counts[key]), *timings.rate_spread(key, counts[key])) for key in sides}
+    print(f"{n} passages, queries/s, median (min–max); {timings.describe()}")
+    print("| query | old (bm25s) | before | new | new, 2 processes | before / old | new / old "
+          "| new / before | 2 processes / 1 |")
     print("|---|---|---|---|---|---|---|---|---|")
     for words in queries:
-        o, b, a, a2 = (table[side, words] for side in kbs)
+        o, b, a, a2 = (rate[side, words] for side in kbs)
         print(f"| {words} words | {fmt(o)} | {fmt(b)} | {fmt(a)} | {fmt(a2)} | {b[0] / o[0]:.2f}x | {a[0] / o[0]:.2f}x "
               f"| {a[0] / b[0]:.2f}x | {a2[0] / a[0]:.2f}x |")
 
