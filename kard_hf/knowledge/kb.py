@@ -38,7 +38,7 @@ FORMAT_VERSION = 3  # 1: the bm25s index of kard_hf <= 0.1.0.dev0; 2: int32 pass
 # is readable any more: the load error says to rebuild)
 PASSAGE_FILES = [*StringTable.files("ids", hashed=True), *StringTable.files("titles", hashed=False),
                  *StringTable.files("texts", hashed=False)]
-SEARCH_BATCH = 16  # queries per task of a parallel search
+SEARCH_BATCH = 16  # about this many queries a task of a parallel search
 
 
 @dataclass(frozen=True)
@@ -171,7 +171,10 @@ class KnowledgeBase:
                     rows[i], scores[i] = self.index.search(self.analyzer.query_terms(query), k)
                     bar.update(1)
             else:
-                batches = [queries[start:start + SEARCH_BATCH] for start in range(0, len(queries), SEARCH_BATCH)]
+                # About SEARCH_BATCH queries a task, as many tasks for every worker: no worker idles at the end.
+                tasks = workers * -(-len(queries) // (workers * SEARCH_BATCH))
+                cuts = [len(queries) * i // tasks for i in range(tasks + 1)]
+                batches = [queries[start:end] for start, end in zip(cuts, cuts[1:])]
                 start = 0
                 for batch_rows, batch_scores in self._search_pool(workers).map(_search_batch, batches,
                                                                                [k] * len(batches)):
