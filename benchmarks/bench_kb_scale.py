@@ -5,7 +5,8 @@
 
 For each size it generates (or reads) a DPR-shaped TSV (id, text, title; 100 words a passage drawn
 from a Zipf vocabulary whose most frequent words are English stopwords), builds both KBs, each in
-its own subprocess (wall time, peak RSS of the main process and of the largest worker), then
+its own subprocess (wall time, peak RSS of the main process and of the largest worker, peak total
+PSS of its process tree), then
 measures index size, load time, queries/s for 20- and 60-word queries (words of one passage, as a
 rationale) on 1 and on 2 cores (median and spread of ``--repeats`` rounds, old and new interleaved) and top-10
 agreement with
@@ -27,6 +28,7 @@ import resource
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -158,16 +160,43 @@ def new_build(corpus: Path, out: Path, **options) -> None:
 
 
 def timed_build(side: str, corpus: Path, out: Path) -> dict:
-    """Run one build in a fresh subprocess; its wall time and peak RSS (main process, largest worker)."""
+    """Run one build in a fresh subprocess; its wall time, peak RSS (main process, largest worker) and the
+    peak of its process tree's total PSS, sampled twice a second (RSS counts pages shared by forked
+    workers once per process, and the two peaks need not coincide: PSS is the memory the build holds)."""
     shutil.rmtree(out, ignore_errors=True)
     start = time.perf_counter()
-    result = subprocess.run([sys.executable, __file__, "--_build", side, str(corpus), str(out)],
-                            capture_output=True, text=True)
-    wall = time.perf_counter() - start
-    if result.returncode:
-        raise SystemExit(f"{side} build failed:\n{result.stderr[-3000:]}")
-    usage = json.loads(result.stdout.strip().splitlines()[-1])
-    return {"build_s": wall, **usage, "size_gb": sum(p.stat().st_size for p in out.rglob("*") if p.is_file()) / 1e9}
+    with tempfile.TemporaryFile("w+") as stdout, tempfile.TemporaryFile("w+") as stderr:
+        child = subprocess.Popen([sys.executable, __file__, "--_build", side, str(corpus), str(out)], stdout=stdout,
+                                 stderr=stderr, text=True)
+        peak_pss = 0
+        while child.poll() is None:
+            peak_pss = max(peak_pss, sum(_pss_bytes(pid) for pid in _process_tree(child.pid)))
+            time.sleep(0.5)
+        wall = time.perf_counter() - start
+        stdout.seek(0), stderr.seek(0)
+        if child.returncode:
+            raise SystemExit(f"{side} build failed:\n{stderr.read()[-3000:]}")
+        usage = json.loads(stdout.read().strip().splitlines()[-1])
+    return {"build_s": wall, **usage, "tree_pss_gb": peak_pss / 1e9,
+            "size_gb": sum(p.stat().st_size for p in out.rglob("*") if p.is_file()) / 1e9}
+
+
+def _process_tree(pid: int) -> list[int]:
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return []
+    return [pid] + [p for child in children for p in _process_tree(int(child))]
+
+
+def _pss_bytes(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
 
 
 def _child_build(side: str, corpus: str, out: str) -> None:
@@ -260,7 +289,8 @@ def fmt(value) -> str:
 
 def print_table(all_results: list[dict]) -> None:
     keys = [("build_s", "build wall (s)"), ("main_rss_gb", "build peak RSS, main process (GB)"),
-            ("worker_rss_gb", "build peak RSS, largest worker (GB)"), ("size_gb", "on disk (GB)"),
+            ("worker_rss_gb", "build peak RSS, largest worker (GB)"),
+            ("tree_pss_gb", "build peak PSS, all processes (GB)"), ("size_gb", "on disk (GB)"),
             ("load_s", "load (s)"),
             ("qps_20_1", "20-word queries/s, 1 core: median (min–max)"), ("qps_20_2", "20-word queries/s, 2 cores"),
             ("qps_60_1", "60-word queries/s, 1 core"), ("qps_60_2", "60-word queries/s, 2 cores"),
@@ -289,7 +319,7 @@ def print_table(all_results: list[dict]) -> None:
     if len(all_results) >= 2 and all("build_s" in r["new"] for r in (all_results[0], all_results[-1])):
         a, b = all_results[0], all_results[-1]
         span = (b["passages"] - a["passages"]) / 1e6
-        for key, unit in (("build_s", "s"), ("main_rss_gb", "GB"), ("size_gb", "GB")):
+        for key, unit in (("build_s", "s"), ("main_rss_gb", "GB"), ("tree_pss_gb", "GB"), ("size_gb", "GB")):
             slope = (b["new"][key] - a["new"][key]) / span
             print(f"projected new {key} at 21M: {b['new'][key] + slope * (21.0153 - b['passages'] / 1e6):.1f} {unit} "
                   f"(slope {slope:.3f} {unit} per million)")
