@@ -99,7 +99,8 @@ def _add(docs, scores, start, end, weight, acc, limit, crossed, count):
     """Add ``weight`` times the postings ``start:end`` to the slab's ``acc``, appending to
     ``crossed[count:]`` the passages whose sum passes ``limit`` (sums only grow: each passes once);
     returns the new count."""
-    for p in range(start, end):
+    docs, scores = docs[start:end], scores[start:end]  # indices from 0 up: numba drops its negative-index test
+    for p in range(len(docs)):
         i = docs[p]
         before = acc[i]
         value = before + scores[p] * weight
@@ -114,7 +115,8 @@ def _add(docs, scores, start, end, weight, acc, limit, crossed, count):
 def _add_noting(docs, scores, start, end, weight, acc, limit, crossed, count, touched, reached):
     """:func:`_add`, also appending the passages reached for the first time to ``touched[reached:]``;
     returns both counts. (A loop of its own: this test in the dense loop doubles its cost.)"""
-    for p in range(start, end):
+    docs, scores = docs[start:end], scores[start:end]
+    for p in range(len(docs)):
         i = docs[p]
         value = scores[p] * weight
         before = acc[i]
