@@ -19,9 +19,10 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .build import resolve_workers
-from .kb import SEARCH_BATCH, KnowledgeBase
+from .kb import KnowledgeBase
 
 logger = logging.getLogger(__name__)
+BLOCK = 64  # queries each worker searches between two fsynced journal writes (what a kill can cost)
 
 
 def journaled_search(kb: KnowledgeBase, queries: list[str], k: int, *, journal: Path | None, name: str,
@@ -49,7 +50,7 @@ def journaled_search(kb: KnowledgeBase, queries: list[str], k: int, *, journal: 
             data.unlink(missing_ok=True)
             meta.write_text(json.dumps(asked))
     todo = np.flatnonzero(~done)
-    block = SEARCH_BATCH * 4 * resolve_workers(num_threads)
+    block = BLOCK * resolve_workers(num_threads)
     with tqdm(total=len(queries), initial=int(done.sum()), unit=" queries", desc=desc) as bar:
         for start in range(0, len(todo), block):
             index = todo[start:start + block]
