@@ -213,22 +213,22 @@ def load_kb(side: str, folder: Path):
     return KnowledgeBase.load(folder)
 
 
-def rates(kbs: dict, queries: dict, threads: int, repeats: int) -> dict:
-    """Queries/s of every side (``{side: kb}``, each with its own query batch) as median, min and max over
-    ``repeats`` interleaved rounds (old new old new ...; benchmarks/harness.py), after one untimed warm-up run
-    per side (page cache, lazily made buffers and worker processes)."""
-    def side(kb, batch):
+def rates(sides: dict, repeats: int) -> tuple[dict, object]:
+    """Queries/s of every side (``{name: (kb, queries, processes)}``) as median, min and max over ``repeats``
+    interleaved rounds (every side once a round, 1 and 2 processes alike; benchmarks/harness.py), after one
+    untimed warm-up run per side (page cache, lazily made buffers and worker processes)."""
+    def side(kb, batch, threads):
         def run() -> float:
             start = time.perf_counter()
             kb.search_rows(batch, 10, num_threads=threads)
             return time.perf_counter() - start
         return run
 
-    for name, kb in kbs.items():
-        kb.search_rows(queries[name], 10, num_threads=threads)
-    timings = interleaved({name: side(kb, queries[name]) for name, kb in kbs.items()}, repeats)
-    return {name: (timings.rate(name, len(queries[name])), *timings.rate_spread(name, len(queries[name])))
-            for name in kbs}, timings
+    for kb, batch, threads in sides.values():
+        kb.search_rows(batch, 10, num_threads=threads)
+    timings = interleaved({name: side(*value) for name, value in sides.items()}, repeats)
+    return {name: (timings.rate(name, len(value[1])), *timings.rate_spread(name, len(value[1])))
+            for name, value in sides.items()}, timings
 
 
 def agreement(kb, reference, queries) -> tuple[float, float]:
@@ -264,13 +264,15 @@ def run_size(args, corpus: Path, n: int) -> dict:
         start = time.perf_counter()
         kbs["old-from-new"] = OldSearchOverNewIndex(work / f"kb-new-{n}")
         results["old-from-new"] = {"load_s": time.perf_counter() - start}
-    for words, batch in queries.items():  # every side in the same interleaved rounds
+    for words, batch in queries.items():  # every side, on 1 and 2 processes, in the same interleaved rounds
         counts = {side: args.old_queries if side.startswith("old") else len(batch) for side in kbs}
-        for threads in (1, 2):
-            measured, timings = rates(kbs, {side: batch[:counts[side]] for side in kbs}, threads, args.repeats)
-            print(f"{words} words, {threads} process(es): {timings.describe()}", file=sys.stderr, flush=True)
-            for side, value in measured.items():
-                results[side][f"qps_{words}_{threads}"] = value
+        sides = {(side, threads): (kb, batch[:counts[side]], threads) for side, kb in kbs.items() for threads in (1, 2)}
+        measured, timings = rates(sides, args.repeats)
+        print(f"{words} words: {timings.describe()}", file=sys.stderr, flush=True)
+        for (side, threads), value in measured.items():
+            results[side][f"qps_{words}_{threads}"] = value
+        results["new"][f"scaling_{words}"] = (timings.ratio(("new", 1), ("new", 2)),
+                                              *timings.ratio_spread(("new", 1), ("new", 2)))
         for side, kb in kbs.items():
             results[side][f"agree_{words}"] = agreement(kb, kbs["new"], batch[:args.agreement_queries])
     print(json.dumps({n: results}), file=sys.stderr, flush=True)
@@ -313,9 +315,10 @@ def print_table(all_results: list[dict]) -> None:
                 print(f"\n{n / 1e6:g}M: 60-word queries/s on one core, new / {old} = "
                       f"{r['new']['qps_60_1'][0] / r[old]['qps_60_1'][0]:.2f}x, 20-word "
                       f"{r['new']['qps_20_1'][0] / r[old]['qps_20_1'][0]:.1f}x{builds}")
-        new = r["new"]
-        print(f"{r['passages'] / 1e6:g}M: batch search 2 cores / 1 core (60 words) = "
-              f"{new['qps_60_2'][0] / new['qps_60_1'][0]:.2f}x")
+        for words in (20, 60):
+            ratio, low, high = r["new"][f"scaling_{words}"]
+            print(f"{n / 1e6:g}M: batch search on 2 cores / 1 core, {words} words = {ratio:.2f}x "
+                  f"({low:.2f}-{high:.2f}x per round)")
     if len(all_results) >= 2 and all("build_s" in r["new"] for r in (all_results[0], all_results[-1])):
         a, b = all_results[0], all_results[-1]
         span = (b["passages"] - a["passages"]) / 1e6
