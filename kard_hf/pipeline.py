@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable
 
@@ -77,12 +78,14 @@ class PipelineArguments:
 @dataclass
 class Step:
     """One step: ``run()`` does it; ``options`` (JSON-able) are recorded in its completion marker;
-    ``check()``, when given, parses the options as the step's command would, running nothing."""
+    ``check()``, when given, parses the options as the step's command would, running nothing;
+    ``stale()``, when given, says why a completed step's output can no longer be used (it is run again)."""
 
     name: str
     options: dict
     run: Callable[[], Any]
     check: Callable[[], Any] | None = None
+    stale: Callable[[], str | None] | None = None
 
 
 def command_step(name: str, command: str, options: dict, *, checkpoints: Path | None = None) -> Step:
@@ -106,6 +109,13 @@ def command_step(name: str, command: str, options: dict, *, checkpoints: Path | 
     return Step(name, options, run, check=lambda: command_spec.parse([], recipe=options, source=f"step {name}"))
 
 
+def stale_knowledge_base(folder: str | Path) -> str | None:
+    """Why a built KB cannot serve the later steps any more (gone, or an index format this kard_hf does not read)."""
+    from .knowledge.kb import stale_format  # numba's import stays out of the CLI's start
+
+    return stale_format(folder)
+
+
 def slug(name: str) -> str:
     """A row name as a folder name: ``KARD (BM25)`` → ``kard-bm25``."""
     return name.lower().replace(" ", "-").replace("(", "").replace(")", "")
@@ -122,7 +132,9 @@ def pipeline_steps(args: PipelineArguments) -> list[Step]:
         augment.setdefault("dataset", rationales["output_dir"])
     if args.build_kb is not None:
         build_kb = {"output_dir": root / "kb", "overwrite_output_dir": True, **args.build_kb}
-        steps.append(command_step("build-kb", "build-kb", build_kb))
+        kb_step = command_step("build-kb", "build-kb", build_kb)
+        kb_step.stale = partial(stale_knowledge_base, build_kb["output_dir"])
+        steps.append(kb_step)
         augment.setdefault("knowledge_base", build_kb["output_dir"])
     augment = {"output_dir": root / "processed", "overwrite_output_dir": True, **augment}
     if "knowledge_base" not in augment:
@@ -191,9 +203,12 @@ def run_steps(steps: list[Step], root: str | Path, *, log: Callable[[str], None]
             if done.get("options") != json.loads(json.dumps(step.options)):
                 raise ConfigError(f"step '{step.name}' was completed with other options; delete {marker} (and its "
                                   "output) to run it again with these", file=marker)
-            log(f"== {step.name}: already complete, skipped")
-            timings[step.name] = 0.0
-            continue
+            reason = step.stale() if step.stale else None
+            if reason is None:
+                log(f"== {step.name}: already complete, skipped")
+                timings[step.name] = 0.0
+                continue
+            log(f"== {step.name}: complete, but {reason}: running it again")
         log(f"\n== {step.name}")
         start = time.perf_counter()
         step.run()

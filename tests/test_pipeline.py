@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import yaml
@@ -129,3 +130,25 @@ def test_the_medqa_example_recipe_parses_step_by_step(tmp_path, capsys):
     config.write_text(yaml.safe_dump(recipe, sort_keys=False))
     assert main(["pipeline", "--config", str(config), "--dry_run", "true"]) == 2
     assert "num_pasages" in capsys.readouterr().err
+
+
+def test_a_completed_step_whose_output_went_stale_runs_again(tmp_path):
+    """A KB built by an older index format (or deleted) is rebuilt on a rerun; the other steps stay skipped."""
+    from kard_hf.pipeline import Step, run_steps, stale_knowledge_base
+
+    kb, ran = tmp_path / "kb", []
+    steps = [Step("build-kb", {"corpus": "c"}, lambda: ran.append("build-kb"), stale=partial(stale_knowledge_base, kb)),
+             Step("augment", {"k": 1}, lambda: ran.append("augment"))]
+    kb.mkdir()
+    (kb / "kard_hf_kb.json").write_text(json.dumps({"format_version": 3}))
+    run_steps(steps, tmp_path, log=lambda line: None)
+    assert ran == ["build-kb", "augment"]
+    lines = []
+    (kb / "kard_hf_kb.json").write_text(json.dumps({"format_version": 2}))
+    run_steps(steps, tmp_path, log=lines.append)
+    assert ran == ["build-kb", "augment", "build-kb"]
+    assert "== build-kb: complete, but its knowledge base has index format 2 (this kard_hf reads 3): running it again" \
+        in lines and "== augment: already complete, skipped" in lines
+    (kb / "kard_hf_kb.json").unlink()
+    run_steps(steps, tmp_path, log=lines.append)
+    assert ran[-1] == "build-kb"

@@ -303,6 +303,17 @@ class KnowledgeBase:
                                commit_message=f"Upload knowledge base ({len(self)} passages)")
 
 
+def stale_format(folder: str | Path) -> str | None:
+    """Why the KB folder cannot be opened as it is (no manifest, or another index format), or None."""
+    manifest = Path(folder) / MANIFEST_NAME
+    if not manifest.is_file():
+        return f"{folder} has no {MANIFEST_NAME}"
+    version = read_json(manifest).get("format_version")
+    if version != FORMAT_VERSION:
+        return f"its knowledge base has index format {version!r} (this kard_hf reads {FORMAT_VERSION})"
+    return None
+
+
 def _write_manifest_and_card(folder: Path, manifest: dict) -> None:
     write_json(folder / MANIFEST_NAME, manifest)
     dataset_card("knowledge_base", tags=["knowledge-base", "bm25", "retrieval"], manifest=manifest,
