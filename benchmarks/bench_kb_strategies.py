@@ -22,14 +22,13 @@ import json
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_kb_scale import fmt, load_kb, make_queries  # noqa: E402
-from harness import add_repeats_argument, interleaved  # noqa: E402
+from bench_kb_scale import fmt, load_kb, make_queries, rates  # noqa: E402
+from harness import add_repeats_argument  # noqa: E402
 
 
 def module_at(revision: str, name: str, source_edit=lambda source: source):
@@ -66,12 +65,6 @@ def exact(kb, queries) -> bool:
     return True
 
 
-def timed_search(kb, queries, threads: int) -> float:
-    start = time.perf_counter()
-    kb.search_rows(queries, 10, num_threads=threads)
-    return time.perf_counter() - start
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", default="/work/scratch15")
@@ -94,15 +87,8 @@ def main():
         for words, batch in queries.items():
             assert exact(kb, batch[:50]), f"{side}: top-10 differs from exhaustive ({words} words)"
     kbs = {"old": (old, 1), "before": (before, 1), "new": (new, 1), "new, 2 processes": (new, 2)}
-    sides, counts = {}, {}
-    for words, batch in queries.items():
-        for side, (kb, threads) in kbs.items():
-            part = batch[:args.old_queries] if side == "old" else batch
-            kb.search_rows(part, 10, num_threads=threads)  # warm-up: page cache, compiled code, worker processes
-            sides[side, words] = lambda kb=kb, part=part, threads=threads: timed_search(kb, part, threads)
-            counts[side, words] = len(part)
-    timings = interleaved(sides, args.repeats)
-    rate = {key: (timings.rate(key, counts[key]), *timings.rate_spread(key, counts[key])) for key in sides}
+    rate, timings = rates({(side, words): (kb, batch[:args.old_queries] if side == "old" else batch, threads)
+                           for words, batch in queries.items() for side, (kb, threads) in kbs.items()}, args.repeats)
     print(f"{n} passages, queries/s, median (min–max); {timings.describe()}")
     print("| query | old (bm25s) | before | new | new, 2 processes | before / old | new / old "
           "| new / before | 2 processes / 1 |")

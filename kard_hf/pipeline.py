@@ -157,17 +157,19 @@ def pipeline_steps(args: PipelineArguments) -> list[Step]:
         steps.append(command_step("train-reranker", "train-reranker", options,
                                   checkpoints=Path(options["output_dir"])))
 
+    rows = {}
+    for name, row in table_rows(args, reranker).items():
+        row = dict(row)
+        student = row.pop("student", None)
+        if student is None:
+            raise ConfigError(f"table row {name!r} names no student", field="table")
+        rows[name] = {"name": name, **args.evaluate, "student": students.get(student, student), **row}
+        if rows[name].get("retrieval") == "reranker" and reranker:
+            rows[name].setdefault("reranker", reranker)
     for split in args.splits:
-        for name, row in table_rows(args, reranker).items():
-            row = dict(row)
-            student = row.pop("student", None)
-            if student is None:
-                raise ConfigError(f"table row {name!r} names no student", field="table")
+        for name, row in rows.items():
             options = {"dataset": processed, "split": split, "output_dir": root / "eval" / split / slug(name),
-                       "overwrite_output_dir": True, "name": name, **args.evaluate,
-                       "student": students.get(student, student), **row}
-            if options.get("retrieval") == "reranker" and reranker:
-                options.setdefault("reranker", reranker)
+                       "overwrite_output_dir": True, **row}
             steps.append(command_step(f"evaluate {name} on {split}", "evaluate", options))
     return steps
 

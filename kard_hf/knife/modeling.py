@@ -52,6 +52,8 @@ class KnifeForMultipleChoice:
     of its checkpoints, so :meth:`from_backbone` loads their weights; the LM head is dropped and the score head
     starts new), a linear ``score`` head, and the forward pass. Logits are (B, C) choice scores."""
 
+    _tied_weights_keys = {"encoder.embed_tokens.weight": "shared.weight", "decoder.embed_tokens.weight": "shared.weight"}
+
     def _add_knife_heads(self, config) -> None:
         self.score = nn.Linear(config.d_model, 1)
         if config.teacher_hidden_size is not None and config.teacher_hidden_size != config.d_model:
@@ -116,7 +118,6 @@ class KnifeT5ForMultipleChoice(KnifeForMultipleChoice, T5PreTrainedModel):
     config_class = KnifeT5Config
     _keys_to_ignore_on_load_unexpected = [r"lm_head\.weight",
                                           r"decoder\.block\.0\.layer\.1\.EncDecAttention\.relative_attention_bias\.weight"]
-    _tied_weights_keys = {"encoder.embed_tokens.weight": "shared.weight", "decoder.embed_tokens.weight": "shared.weight"}
 
     def __init__(self, config: KnifeT5Config):
         super().__init__(config)
@@ -148,7 +149,6 @@ class KnifeBartForMultipleChoice(KnifeForMultipleChoice, BartPreTrainedModel):
 
     config_class = KnifeBartConfig
     _keys_to_ignore_on_load_unexpected = [r"lm_head\.weight", r"final_logits_bias"]
-    _tied_weights_keys = {"encoder.embed_tokens.weight": "shared.weight", "decoder.embed_tokens.weight": "shared.weight"}
 
     def __init__(self, config: KnifeBartConfig):
         super().__init__(config)

@@ -32,7 +32,7 @@ import numpy as np
 
 from . import maxscore
 from .analysis import AnalyzedChunk
-from .strings import StringTable, StringTableWriter
+from .strings import StringTable, StringTableWriter, mapped
 
 DELTA = 0.5  # bm25s's delta of BM25L and BM25+
 TERM_CACHE = 1 << 16  # query terms whose vocabulary row is remembered (a lookup costs a hash and a search)
@@ -192,19 +192,14 @@ class Index:
         folder = Path(folder)
         self.num_docs, self.slab_size = num_docs, slab_size
         self.vocab = StringTable(folder, "vocab")
-
-        def mapped(name, dtype):  # a plain ndarray view: slicing a np.memmap costs a Python-level __getitem__
-            size = (folder / name).stat().st_size
-            return np.memmap(folder / name, dtype=dtype, mode="r").view(np.ndarray) if size else np.zeros(0, dtype)
-
-        self.offsets = mapped("terms.offsets", np.int64)
+        self.offsets = mapped(folder / "terms.offsets", np.int64)
         self.upper = np.fromfile(folder / "terms.upper", dtype=np.float32)
         self.base = np.fromfile(folder / "terms.base", dtype=np.float32)
-        self.slab_offsets = mapped("slabs.offsets", np.int64)
-        self.slab_numbers = mapped("slabs.numbers", np.uint32)
-        self.slab_starts = mapped("slabs.starts", np.uint32)
-        self.docs = mapped("postings.docs", np.uint16)
-        self.scores = mapped("postings.scores", np.float32)
+        self.slab_offsets = mapped(folder / "slabs.offsets", np.int64)
+        self.slab_numbers = mapped(folder / "slabs.numbers", np.uint32)
+        self.slab_starts = mapped(folder / "slabs.starts", np.uint32)
+        self.docs = mapped(folder / "postings.docs", np.uint16)
+        self.scores = mapped(folder / "postings.scores", np.float32)
         self._term_ids: dict[str, int] = {}  # recent query terms' rows (-1: unknown), at most TERM_CACHE
 
     # -- queries --------------------------------------------------------------------------------

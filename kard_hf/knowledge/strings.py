@@ -68,13 +68,11 @@ class StringTable:
 
     def __init__(self, folder: Path, name: str):
         folder = Path(folder)
-        # Plain ndarray views of the maps: indexing a np.memmap costs a Python-level __getitem__ per call.
-        self._offsets = _mapped(folder / f"{name}.offsets", np.int64)
-        size = int(self._offsets[-1])
-        self._blob = _mapped(folder / f"{name}.bytes", np.uint8) if size else np.zeros(0, np.uint8)
+        self._offsets = mapped(folder / f"{name}.offsets", np.int64)
+        self._blob = mapped(folder / f"{name}.bytes", np.uint8)
         hashed = folder / f"{name}.hash"
-        self._hashes = _mapped(hashed, np.uint64) if hashed.is_file() else None
-        self._order = _mapped(folder / f"{name}.order", np.int64) if self._hashes is not None else None
+        self._hashes = mapped(hashed, np.uint64) if hashed.is_file() else None
+        self._order = mapped(folder / f"{name}.order", np.int64) if self._hashes is not None else None
 
     def __len__(self) -> int:
         return len(self._offsets) - 1
@@ -108,5 +106,7 @@ class StringTable:
         return [f"{name}.bytes", f"{name}.offsets"] + ([f"{name}.hash", f"{name}.order"] if hashed else [])
 
 
-def _mapped(path: Path, dtype) -> np.ndarray:
-    return np.memmap(path, dtype=dtype, mode="r").view(np.ndarray)
+def mapped(path: Path, dtype) -> np.ndarray:
+    """A raw array file, memory-mapped read-only as a plain ndarray view (indexing a np.memmap costs a
+    Python-level ``__getitem__`` per call); an empty file (np.memmap refuses those) gives an empty array."""
+    return np.memmap(path, dtype=dtype, mode="r").view(np.ndarray) if Path(path).stat().st_size else np.zeros(0, dtype)
