@@ -17,7 +17,7 @@ import sys
 from dataclasses import dataclass
 
 from . import __version__
-from .arguments import option_value, parse_args
+from .parsing import option_value, parse_args
 from .errors import KardError
 from .fileio import command_scope
 
@@ -86,7 +86,7 @@ COMMANDS: dict[str, Command] = {
     "predict": Command("Answer new questions (a file or standard input) with a student.",
                        "kard_hf.inference.commands:make_predict_parser", "kard_hf.inference.commands:predict"),
     "pipeline": Command("Run the whole chain on your data from one YAML; finished steps are skipped on a rerun.",
-                        "kard_hf.pipeline:make_pipeline_parser", "kard_hf.pipeline:run_pipeline"),
+                        "kard_hf.chain:make_pipeline_parser", "kard_hf.chain:run_pipeline"),
     "quickstart": Command("Run the whole pipeline on the bundled benchmark and print the results table.",
                           "kard_hf.benchmark.quickstart:make_quickstart_parser", "kard_hf.benchmark.quickstart:quickstart"),
 }

@@ -353,7 +353,7 @@ def test_bad_options_are_config_errors(tiny_t5_path, processed, tmp_path, capsys
 
 
 def test_knife_methods_get_knifes_parser_from_the_command_line_or_the_recipe(tmp_path):
-    from kard_hf.arguments import option_value, parse_args
+    from kard_hf.parsing import option_value, parse_args
     from kard_hf.distill.commands import make_train_parser
     from kard_hf.knife.arguments import KnifeMethodArguments, KnifeTeacherTrainingArguments, KnifeTrainingArguments
 

@@ -12,7 +12,7 @@ from kard_hf.knife import (KnifeCollator, KnifeDistillationCollator, KnifeTeache
 from kard_hf.knife.arguments import KnifeTeacherTrainingArguments, KnifeTrainingArguments
 from kard_hf.cli import COMMANDS
 from kard_hf.distill.spec import StudentSpec
-from kard_hf.vocab import train_tokenizer
+from kard_hf.benchmark.vocab import train_tokenizer
 from knife_fixtures import save_processed
 
 STEPS = dict(max_steps=3, per_device_train_batch_size=3, learning_rate=3e-3, logging_steps=1, save_strategy="no",
@@ -205,7 +205,7 @@ def test_processed_eval_rows_take_their_first_rationale(processed):
 def test_recipes_parse(recipe):
     from pathlib import Path
 
-    from kard_hf.arguments import option_value, parse_args
+    from kard_hf.parsing import option_value, parse_args
     from kard_hf.distill.commands import make_train_parser
 
     path = Path(__file__).resolve().parents[1] / "recipes" / f"{recipe}.yaml"

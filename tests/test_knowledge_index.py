@@ -9,8 +9,8 @@ import pytest
 from kard_hf.cli import main
 from kard_hf.errors import KnowledgeBaseError
 from kard_hf.knowledge import BM25Parameters, KnowledgeBase
-from kard_hf.knowledge import maxscore
-from kard_hf.knowledge.index import INDEX_FILES
+from kard_hf.bm25 import maxscore
+from kard_hf.bm25.index import INDEX_FILES
 from kard_hf.knowledge.kb import PASSAGE_FILES
 
 METHODS = ["lucene", "robertson", "atire", "bm25l", "bm25+"]

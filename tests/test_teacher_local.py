@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from kard_hf.arguments import parse_args
+from kard_hf.parsing import parse_args
 from kard_hf.cli import main
 from kard_hf.data import LETTERS, MCQExample, load_mcq, read_rationales
 from kard_hf.data.store import load_dataset_dict

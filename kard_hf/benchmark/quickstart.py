@@ -16,10 +16,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..arguments import make_parser
+from ..parsing import make_parser
 from ..errors import ConfigError
 from ..inference.metrics import summarize
-from ..pipeline import PipelineArguments, Step, collect_accuracy, pipeline_steps, run_steps, write_results
+from ..chain import PipelineArguments, Step, collect_accuracy, pipeline_steps, run_steps, write_results
 from .generator import BenchmarkConfig, write_benchmark
 from .student import StudentShape, make_student, pretrain_student
 

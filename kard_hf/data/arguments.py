@@ -35,7 +35,7 @@ class FilterArguments:
 
     def make_filter(self):
         """The judge (:mod:`kard_hf.teacher.filtering`); a verifier model is loaded here."""
-        from ..teacher.filtering import make_filter
+        from .filtering import make_filter
 
         return make_filter(self.filter, self.verifier_model, batch_size=self.verifier_batch_size)
 
@@ -154,7 +154,7 @@ class QuestionDataArguments(QuestionArguments, FilterArguments):
                                                       if (path := getattr(self, f"{split}_rationales"))]
 
     def _with_rationales(self, splits, manifest):
-        from ..teacher.filtering import filter_rationales
+        from .filtering import filter_rationales
 
         for split in SPLITS:
             if getattr(self, f"{split}_rationales") and split not in splits:

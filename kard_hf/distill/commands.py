@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-from ..arguments import make_parser
+from ..parsing import make_parser
 from ..data.store import load_dataset_dict
 from ..errors import DataError
 from ..resume import resolve_checkpoint

@@ -24,7 +24,7 @@ from transformers import Seq2SeqTrainer, TrainerCallback
 from ..hub import HubCardMixin, model_card
 from ..errors import DataError
 from .collator import METHOD_COLUMNS, StudentDataCollator
-from .loss import token_nll
+from .losses import token_nll
 from .spec import SPEC_NAME, StudentSpec
 
 METHOD_NAMES = {"ft": "fine-tuning (question → answer)", "rd": "reasoning distillation (RD)",

@@ -9,7 +9,7 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..arguments import make_parser
+from ..parsing import make_parser
 from ..consistency import check_student_knowledge_base
 from ..data.loaders import FORMATS, load_mcq
 from ..data.processed import require_columns

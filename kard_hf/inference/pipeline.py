@@ -113,7 +113,7 @@ def load_pipeline(student: str | Path, *, batch_size: int = 16, **kwargs) -> Pip
 
     folder = resolve_folder(student, what="student")
     if AutoConfig.from_pretrained(folder).model_type in KNIFE_MODEL_TYPES:
-        from ..knife.pipeline import KnifePipeline
+        from .knife import KnifePipeline
 
         return KnifePipeline.from_pretrained(folder, batch_size=batch_size, **kwargs)
     return KARDPipeline.from_pretrained(folder, batch_size=batch_size, **kwargs)

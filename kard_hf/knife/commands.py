@@ -10,7 +10,7 @@ from pathlib import Path
 
 from transformers import AutoConfig, AutoModelForMultipleChoice, AutoTokenizer
 
-from ..arguments import make_parser
+from ..parsing import make_parser
 from ..data.formatting import PromptTemplate
 from ..distill.spec import StudentSpec
 from ..errors import ConfigError, ModelError

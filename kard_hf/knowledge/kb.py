@@ -27,11 +27,11 @@ from .. import __version__
 from ..errors import KnowledgeBaseError
 from ..fileio import atomic_path, read_json, write_json
 from ..hub import dataset_card, push_folder, resolve_folder
-from .analysis import Analyzer
-from .build import CHUNK_SIZE, resolve_workers, write_index_folder
-from .index import INDEX_FILES, Index
-from .maxscore import SLAB
-from .strings import StringTable
+from ..bm25.analysis import Analyzer
+from ..bm25.build import CHUNK_SIZE, resolve_workers, write_index_folder
+from ..bm25.index import INDEX_FILES, Index
+from ..bm25.maxscore import SLAB
+from ..bm25.strings import StringTable
 
 MANIFEST_NAME = "kard_hf_kb.json"
 FORMAT_VERSION = 3  # 1: the bm25s index of kard_hf <= 0.1.0.dev0; 2: int32 passage rows in the postings (neither

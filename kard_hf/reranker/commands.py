@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from transformers.trainer_utils import IntervalStrategy
 
-from ..arguments import make_parser
+from ..parsing import make_parser
 from ..data.processed import TRAIN_SPLIT
 from ..data.store import load_dataset_dict
 from ..errors import ConfigError

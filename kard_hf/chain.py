@@ -20,7 +20,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Callable
 
-from .arguments import make_parser
+from .parsing import make_parser
 from .errors import ConfigError
 from .fileio import command_scope, read_json, write_json
 from .resume import last_complete_checkpoint
