@@ -1,6 +1,6 @@
 """The ``kard-hf`` command line: one entry point, one subcommand per pipeline step.
 
-Every command is a parser (dataclasses + ``--config recipe.yaml``, see :mod:`kard_hf.arguments`) and a
+Every command is a parser (dataclasses + ``--config recipe.yaml``, see :mod:`kard_hf.parsing`) and a
 typed function that takes the parsed dataclasses, as TRL's scripts are; :data:`COMMANDS` names both, and
 the modules are imported only when run, so ``kard-hf --help`` is instant. Errors caused by bad input
 become one line on stderr and exit code 2. Under ``accelerate launch`` use

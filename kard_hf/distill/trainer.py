@@ -2,7 +2,7 @@
 
 What it changes, each in the narrowest hook:
 
-- ``compute_loss``: :func:`~kard_hf.distill.loss.token_nll` divided by ``num_items_in_batch``, the
+- ``compute_loss``: :func:`~kard_hf.distill.losses.token_nll` divided by ``num_items_in_batch``, the
   target-token count of the whole accumulated batch. transformers 5.23 passes that count to any
   model whose ``forward`` takes ``**kwargs`` and then trusts the model's loss to be scaled for
   gradient accumulation, but T5 ignores it (a per-micro-batch mean): gradients come out

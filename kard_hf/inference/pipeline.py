@@ -82,7 +82,7 @@ class Retrieved:
 class Pipeline(Protocol):
     """What ``kard-hf evaluate`` and ``predict`` need of a student: its spec, what it reads, and answers.
 
-    :class:`KARDPipeline` (ft / rd / kard students) and :class:`~kard_hf.knife.KnifePipeline` implement it.
+    :class:`KARDPipeline` (ft / rd / kard students) and :class:`~kard_hf.inference.knife.KnifePipeline` implement it.
     """
 
     spec: StudentSpec

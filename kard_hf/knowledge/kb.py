@@ -103,10 +103,10 @@ class KnowledgeBase:
     def build(cls, passages: dict[str, list[str]], parameters: BM25Parameters = BM25Parameters(),
               show_progress: bool = True, *, num_proc: int = 1, chunk_size: int = CHUNK_SIZE,
               slab_size: int = SLAB) -> "KnowledgeBase":
-        """Index ``{"id", "title", "text"}`` columns (see :func:`kard_hf.knowledge.corpus.read_corpus`).
+        """Index ``{"id", "title", "text"}`` columns (see :func:`kard_hf.bm25.corpus.read_corpus`).
 
         The KB lives in a temporary folder until :meth:`save_pretrained`; for a corpus that does not
-        fit in memory use :meth:`build_folder` with :func:`~kard_hf.knowledge.corpus.iter_corpus`.
+        fit in memory use :meth:`build_folder` with :func:`~kard_hf.bm25.corpus.iter_corpus`.
         """
         if not passages["id"]:
             raise KnowledgeBaseError("the corpus has no passages")
