@@ -16,7 +16,7 @@ import pickle
 import sys
 from dataclasses import dataclass
 
-from . import __version__
+from .version import __version__
 from .parsing import option_value, parse_args
 from .errors import KardError
 from .fileio import command_scope

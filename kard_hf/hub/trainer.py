@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .. import __version__
+from ..version import __version__
 from ..errors import ConfigError
 from ..fileio import write_json
 from .repo import hub_errors, require_token

@@ -14,7 +14,7 @@ import hashlib
 import logging
 from pathlib import Path
 
-from .. import __version__
+from ..version import __version__
 from ..data.formatting import format_question, format_target
 from ..data.processed import TRAIN_SPLIT, features_for
 from ..data.schema import MCQExample

@@ -23,7 +23,7 @@ from typing import Iterable, NamedTuple
 import numpy as np
 from tqdm.auto import tqdm
 
-from .. import __version__
+from ..version import __version__
 from ..errors import KnowledgeBaseError
 from ..fileio import atomic_path, read_json, write_json
 from ..hub import dataset_card, push_folder, resolve_folder

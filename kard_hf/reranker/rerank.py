@@ -73,7 +73,7 @@ class Reranker:
 
     def save_pretrained(self, path: str | Path, *, repo_id: str | None = None, **card_context) -> Path:
         """Write weights, tokenizer, card (see :func:`reranker_card`) and spec to ``path``, atomically."""
-        from .. import __version__
+        from ..version import __version__
         from ..fileio import write_json
 
         with atomic_path(path) as tmp:
