@@ -108,7 +108,6 @@ def load_pipeline(student: str | Path, *, batch_size: int = 16, **kwargs) -> Pip
     """The pipeline of a student folder or Hub id, chosen by its ``model_type`` (AutoConfig knows kard_hf's)."""
     from transformers import AutoConfig
 
-    from .. import auto  # noqa: F401  (AutoConfig learns kard_hf's model types)
     from ..knife.modeling import KNIFE_MODEL_TYPES
 
     folder = resolve_folder(student, what="student")
