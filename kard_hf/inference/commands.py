@@ -18,7 +18,8 @@ from ..data.store import load_dataset_dict
 from ..errors import ConfigError, DataError
 from ..fileio import atomic_path, claim_output, write_json
 from .metrics import accuracy, format_table, summarize
-from .pipeline import RETRIEVAL_MODES, Decoding, Pipeline, Retrieved, load_pipeline
+from .base import Decoding, Pipeline, Retrieved
+from .pipeline import RETRIEVAL_MODES, load_pipeline
 
 logger = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from ..data.schema import LETTERS, MCQExample
 from ..distill.spec import StudentSpec
 from ..errors import ConfigError
-from .pipeline import Prediction
+from .base import Prediction
 from ..knife.predict import load_knife_model, predict_choices
 
 RETRIEVAL_OPTIONS = ("reranker", "knowledge_base", "retrieval", "num_passages")
