@@ -353,8 +353,8 @@ def test_bad_options_are_config_errors(tiny_t5_path, processed, tmp_path, capsys
 
 
 def test_knife_methods_get_knifes_parser_from_the_command_line_or_the_recipe(tmp_path):
-    from kard_hf.parsing import option_value, parse_args
-    from kard_hf.distill.commands import make_train_parser
+    from kard_hf.cli import COMMANDS
+    from kard_hf.parsing import option_value
     from kard_hf.knife.arguments import KnifeMethodArguments, KnifeTeacherTrainingArguments, KnifeTrainingArguments
 
     recipe = tmp_path / "knife.yaml"
@@ -362,7 +362,7 @@ def test_knife_methods_get_knifes_parser_from_the_command_line_or_the_recipe(tmp
     for argv, training_type in ((["--config", str(recipe)], KnifeTeacherTrainingArguments),
                                 (["--config", str(recipe), "--method", "knife"], KnifeTrainingArguments)):
         argv += ["--output_dir", str(tmp_path / "out"), "--use_cpu", "true"]
-        method, _, _, training = parse_args(make_train_parser(option_value(argv, "method")), argv)
+        method, _, _, training = COMMANDS["train"].parse(argv)
         assert isinstance(method, KnifeMethodArguments) and type(training) is training_type
     assert option_value([], "method") is None  # no method: the student's parser (method kard by default)
 

@@ -205,12 +205,11 @@ def test_processed_eval_rows_take_their_first_rationale(processed):
 def test_recipes_parse(recipe):
     from pathlib import Path
 
-    from kard_hf.parsing import option_value, parse_args
-    from kard_hf.distill.commands import make_train_parser
+    from kard_hf.cli import COMMANDS
 
     path = Path(__file__).resolve().parents[1] / "recipes" / f"{recipe}.yaml"
     argv = ["--config", str(path), "--bf16", "false", "--use_cpu", "true"]
-    method_args, data, model_args, training = parse_args(make_train_parser(option_value(argv, "method")), argv)
+    method_args, data, model_args, training = COMMANDS["train"].parse(argv)
     method = method_args.method
     assert method == ("knife-teacher" if recipe.endswith("teacher") else "knife")
     assert data.rationale_column == "facts" and model_args.model_name_or_path.startswith("google-t5/")

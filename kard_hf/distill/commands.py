@@ -1,4 +1,5 @@
-"""``kard-hf train``: train an ft / rd / kard student from a recipe (knife methods: :mod:`kard_hf.knife.commands`).
+"""``kard-hf train``: train an ft / rd / kard student from a recipe (knife methods: :mod:`kard_hf.knife.commands`,
+which the command registry, :data:`kard_hf.cli.COMMANDS`, picks for ``--method knife*``).
 
 Single process: ``kard-hf train --config recipes/flan-t5-base/kard.yaml``. Several GPUs or DeepSpeed:
 ``accelerate launch --config_file recipes/accelerate_configs/zero3.yaml -m kard_hf.cli train --config ...``.
@@ -32,24 +33,9 @@ def load_splits(data_args: StudentDataArguments):
     return train, evaluation, manifest
 
 
-def make_train_parser(method: str | None = None):
-    """The parser of ``kard-hf train --method <method>``: KNIFE's for knife methods, else the student's."""
-    if isinstance(method, str) and method.startswith("knife"):
-        from ..knife.commands import make_knife_parser
-
-        return make_knife_parser(method)
+def make_train_parser():
+    """The parser of ``kard-hf train`` for ft / rd / kard students (the registry gives ``--method knife*`` KNIFE's)."""
     return make_parser((StudentModelArguments, StudentDataArguments, StudentTrainingArguments), prog="kard-hf train")
-
-
-def train(model_args, data_args, args, *knife_args):
-    """Train an ft / rd / kard student, or (given KNIFE's four argument groups) a KNIFE teacher or student."""
-    from ..knife.arguments import KnifeMethodArguments
-
-    if isinstance(model_args, KnifeMethodArguments):
-        from ..knife.commands import train as knife_train
-
-        return knife_train(model_args, data_args, args, *knife_args)
-    return train_student(model_args, data_args, args)
 
 
 def train_student(model_args: StudentModelArguments, data_args: StudentDataArguments,
