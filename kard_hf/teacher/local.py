@@ -6,22 +6,8 @@ from itertools import groupby
 from typing import Callable, Sequence
 
 from ..errors import ConfigError
+from ..lm import load_prompted_lm
 from .base import Completion, Job, SamplingParams, Teacher, cut_at_stop
-
-
-def load_prompted_lm(model_name_or_path: str, *, purpose: str):
-    """``(model, tokenizer)`` of :func:`kard_hf.lm.load_lm`, in eval mode, set up for prompting.
-
-    Too long inputs lose their beginning (the end holds the question or the verifier's cue); a
-    causal tokenizer also pads on the left, so generation continues right after the prompt.
-    """
-    from ..lm import load_lm
-
-    model, tokenizer = load_lm(model_name_or_path, purpose=purpose)
-    tokenizer.truncation_side = "left"
-    if not model.config.is_encoder_decoder:
-        tokenizer.padding_side = "left"
-    return model.eval(), tokenizer
 
 
 class TransformersTeacher(Teacher):
