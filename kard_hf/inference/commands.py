@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
 
 
 @dataclass
-class PipelineArguments:
+class InferenceArguments:
     """The student and what it reads."""
 
     student: str = field(metadata={"help": "A student folder or Hub id trained with kard-hf train (full model, LoRA adapter, or KNIFE)."})
@@ -95,10 +95,10 @@ def _rouge_l(predictions, examples) -> float:
 
 
 def make_evaluate_parser():
-    return make_parser((PipelineArguments, EvaluateArguments), prog="kard-hf evaluate")
+    return make_parser((InferenceArguments, EvaluateArguments), prog="kard-hf evaluate")
 
 
-def evaluate(pipeline_args: PipelineArguments, args: EvaluateArguments) -> dict:
+def evaluate(pipeline_args: InferenceArguments, args: EvaluateArguments) -> dict:
     """Answer a processed split with a student, write predictions.jsonl and metrics.json, print the table;
     returns the metrics."""
     claim_output(args.output_dir, overwrite=args.overwrite_output_dir, inputs=(
@@ -180,10 +180,10 @@ class PredictArguments:
 
 
 def make_predict_parser():
-    return make_parser((PipelineArguments, PredictArguments), prog="kard-hf predict")
+    return make_parser((InferenceArguments, PredictArguments), prog="kard-hf predict")
 
 
-def predict(pipeline_args: PipelineArguments, args: PredictArguments) -> None:
+def predict(pipeline_args: InferenceArguments, args: PredictArguments) -> None:
     """Answer new questions (retrieving from a knowledge base for kard students); one JSON line per question."""
     if args.questions == "-":
         with tempfile.TemporaryDirectory() as tmp:

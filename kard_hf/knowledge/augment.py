@@ -121,7 +121,7 @@ def add_reranker_pools(dataset, split: str, kb: KnowledgeBase, *, rationale_pool
     return dataset
 
 
-def augment(splits: dict[str, list[MCQExample]], kb: KnowledgeBase, *, train_passages: int = 5,
+def augment_splits(splits: dict[str, list[MCQExample]], kb: KnowledgeBase, *, train_passages: int = 5,
             candidates: int = 100, silver_passages: int = 5, num_threads: int = 1, teacher: dict | None = None,
             rationale_filter: dict | None = None, validation_from_train: dict | None = None,
             journal: str | Path | None = None, shard: tuple[int, int] = (0, 1), rationale_pool: int = 32,
@@ -133,7 +133,7 @@ def augment(splits: dict[str, list[MCQExample]], kb: KnowledgeBase, *, train_pas
     (:class:`kard_hf.data.arguments.QuestionDataArguments`); they go into the manifest as they are.
     ``journal``: a folder where searches are recorded and resumed from. ``shard=(i, n)``: only the
     questions ``i, i + n, i + 2n, ...`` of each split; the manifest records what the whole set is,
-    so that :func:`merge_shards` can check that every question is present exactly once.
+    so that :func:`~kard_hf.knowledge.shards.merge_datasets` can check that every question is present exactly once.
     """
     import datasets
 

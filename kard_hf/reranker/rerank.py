@@ -17,11 +17,8 @@ from tqdm.auto import tqdm
 
 from ..errors import DataError
 from ..fileio import atomic_path
-from ..hub import model_card, push_folder, resolve_folder
+from ..hub import HubCardMixin, model_card, push_folder, resolve_folder
 from .modeling import KardRerankerModel, late_interaction_scores
-
-
-SPEC_NAME = "kard_hf_model.json"
 
 
 def reranker_card(config, *, model_name: str, base_model=None, dataset=None, training: dict | None = None,
@@ -79,7 +76,7 @@ class Reranker:
         with atomic_path(path) as tmp:
             self.model.save_pretrained(tmp)
             self.tokenizer.save_pretrained(tmp)
-            write_json(tmp / SPEC_NAME, {"kind": "reranker", "hub_id": repo_id, "kard_hf_version": __version__})
+            write_json(tmp / HubCardMixin.spec_name, {"kind": "reranker", "hub_id": repo_id, "kard_hf_version": __version__})
             reranker_card(self.model.config, model_name=(repo_id or Path(path).name).split("/")[-1], repo_id=repo_id,
                           **card_context).save(tmp / "README.md")
         return Path(path)
