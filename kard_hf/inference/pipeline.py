@@ -14,6 +14,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..data.formatting import format_question
+from ..data.processed import RETRIEVAL_MODES
 from ..data.schema import LETTERS, MCQExample
 from ..distill.collator import StudentDataCollator
 from ..distill.spec import StudentSpec
@@ -22,8 +23,6 @@ from ..hub import resolve_folder
 from ..lm import load_lm
 from .base import Decoding, Pipeline, Prediction, Retrieved
 from .metrics import vote
-
-RETRIEVAL_MODES = ("none", "bm25", "reranker", "oracle")
 
 
 def load_trained_student(path_or_id: str | Path):

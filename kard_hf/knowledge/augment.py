@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..version import __version__
 from ..data.formatting import format_question, format_target
-from ..data.processed import TRAIN_SPLIT, features_for
+from ..data.processed import POOL_COLUMNS, TRAIN_SPLIT, features_for
 from ..data.schema import MCQExample
 from ..errors import DataError
 from .journal import journaled_search
@@ -70,9 +70,6 @@ def augment_eval(examples: list[MCQExample], kb: KnowledgeBase, *, candidates: i
     return rows
 
 
-POOL_COLUMNS = ("pool_ids", "pool_passages", "pool_rationale_scores", "pool_question_scores", "pool_rationale_size")
-
-
 def reranker_pools(kb: KnowledgeBase, rationales: list[str], questions: list[str], *, rationale_pool: int,
                    question_pool: int, num_threads: int = 1, journal: Path | None = None,
                    split: str = TRAIN_SPLIT) -> dict[str, list]:
@@ -106,16 +103,12 @@ def reranker_pools(kb: KnowledgeBase, rationales: list[str], questions: list[str
 def add_reranker_pools(dataset, split: str, kb: KnowledgeBase, *, rationale_pool: int = 32, question_pool: int = 32,
                        num_threads: int = 1, journal: Path | None = None):
     """``dataset`` (one processed split) with the :data:`POOL_COLUMNS` of :func:`reranker_pools` added."""
-    import datasets
-
     from ..data.processed import first_rationale, rationale_column
 
     rationales = [first_rationale(value) for value in dataset[rationale_column(split)]]
     columns = reranker_pools(kb, rationales, list(dataset["question"]), rationale_pool=rationale_pool,
                              question_pool=question_pool, num_threads=num_threads, journal=journal, split=split)
-    strings, floats = datasets.List(datasets.Value("string")), datasets.List(datasets.Value("float32"))
-    types = {"pool_ids": strings, "pool_passages": strings, "pool_rationale_scores": floats,
-             "pool_question_scores": floats, "pool_rationale_size": datasets.Value("int64")}
+    types = features_for(split, POOL_COLUMNS)
     for column in POOL_COLUMNS:
         dataset = dataset.add_column(column, columns[column], feature=types[column])
     return dataset
