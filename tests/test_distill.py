@@ -3,6 +3,7 @@ the trainer and ``kard-hf train`` end to end (seq2seq and decoder-only, each met
 save -> reload -> generate, resume, and the errors bad input gets."""
 
 import copy
+import itertools
 import json
 
 import pytest
@@ -116,8 +117,10 @@ def test_passage_sampling_is_seeded_and_changes_between_epochs(t5_tokenizer, row
 
     def chosen(seed, epoch):
         collator = StudentDataCollator(t5_tokenizer, num_passages=2, sample_passages=True, seed=seed, epoch=epoch)
-        return [tuple(collator._passages(p, f"{i}/{r}")) for p, i, r in
-                zip(columns["passages"], columns["id"], columns["rationale_index"])]
+        prompts, _ = collator.encode(columns)  # which two passages (in which order) each prompt shows
+        return [next(pick for pick in itertools.permutations(passages, 2)
+                     if collator.encode_prompts([question], [list(pick)])[0] == prompt)
+                for question, passages, prompt in zip(columns["question"], columns["passages"], prompts)]
 
     assert chosen(1, 0) == chosen(1, 0)
     assert chosen(1, 0) != chosen(1, 1) and chosen(1, 0) != chosen(2, 0)
