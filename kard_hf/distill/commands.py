@@ -7,8 +7,6 @@ Single process: ``kard-hf train --config recipes/flan-t5-base/kard.yaml``. Sever
 
 from __future__ import annotations
 
-import logging
-
 from ..parsing import make_parser
 from ..data.store import load_dataset_dict
 from ..errors import DataError
@@ -16,8 +14,6 @@ from ..resume import resolve_checkpoint
 from .arguments import StudentDataArguments, StudentModelArguments, StudentTrainingArguments
 from .modeling import load_student
 from .trainer import StudentTrainer
-
-logger = logging.getLogger(__name__)
 
 
 def load_splits(data_args: StudentDataArguments):
@@ -46,15 +42,5 @@ def train_student(model_args: StudentModelArguments, data_args: StudentDataArgum
     model, tokenizer = load_student(model_args, args)
     trainer = StudentTrainer(model=model, args=args, train_dataset=train_dataset, eval_dataset=eval_dataset,
                              processing_class=tokenizer, dataset_name=data_args.dataset, dataset_manifest=manifest)
-    result = trainer.train(resume_from_checkpoint=resume)
-    if model_args.use_lora and model_args.merge_lora:
-        if trainer.is_deepspeed_enabled:
-            logger.warning("merge_lora is skipped under DeepSpeed: the adapters are saved; merge them with "
-                           "peft's merge_and_unload after loading")
-        else:
-            trainer.model = trainer.model.merge_and_unload()
-    trainer.log_metrics("train", result.metrics)
-    trainer.save_metrics("train", result.metrics)
-    trainer.save_state()
-    trainer.save_model()  # writes the model card; also pushes when push_to_hub is set
+    trainer.train_and_save(resume, merge_lora=model_args.use_lora and model_args.merge_lora)
     return trainer

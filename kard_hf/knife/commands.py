@@ -100,13 +100,9 @@ def train_knife_student(data: KnifeDataArguments, model_args: KnifeModelArgument
 
 
 def _run(trainer, training):
-    """Train, save, evaluate, push. ``--resume_from_checkpoint last`` resumes from output_dir's latest complete checkpoint."""
-    trainer.train(resume_from_checkpoint=resolve_checkpoint(training.resume_from_checkpoint, training.output_dir))
-    trainer.save_model()
-    if trainer.eval_dataset is not None:
-        trainer.save_metrics("eval", trainer.evaluate())
-    if training.push_to_hub:
-        trainer.push_to_hub()
+    """Train, evaluate, save (and push: ``save_model`` does). ``--resume_from_checkpoint last`` resumes from
+    output_dir's latest complete checkpoint."""
+    trainer.train_and_save(resolve_checkpoint(training.resume_from_checkpoint, training.output_dir))
     return trainer
 
 
