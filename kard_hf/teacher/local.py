@@ -73,7 +73,9 @@ class TransformersTeacher(Teacher):
         with torch.no_grad():
             output = self.lm.generate(**inputs, do_sample=sampling.temperature > 0, temperature=sampling.temperature or None,
                                       top_p=sampling.top_p, max_new_tokens=sampling.max_new_tokens,
-                                      num_return_sequences=n, pad_token_id=self.tokenizer.pad_token_id)
+                                      num_return_sequences=n, pad_token_id=self.tokenizer.pad_token_id,
+                                      # generation ends at a stop string; the text is still cut there
+                                      stop_strings=[s for s in sampling.stop if s] or None, tokenizer=self.tokenizer)
         if not self.lm.config.is_encoder_decoder:
             output = output[:, inputs["input_ids"].shape[1]:]  # drop the prompt
         texts = self.tokenizer.batch_decode(output, skip_special_tokens=True)
