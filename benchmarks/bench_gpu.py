@@ -235,7 +235,7 @@ def reranker_sides(shape: str, options) -> tuple[int, dict]:
     import random
 
     from kard_hf.reranker import KardRerankerConfig, KardRerankerModel, Reranker
-    from kard_hf.vocab import train_tokenizer
+    from kard_hf.benchmark.vocab import train_tokenizer
 
     torch.manual_seed(0)
     config = KardRerankerConfig(backbone=BertConfig(**RERANKER_SHAPES[shape]).to_dict(), projection_dim=128)

@@ -20,7 +20,7 @@ from kard_hf.data import PromptTemplate, format_question
 from kard_hf.distill.spec import StudentSpec
 from kard_hf.inference import Decoding, KARDPipeline, Retrieved
 from kard_hf.knowledge import KnowledgeBase
-from kard_hf.vocab import train_tokenizer
+from kard_hf.benchmark.vocab import train_tokenizer
 
 
 def per_question_loop(pipeline: KARDPipeline, examples, passages, decoding: Decoding) -> list[list[str]]:

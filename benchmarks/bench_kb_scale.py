@@ -91,7 +91,7 @@ def old_build(corpus: Path, out: Path) -> None:
     import datasets
     import Stemmer
 
-    from kard_hf.knowledge.corpus import read_corpus
+    from kard_hf.bm25.corpus import read_corpus
     from kard_hf.knowledge.kb import corpus_fingerprint
 
     passages = read_corpus(corpus)
@@ -153,7 +153,7 @@ class OldSearchOverNewIndex(OldKB):
 
 def new_build(corpus: Path, out: Path, **options) -> None:
     from kard_hf.knowledge import BM25Parameters, KnowledgeBase
-    from kard_hf.knowledge.corpus import iter_corpus
+    from kard_hf.bm25.corpus import iter_corpus
 
     records = ((i, title, text) for _, i, title, text in iter_corpus(corpus))
     KnowledgeBase.build_folder(out, records, BM25Parameters(**PARAMS), num_proc=-1, show_progress=False, **options)

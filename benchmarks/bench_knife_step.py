@@ -38,7 +38,7 @@ from kard_hf.knife import KnifeCollator, KnifeDistillationCollator, KnifeT5Confi
 from kard_hf.knife.arguments import KnifeTeacherTrainingArguments, KnifeTrainingArguments
 from kard_hf.knife.trainer import KnifeTeacherTrainer, KnifeTrainer
 from kard_hf.teacher.base import SamplingParams
-from kard_hf.vocab import train_tokenizer
+from kard_hf.benchmark.vocab import train_tokenizer
 
 BATCH = 32
 # Functions whose cumulative CPU time the profile reports (substring of "file:line(function)").

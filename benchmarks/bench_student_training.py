@@ -26,7 +26,7 @@ from datasets import Dataset
 from transformers import Seq2SeqTrainer, T5Config, T5ForConditionalGeneration, default_data_collator
 
 from kard_hf.distill import StudentDataCollator, StudentTrainer, StudentTrainingArguments
-from kard_hf.vocab import train_tokenizer
+from kard_hf.benchmark.vocab import train_tokenizer
 from harness import add_repeats_argument, cell, interleaved
 
 SOURCE_LENGTH, TARGET_LENGTH = 512, 128

@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-__version__ = "0.1.0.dev0"
+from .version import __version__
 
 # public name -> the module that defines it
 _EXPORTS = {
@@ -20,15 +20,16 @@ _EXPORTS = {
                      "StudentDataCollator", "load_student"), "kard_hf.distill"),
     **dict.fromkeys(("LoraArguments", "get_peft_config"), "kard_hf.lora"),
     "load_lm": "kard_hf.lm",
-    **dict.fromkeys(("PipelineArguments", "run_pipeline"), "kard_hf.pipeline"),
+    **dict.fromkeys(("PipelineArguments", "run_pipeline"), "kard_hf.chain"),
     **dict.fromkeys(("KnowledgeBase", "BM25Parameters"), "kard_hf.knowledge"),
     **dict.fromkeys(("KardRerankerConfig", "KardRerankerModel", "Reranker", "RerankerCollator", "RerankerTrainer",
                      "RerankerTrainingArguments"), "kard_hf.reranker"),
     **dict.fromkeys(("Pipeline", "KARDPipeline", "Decoding", "Prediction", "load_pipeline"), "kard_hf.inference"),
     **dict.fromkeys(("KnifeT5Config", "KnifeT5ForMultipleChoice", "KnifeBartConfig", "KnifeBartForMultipleChoice",
                      "KnifeCollator", "KnifeDistillationCollator",
-                     "KnifeTeacherTrainer", "KnifeTrainer", "KnifeTeacherTrainingArguments", "KnifeTrainingArguments",
-                     "KnifePipeline"), "kard_hf.knife"),
+                     "KnifeTeacherTrainer", "KnifeTrainer", "KnifeTeacherTrainingArguments", "KnifeTrainingArguments"),
+                    "kard_hf.knife"),
+    "KnifePipeline": "kard_hf.inference.knife",
     **dict.fromkeys(("Teacher", "OpenAICompatibleTeacher", "TransformersTeacher", "sample_rationales"),
                     "kard_hf.teacher"),
 }
@@ -52,13 +53,14 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ imports
     from .distill import (StudentDataArguments, StudentDataCollator, StudentModelArguments, StudentTrainer,
                           StudentTrainingArguments, load_student)
     from .inference import Decoding, KARDPipeline, Pipeline, Prediction, load_pipeline
+    from .inference.knife import KnifePipeline
     from .knife import (KnifeBartConfig, KnifeBartForMultipleChoice, KnifeCollator, KnifeDistillationCollator,
-                        KnifePipeline, KnifeT5Config, KnifeT5ForMultipleChoice, KnifeTeacherTrainer, KnifeTeacherTrainingArguments, KnifeTrainer,
+                        KnifeT5Config, KnifeT5ForMultipleChoice, KnifeTeacherTrainer, KnifeTeacherTrainingArguments, KnifeTrainer,
                         KnifeTrainingArguments)
     from .knowledge import BM25Parameters, KnowledgeBase
     from .lm import load_lm
     from .lora import LoraArguments, get_peft_config
-    from .pipeline import PipelineArguments, run_pipeline
+    from .chain import PipelineArguments, run_pipeline
     from .reranker import (KardRerankerConfig, KardRerankerModel, Reranker, RerankerCollator, RerankerTrainer,
                            RerankerTrainingArguments)
     from .teacher import OpenAICompatibleTeacher, Teacher, TransformersTeacher, sample_rationales

@@ -1,6 +1,6 @@
 """The ``kard-hf`` command line: one entry point, one subcommand per pipeline step.
 
-Every command is a parser (dataclasses + ``--config recipe.yaml``, see :mod:`kard_hf.arguments`) and a
+Every command is a parser (dataclasses + ``--config recipe.yaml``, see :mod:`kard_hf.parsing`) and a
 typed function that takes the parsed dataclasses, as TRL's scripts are; :data:`COMMANDS` names both, and
 the modules are imported only when run, so ``kard-hf --help`` is instant. Errors caused by bad input
 become one line on stderr and exit code 2. Under ``accelerate launch`` use
@@ -16,8 +16,8 @@ import pickle
 import sys
 from dataclasses import dataclass
 
-from . import __version__
-from .arguments import option_value, parse_args
+from .version import __version__
+from .parsing import option_value, parse_args
 from .errors import KardError
 from .fileio import command_scope
 
@@ -35,34 +35,51 @@ def os_error_line(error: OSError) -> str:
 
 
 @dataclass(frozen=True)
+class Family:
+    """The values of a command's ``variant`` option that start with ``prefix`` (``knife`` for ``--method knife*``):
+    they get their own parser, called with the value, and their own run function (both ``module:function``)."""
+
+    prefix: str
+    parser: str
+    run: str
+
+
+@dataclass(frozen=True)
 class Command:
     """A subcommand: ``parser`` and ``run`` are ``module:function``; ``run(*parse_args(parser(), argv))``.
 
-    ``variant`` names an option (``--method``) whose value, from the command line or the recipe, is passed
-    to the parser function, for a command whose options depend on it.
+    ``variant`` names an option (``--method``) whose value, from the command line or the recipe, picks one of
+    ``families`` (a method family with its own options and trainer); other values go to ``parser`` and ``run``.
     """
 
     summary: str
     parser: str
     run: str
     variant: str | None = None
+    families: tuple[Family, ...] = ()
 
     def load(self, name: str):
         module, function = name.split(":")
         return getattr(importlib.import_module(module), function)
 
+    def family(self, argv: list[str], recipe: dict | None = None) -> tuple[Family | None, str | None]:
+        """The family that ``argv`` (or ``recipe``) picks with the variant option, and the option's value."""
+        if not self.variant:
+            return None, None
+        value = option_value(argv, self.variant) or (recipe.get(self.variant) if recipe else None)
+        picked = isinstance(value, str) and next((f for f in self.families if value.startswith(f.prefix)), None)
+        return picked or None, value
+
     def parse(self, argv: list[str], *, recipe: dict | None = None, source: str | None = None) -> tuple:
         """The dataclasses of ``argv`` (and of ``recipe``, a recipe given as a dict, see :func:`parse_args`)."""
-        make_parser = self.load(self.parser)
-        if self.variant:
-            variant = recipe.get(self.variant) if recipe else None
-            return parse_args(make_parser(option_value(argv, self.variant) or variant), argv, recipe=recipe,
-                              source=source)
-        return parse_args(make_parser(), argv, recipe=recipe, source=source)
+        family, value = self.family(argv, recipe)
+        parser = self.load(family.parser)(value) if family else self.load(self.parser)()
+        return parse_args(parser, argv, recipe=recipe, source=source)
 
-    def __call__(self, argv: list[str]):
-        """Parse ``argv`` and run; returns what the run function returns."""
-        return self.load(self.run)(*self.parse(argv))
+    def __call__(self, argv: list[str], *, recipe: dict | None = None, source: str | None = None):
+        """Parse ``argv`` (and ``recipe``) and run; returns what the run function returns."""
+        family, _ = self.family(argv, recipe)
+        return self.load(family.run if family else self.run)(*self.parse(argv, recipe=recipe, source=source))
 
 
 # In pipeline order.
@@ -77,7 +94,9 @@ COMMANDS: dict[str, Command] = {
                             "kard_hf.knowledge.commands:make_merge_shards_parser",
                             "kard_hf.knowledge.commands:merge_shards"),
     "train": Command("Train a student: ft, rd or kard (knife, knife-teacher: KNIFE).",
-                     "kard_hf.distill.commands:make_train_parser", "kard_hf.distill.commands:train", variant="method"),
+                     "kard_hf.distill.commands:make_train_parser", "kard_hf.distill.commands:train_student",
+                     variant="method", families=(Family("knife", "kard_hf.knife.commands:make_knife_parser",
+                                                        "kard_hf.knife.commands:train"),)),
     "train-reranker": Command("Train the ColBERT-style reranker with KL to BM25-by-rationale.",
                               "kard_hf.reranker.commands:make_train_reranker_parser",
                               "kard_hf.reranker.commands:train_reranker"),
@@ -86,7 +105,7 @@ COMMANDS: dict[str, Command] = {
     "predict": Command("Answer new questions (a file or standard input) with a student.",
                        "kard_hf.inference.commands:make_predict_parser", "kard_hf.inference.commands:predict"),
     "pipeline": Command("Run the whole chain on your data from one YAML; finished steps are skipped on a rerun.",
-                        "kard_hf.pipeline:make_pipeline_parser", "kard_hf.pipeline:run_pipeline"),
+                        "kard_hf.chain:make_pipeline_parser", "kard_hf.chain:run_pipeline"),
     "quickstart": Command("Run the whole pipeline on the bundled benchmark and print the results table.",
                           "kard_hf.benchmark.quickstart:make_quickstart_parser", "kard_hf.benchmark.quickstart:quickstart"),
 }

@@ -20,7 +20,7 @@ import shutil
 import socket
 import uuid
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 from .errors import ConfigError, DataError
 
@@ -230,18 +230,23 @@ def iter_jsonl(path: str | os.PathLike) -> Iterator[tuple[str, dict]]:
     if not path.is_file():
         raise DataError("file not found", file=path)
     with open(path, "rb") as f:
-        for number, raw in enumerate(f, start=1):
-            row = f"line {number}"
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as e:
-                raise DataError(f"not valid UTF-8 (byte {e.start})", file=path, row=row) from None
-            if not text.strip():
-                continue
-            try:
-                obj = json.loads(text)
-            except json.JSONDecodeError as e:
-                raise DataError(f"not valid JSON ({e.msg}); is the line truncated?", file=path, row=row) from None
-            if not isinstance(obj, dict):
-                raise DataError(f"expected a JSON object, got {type(obj).__name__}", file=path, row=row)
-            yield row, obj
+        yield from jsonl_rows(f, file=path)
+
+
+def jsonl_rows(lines: Iterable[bytes], *, file) -> Iterator[tuple[str, dict]]:
+    """:func:`iter_jsonl` over lines of bytes already open (standard input); ``file`` names them in errors."""
+    for number, raw in enumerate(lines, start=1):
+        row = f"line {number}"
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise DataError(f"not valid UTF-8 (byte {e.start})", file=file, row=row) from None
+        if not text.strip():
+            continue
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise DataError(f"not valid JSON ({e.msg}); is the line truncated?", file=file, row=row) from None
+        if not isinstance(obj, dict):
+            raise DataError(f"expected a JSON object, got {type(obj).__name__}", file=file, row=row)
+        yield row, obj

@@ -55,3 +55,16 @@ def load_lm(name_or_path: str | Path, *, purpose: str, merge_adapter: bool = Fal
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return model, tokenizer
+
+
+def load_prompted_lm(model_name_or_path: str, *, purpose: str):
+    """``(model, tokenizer)`` of :func:`load_lm`, in eval mode, set up for prompting.
+
+    Too long inputs lose their beginning (the end holds the question or the verifier's cue); a
+    causal tokenizer also pads on the left, so generation continues right after the prompt.
+    """
+    model, tokenizer = load_lm(model_name_or_path, purpose=purpose)
+    tokenizer.truncation_side = "left"
+    if not model.config.is_encoder_decoder:
+        tokenizer.padding_side = "left"
+    return model.eval(), tokenizer

@@ -54,21 +54,21 @@ def fixtures_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def t5_tokenizer():
-    from kard_hf.vocab import train_tokenizer
+    from kard_hf.benchmark.vocab import train_tokenizer
 
     return train_tokenizer(fixture_texts() * 3, "t5", vocab_size=600)
 
 
 @pytest.fixture(scope="session")
 def causal_tokenizer():
-    from kard_hf.vocab import train_tokenizer
+    from kard_hf.benchmark.vocab import train_tokenizer
 
     return train_tokenizer(fixture_texts() * 3, "causal", vocab_size=600)
 
 
 @pytest.fixture(scope="session")
 def bert_tokenizer():
-    from kard_hf.vocab import train_tokenizer
+    from kard_hf.benchmark.vocab import train_tokenizer
 
     return train_tokenizer(fixture_texts() * 3, "bert", vocab_size=600)
 

@@ -86,11 +86,11 @@ def augment_fixture_questions(fixtures: Path, root: Path):
     """``(dataset_dict, manifest)``: the MedQA fixture questions and rationales augmented, as ``kard-hf augment``
     writes them, against a KB of the fixture corpus saved to ``root/kb``."""
     from kard_hf.knowledge import KnowledgeBase, read_corpus
-    from kard_hf.knowledge.augment import augment
+    from kard_hf.knowledge.augment import augment_splits
 
     kb = KnowledgeBase.build(read_corpus(fixtures / "corpus.jsonl"), show_progress=False)
     kb.save_pretrained(root / "kb")
     train = attach_rationales(load_mcq(fixtures / "medqa_usmle_hf_train.jsonl"), read_rationales(fixtures / "rationales"))
     test = attach_rationales(load_mcq(fixtures / "medqa_usmle_hf_test.jsonl"),
                              read_rationales(fixtures / "test_rationales.jsonl"))
-    return augment({"train": train, "validation": test}, kb, candidates=8)
+    return augment_splits({"train": train, "validation": test}, kb, candidates=8)

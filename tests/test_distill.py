@@ -3,6 +3,7 @@ the trainer and ``kard-hf train`` end to end (seq2seq and decoder-only, each met
 save -> reload -> generate, resume, and the errors bad input gets."""
 
 import copy
+import itertools
 import json
 
 import pytest
@@ -116,8 +117,10 @@ def test_passage_sampling_is_seeded_and_changes_between_epochs(t5_tokenizer, row
 
     def chosen(seed, epoch):
         collator = StudentDataCollator(t5_tokenizer, num_passages=2, sample_passages=True, seed=seed, epoch=epoch)
-        return [tuple(collator._passages(p, f"{i}/{r}")) for p, i, r in
-                zip(columns["passages"], columns["id"], columns["rationale_index"])]
+        prompts, _ = collator.encode(columns)  # which two passages (in which order) each prompt shows
+        return [next(pick for pick in itertools.permutations(passages, 2)
+                     if collator.encode_prompts([question], [list(pick)])[0] == prompt)
+                for question, passages, prompt in zip(columns["question"], columns["passages"], prompts)]
 
     assert chosen(1, 0) == chosen(1, 0)
     assert chosen(1, 0) != chosen(1, 1) and chosen(1, 0) != chosen(2, 0)
@@ -353,8 +356,8 @@ def test_bad_options_are_config_errors(tiny_t5_path, processed, tmp_path, capsys
 
 
 def test_knife_methods_get_knifes_parser_from_the_command_line_or_the_recipe(tmp_path):
-    from kard_hf.arguments import option_value, parse_args
-    from kard_hf.distill.commands import make_train_parser
+    from kard_hf.cli import COMMANDS
+    from kard_hf.parsing import option_value
     from kard_hf.knife.arguments import KnifeMethodArguments, KnifeTeacherTrainingArguments, KnifeTrainingArguments
 
     recipe = tmp_path / "knife.yaml"
@@ -362,7 +365,7 @@ def test_knife_methods_get_knifes_parser_from_the_command_line_or_the_recipe(tmp
     for argv, training_type in ((["--config", str(recipe)], KnifeTeacherTrainingArguments),
                                 (["--config", str(recipe), "--method", "knife"], KnifeTrainingArguments)):
         argv += ["--output_dir", str(tmp_path / "out"), "--use_cpu", "true"]
-        method, _, _, training = parse_args(make_train_parser(option_value(argv, "method")), argv)
+        method, _, _, training = COMMANDS["train"].parse(argv)
         assert isinstance(method, KnifeMethodArguments) and type(training) is training_type
     assert option_value([], "method") is None  # no method: the student's parser (method kard by default)
 

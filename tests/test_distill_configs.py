@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from kard_hf.arguments import parse_args
+from kard_hf.parsing import parse_args
 from kard_hf.distill import StudentDataArguments, StudentModelArguments, StudentTrainingArguments
 from kard_hf.errors import ConfigError
 

@@ -229,6 +229,15 @@ def test_predict_refuses_a_kb_other_than_the_students(world, tmp_path):
     assert result.stdout == ""
 
 
+def test_predict_names_the_bad_line_of_standard_input(world):
+    good = json.dumps({"question": "Which river flows through the city of Veltram?", "options": ["a", "b"]})
+    for bad, expected in (("{not json", "not valid JSON"), (json.dumps({"question": "Q?", "options": ["a"]}), "")):
+        result = subprocess.run([sys.executable, "-m", "kard_hf.cli", "predict", "--student", world / "student"],
+                                input=f"{good}\n{bad}\n", capture_output=True, text=True, timeout=300)
+        one_error_line(result, "<stdin>", "line 2", expected)
+        assert result.stdout == ""
+
+
 def test_an_encoder_only_bert_is_not_a_causal_student(world, tiny_bert_path, tmp_path):
     import shutil
 

@@ -12,7 +12,7 @@ from kard_hf.knife import (KnifeCollator, KnifeDistillationCollator, KnifeTeache
 from kard_hf.knife.arguments import KnifeTeacherTrainingArguments, KnifeTrainingArguments
 from kard_hf.cli import COMMANDS
 from kard_hf.distill.spec import StudentSpec
-from kard_hf.vocab import train_tokenizer
+from kard_hf.benchmark.vocab import train_tokenizer
 from knife_fixtures import save_processed
 
 STEPS = dict(max_steps=3, per_device_train_batch_size=3, learning_rate=3e-3, logging_steps=1, save_strategy="no",
@@ -205,12 +205,11 @@ def test_processed_eval_rows_take_their_first_rationale(processed):
 def test_recipes_parse(recipe):
     from pathlib import Path
 
-    from kard_hf.arguments import option_value, parse_args
-    from kard_hf.distill.commands import make_train_parser
+    from kard_hf.cli import COMMANDS
 
     path = Path(__file__).resolve().parents[1] / "recipes" / f"{recipe}.yaml"
     argv = ["--config", str(path), "--bf16", "false", "--use_cpu", "true"]
-    method_args, data, model_args, training = parse_args(make_train_parser(option_value(argv, "method")), argv)
+    method_args, data, model_args, training = COMMANDS["train"].parse(argv)
     method = method_args.method
     assert method == ("knife-teacher" if recipe.endswith("teacher") else "knife")
     assert data.rationale_column == "facts" and model_args.model_name_or_path.startswith("google-t5/")

@@ -7,11 +7,10 @@ import numpy as np
 import pytest
 
 from kard_hf.cli import main
-from kard_hf.data.processed import EVAL_COLUMNS, TRAIN_COLUMNS
+from kard_hf.data.processed import EVAL_COLUMNS, POOL_COLUMNS, TRAIN_COLUMNS
 from kard_hf.data.store import load_dataset_dict
 from kard_hf.errors import InputError, KnowledgeBaseError
 from kard_hf.knowledge import BM25Parameters, KnowledgeBase, read_corpus
-from kard_hf.knowledge.augment import POOL_COLUMNS
 
 PLANTED = {"veltram", "quessa", "harrowgate", "brindle", "omberlin", "calder", "irisfen", "dunmore"}
 

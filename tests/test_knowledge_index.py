@@ -1,7 +1,9 @@
 """The BM25 index core: pruned search is exact, streamed builds are chunk-independent, parameters are checked early."""
 
 import json
+import multiprocessing
 
+import Stemmer
 import bm25s
 import numpy as np
 import pytest
@@ -9,8 +11,8 @@ import pytest
 from kard_hf.cli import main
 from kard_hf.errors import KnowledgeBaseError
 from kard_hf.knowledge import BM25Parameters, KnowledgeBase
-from kard_hf.knowledge import maxscore
-from kard_hf.knowledge.index import INDEX_FILES
+from kard_hf.bm25 import maxscore
+from kard_hf.bm25.index import INDEX_FILES
 from kard_hf.knowledge.kb import PASSAGE_FILES
 
 METHODS = ["lucene", "robertson", "atire", "bm25l", "bm25+"]
@@ -45,10 +47,10 @@ def test_pruned_search_equals_exhaustive_and_bm25s(corpus, method):
     parameters = BM25Parameters(k1=1.2, b=0.75, method=method)
     kb = KnowledgeBase.build(corpus, parameters, show_progress=False, chunk_size=400)
     # Independent reference: bm25s scores every passage with the same variant and parameters.
-    stemmer = kb.analyzer
+    stemmer = Stemmer.Stemmer(parameters.stemmer).stemWords  # PyStemmer itself, as the index stems
     documents = [f"{title} {text}" for title, text in zip(corpus["title"], corpus["text"])]
     reference = bm25s.BM25(k1=1.2, b=0.75, method=method)
-    reference.index(bm25s.tokenize(documents, stopwords="en", stemmer=stemmer._stem, show_progress=False),
+    reference.index(bm25s.tokenize(documents, stopwords="en", stemmer=stemmer, show_progress=False),
                     show_progress=False)
     for query in queries(corpus, 40):
         for k in (1, 5, 37):
@@ -56,7 +58,7 @@ def test_pruned_search_equals_exhaustive_and_bm25s(corpus, method):
             found = kb.search([query], k=k)
             assert found.ids[0] == ids and found.scores[0] == scores, (query, k)
             np.testing.assert_array_equal(kb.score(query, ids), np.float32(scores))
-        tokens = bm25s.tokenize([query], stopwords="en", stemmer=stemmer._stem, show_progress=False)
+        tokens = bm25s.tokenize([query], stopwords="en", stemmer=stemmer, show_progress=False)
         vocabulary = tokens.vocab
         inverse = {v: key for key, v in vocabulary.items()}
         query_tokens = [inverse[t] for t in tokens.ids[0] if inverse[t] in reference.vocab_dict]
@@ -84,9 +86,11 @@ def test_search_equals_exhaustive_to_the_bit_across_slabs(corpus, slab):
 def test_parallel_search_equals_serial(corpus):
     kb = KnowledgeBase.build(corpus, show_progress=False)
     batch = queries(corpus, 40)
+    before = set(multiprocessing.active_children())
     serial = kb.search(batch, k=10, num_threads=1)
-    assert kb._pool is None  # one thread means no worker process
-    assert kb.search(batch, k=10, num_threads=2) == serial and kb._pool[0] == 2
+    assert set(multiprocessing.active_children()) <= before  # one thread means no worker process
+    assert kb.search(batch, k=10, num_threads=2) == serial and set(multiprocessing.active_children()) - before
+    assert kb.search(batch, k=10, num_threads=2) == serial
 
 
 def test_streamed_build_does_not_depend_on_chunks_or_workers(corpus, tmp_path):

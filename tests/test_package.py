@@ -14,7 +14,7 @@ from kard_hf.teacher.commands import TeacherArguments, build_teacher, find_teach
 
 def test_import_kard_hf_loads_neither_the_demo_nor_torch():
     code = ("import sys, kard_hf; heavy = sorted(m for m in sys.modules if m.startswith(('kard_hf.', 'torch', "
-            "'transformers', 'datasets', 'countryinfo'))); print(heavy)")
+            "'transformers', 'datasets', 'countryinfo')) and m != 'kard_hf.version'); print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
     assert out.strip() == "[]"
 
@@ -30,7 +30,7 @@ def test_every_export_resolves_to_its_class():
 
 
 def test_auto_classes_know_every_kard_hf_model_type():
-    code = ("import kard_hf.auto; from transformers import AutoConfig, AutoModel, AutoModelForMultipleChoice; "
+    code = ("import kard_hf.knife, kard_hf.reranker; from transformers import AutoConfig, AutoModel, AutoModelForMultipleChoice; "
             "r = AutoConfig.for_model('kard_reranker'); k = AutoConfig.for_model('knife_t5', d_model=8, num_heads=1, "
             "d_kv=8, d_ff=8, num_layers=1, vocab_size=10); "
             "b = AutoConfig.for_model('knife_bart', d_model=8, encoder_layers=1, decoder_layers=1, "

@@ -134,7 +134,7 @@ def test_the_medqa_example_recipe_parses_step_by_step(tmp_path, capsys):
 
 def test_a_completed_step_whose_output_went_stale_runs_again(tmp_path):
     """A KB built by an older index format (or deleted) is rebuilt on a rerun; the other steps stay skipped."""
-    from kard_hf.pipeline import Step, run_steps, stale_knowledge_base
+    from kard_hf.chain import Step, run_steps, stale_knowledge_base
 
     kb, ran = tmp_path / "kb", []
     steps = [Step("build-kb", {"corpus": "c"}, lambda: ran.append("build-kb"), stale=partial(stale_knowledge_base, kb)),

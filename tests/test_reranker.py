@@ -158,10 +158,16 @@ def test_freezing_the_passage_side_stops_its_gradient(tiny_reranker, bert_tokeni
 
 
 # -- rerank API -----------------------------------------------------------------------------------
-def test_rerank_orders_by_score_keeps_top_k_and_caches_by_id(tiny_reranker):
-    tiny_reranker._cache.clear()
-    scores = tiny_reranker.score(QUESTIONS, CANDIDATES, IDS)
-    assert len(tiny_reranker._cache) == 5  # each distinct passage encoded once
+def test_rerank_orders_by_score_keeps_top_k_and_caches_by_id(tiny_reranker, monkeypatch):
+    fresh = Reranker(tiny_reranker.model, tiny_reranker.tokenizer, batch_size=2)  # an empty passage cache
+    encoded = []  # rows the model encodes, questions and passages
+    encode = fresh.model.encode
+    monkeypatch.setattr(fresh.model, "encode", lambda ids, mask: encoded.append(len(ids)) or encode(ids, mask))
+    scores = fresh.score(QUESTIONS, CANDIDATES, IDS)
+    assert sum(encoded) == 3 + 5  # the questions, and each distinct passage id once
+    encoded.clear()
+    np.testing.assert_array_equal(np.concatenate(fresh.score(QUESTIONS, CANDIDATES, IDS)), np.concatenate(scores))
+    assert sum(encoded) == 3  # the passages come from the cache
     result = tiny_reranker.rerank(QUESTIONS, CANDIDATES, top_k=1, candidate_ids=IDS)
     for row, row_scores, ids, texts in zip(range(3), scores, IDS, CANDIDATES):
         best = int(row_scores.argmax())

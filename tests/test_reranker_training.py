@@ -22,7 +22,7 @@ from kard_hf.reranker import KardRerankerConfig, KardRerankerModel, Reranker
 from kard_hf.reranker.candidates import build_candidates
 from kard_hf.reranker.commands import RerankerModelArguments
 from kard_hf.reranker.trainer import RerankerTrainer, RerankerTrainingArguments, apply_lora
-from kard_hf.vocab import train_tokenizer
+from kard_hf.benchmark.vocab import train_tokenizer
 from distill_fixtures import augment_fixture_questions
 from reranker_fixtures import one_torch_thread, synthetic_world  # noqa: F401 (autouse fixture)
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from kard_hf.arguments import parse_args
+from kard_hf.parsing import parse_args
 from kard_hf.cli import main
 from kard_hf.data import LETTERS, MCQExample, load_mcq, read_rationales
 from kard_hf.data.store import load_dataset_dict
@@ -135,23 +135,16 @@ def test_local_teacher_end_to_end(tmp_path, fixtures_dir, model_fixture, filter_
 
 
 @pytest.mark.parametrize("model_fixture", ["tiny_t5_path", "tiny_causal_path"])
-def test_verifier_scores_match_one_by_one_scoring(model_fixture, request, train):
-    """Batched, dynamically padded letter scores equal unbatched ones; the verdict is the best-scored letter."""
+def test_verifier_verdicts_match_one_by_one_scoring(model_fixture, request, train):
+    """Batched, dynamically padded letter scores give the verdicts of unbatched ones; the verdict is the best-scored
+    letter, so of the four golds a rationale could be judged against exactly one passes."""
     verifier = VerifierFilter(request.getfixturevalue(model_fixture), batch_size=8)
-    prefixes = [f"{e.stem} So, the answer is (" for e in train[:2] for _ in range(4)]
-    letters = list(LETTERS[:4]) * 2
-    batched = verifier._continuation_logprobs(prefixes, letters)
-    single = [verifier._continuation_logprobs([p], [c])[0] for p, c in zip(prefixes, letters)]
-    assert batched == pytest.approx(single, abs=1e-4)
-    assert all(score < 0 for score in batched)
-
-    example = train[0]
-    scores = verifier._continuation_logprobs([f"{example.stem} A. Orvane B. Silka C. Medran D. Tolluk\nIt flows. "
-                                              f"So, the answer is ("] * 4, list(LETTERS[:4]))
-    best = max(range(4), key=scores.__getitem__)
-    for gold in range(4):
-        question = MCQExample(example.id, example.stem, example.options, gold)
-        assert verifier.judge([(question, "It flows. So, the answer is (A).")]) == [gold == best]
+    pairs = [(MCQExample(e.id, e.stem, e.options, gold), text) for e in train[:2]
+             for text in ("It flows. So, the answer is (A).", "Because of the river.") for gold in range(4)]
+    batched = verifier.judge(pairs)
+    verifier.batch_size = 1
+    assert verifier.judge(pairs) == batched
+    assert [sum(batched[start:start + 4]) for start in range(0, len(pairs), 4)] == [1] * (len(pairs) // 4)
 
 
 def test_local_causal_teacher_keeps_the_end_of_a_prompt_longer_than_its_positions(tiny_causal_path, train):

@@ -3,7 +3,7 @@
 import pytest
 
 from kard_hf.benchmark.generator import BenchmarkConfig, generate
-from kard_hf.vocab import train_tokenizer
+from kard_hf.benchmark.vocab import train_tokenizer
 
 
 @pytest.mark.parametrize("kind", ["t5", "causal", "bert"])

@@ -1,7 +1,7 @@
 """``kard-hf quickstart``: the whole KARD pipeline on the bundled benchmark, on a CPU, in minutes.
 
 Teacher rationales → knowledge base → augmented data → FT, RD and KARD students → reranker →
-evaluation → a results table like the paper's. It is ``kard-hf pipeline`` (:mod:`kard_hf.pipeline`) on the
+evaluation → a results table like the paper's. It is ``kard-hf pipeline`` (:mod:`kard_hf.chain`) on the
 benchmark with a preset, plus two steps of its own (write the benchmark; initialise and pretrain the
 student), so a killed quickstart resumes too. Only the sizes are small: a random-initialised BART with a
 tokenizer trained on the benchmark's text, briefly pretrained (student.py), and a reranker on the offline MiniLM
@@ -16,10 +16,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..arguments import make_parser
+from ..parsing import make_parser
 from ..errors import ConfigError
 from ..inference.metrics import summarize
-from ..pipeline import PipelineArguments, Step, collect_accuracy, pipeline_steps, run_steps, write_results
+from ..chain import PipelineArguments, Step, collect_accuracy, pipeline_steps, run_steps, write_results
 from .generator import BenchmarkConfig, write_benchmark
 from .student import StudentShape, make_student, pretrain_student
 

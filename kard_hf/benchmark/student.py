@@ -37,7 +37,7 @@ def make_student(folder: Path, texts: list[str], shape: StudentShape, seed: int)
     import torch
     from transformers import BartConfig, BartForConditionalGeneration
 
-    from ..vocab import train_tokenizer
+    from .vocab import train_tokenizer
 
     tokenizer = train_tokenizer(texts, "t5", shape.vocab_size)  # <pad>, </s>, <unk>; </s> ends every text
     torch.manual_seed(seed)

@@ -1,7 +1,7 @@
 """The benchmark's teacher: writes chain-of-thought rationales that cite the facts a question needs.
 
 It plays the part of the LLM in KARD step 1 and goes through the very same pipeline
-(:func:`kard_hf.teacher.pipeline.sample_rationales`: cache, filter, manifest). It reads the question
+(:func:`kard_hf.teacher.sampling.sample_rationales`: cache, filter, manifest). It reads the question
 and the gold letter from its prompt, recalls the province's country as an LLM would recall a fact,
 and samples one of several phrasings. Like a real teacher it is sometimes wrong (``error_rate``):
 those rationales reach a wrong letter and the answer filter drops them.

@@ -34,8 +34,8 @@ class FilterArguments:
             raise ConfigError("--filter verifier needs --verifier_model", field="verifier_model")
 
     def make_filter(self):
-        """The judge (:mod:`kard_hf.teacher.filtering`); a verifier model is loaded here."""
-        from ..teacher.filtering import make_filter
+        """The judge (:mod:`kard_hf.data.filtering`); a verifier model is loaded here."""
+        from .filtering import make_filter
 
         return make_filter(self.filter, self.verifier_model, batch_size=self.verifier_batch_size)
 
@@ -137,7 +137,7 @@ class QuestionArguments:
 class QuestionDataArguments(QuestionArguments, FilterArguments):
     """Questions plus teacher rationales from files (released KARD JSON folders or JSONL), per split.
 
-    Every rationale goes through ``--filter`` (:mod:`kard_hf.teacher.filtering`) except those of a
+    Every rationale goes through ``--filter`` (:mod:`kard_hf.data.filtering`) except those of a
     ``--dataset`` whose manifest records that ``kard-hf rationales`` filtered them already.
     """
 
@@ -154,7 +154,7 @@ class QuestionDataArguments(QuestionArguments, FilterArguments):
                                                       if (path := getattr(self, f"{split}_rationales"))]
 
     def _with_rationales(self, splits, manifest):
-        from ..teacher.filtering import filter_rationales
+        from .filtering import filter_rationales
 
         for split in SPLITS:
             if getattr(self, f"{split}_rationales") and split not in splits:

@@ -7,7 +7,11 @@ docs/data-format.md; the constants below are the single source of truth for them
 
 from __future__ import annotations
 
+import logging
+
 from ..errors import DataError
+
+logger = logging.getLogger(__name__)
 
 QUESTION_COLUMNS = ("id", "stem", "options", "answer", "question")
 # One train row per (question, rationale) pair; passages were retrieved with the rationale as the query.
@@ -15,7 +19,13 @@ TRAIN_COLUMNS = QUESTION_COLUMNS + ("rationale_index", "rationale", "target", "p
 # One eval row per question; candidates were retrieved with the question, silver passages with its first rationale.
 EVAL_COLUMNS = QUESTION_COLUMNS + ("rationales", "candidates", "candidate_ids", "candidate_scores", "silver_passages",
                                    "silver_ids")
+# The reranker's candidate pool of each row (kard-hf augment; only what train-reranker reads).
+POOL_COLUMNS = ("pool_ids", "pool_passages", "pool_rationale_scores", "pool_question_scores", "pool_rationale_size")
 TRAIN_SPLIT = "train"
+# retrieval mode at test time -> the (passages, passage ids) columns of an eval row that it reads
+RETRIEVAL_COLUMNS = {"none": (), "bm25": ("candidates", "candidate_ids"), "reranker": ("candidates", "candidate_ids"),
+                     "oracle": ("silver_passages", "silver_ids")}
+RETRIEVAL_MODES = tuple(RETRIEVAL_COLUMNS)
 
 
 def columns_for(split: str) -> tuple[str, ...]:
@@ -41,14 +51,51 @@ def require_columns(dataset, required, *, file=None, split: str | None = None, p
                         file=file, field=missing[0])
 
 
-def features_for(split: str):
-    """The Arrow features of a processed split, so that empty lists and unlabeled answers keep their types."""
+def _types() -> dict:
     import datasets
 
     string, strings, floats = datasets.Value("string"), datasets.List(datasets.Value("string")), datasets.List(
         datasets.Value("float32"))
-    types = {"id": string, "stem": string, "options": strings, "answer": datasets.Value("int64"), "question": string,
-             "rationale_index": datasets.Value("int64"), "rationale": string, "target": string, "passages": strings,
-             "passage_ids": strings, "passage_scores": floats, "rationales": strings, "candidates": strings,
-             "candidate_ids": strings, "candidate_scores": floats, "silver_passages": strings, "silver_ids": strings}
-    return datasets.Features({column: types[column] for column in columns_for(split)})
+    return {"id": string, "stem": string, "options": strings, "answer": datasets.Value("int64"), "question": string,
+            "rationale_index": datasets.Value("int64"), "rationale": string, "target": string, "passages": strings,
+            "passage_ids": strings, "passage_scores": floats, "rationales": strings, "candidates": strings,
+            "candidate_ids": strings, "candidate_scores": floats, "silver_passages": strings, "silver_ids": strings,
+            "pool_ids": strings, "pool_passages": strings, "pool_rationale_scores": floats,
+            "pool_question_scores": floats, "pool_rationale_size": datasets.Value("int64")}
+
+
+def features_for(split: str, columns: tuple[str, ...] | None = None):
+    """The Arrow features of a processed split (or of its ``columns``), so that empty lists and unlabeled answers
+    keep their types."""
+    import datasets
+
+    types = _types()
+    return datasets.Features({column: types[column] for column in columns or columns_for(split)})
+
+
+def evaluated_columns(retrieval: str, reads_rationale: bool) -> tuple[str, ...]:
+    """The columns an evaluation with ``retrieval`` reads (and the rationales, for a student that reads one)."""
+    return ("id", "stem", "options", "answer") + RETRIEVAL_COLUMNS[retrieval] + (
+        ("rationales",) if reads_rationale else ())
+
+
+def leave_out(dataset, *, retrieval: str, reads_rationale: bool, split: str, file=None):
+    """``(usable rows, {"left_out_without_<what>": ids})``: questions none of whose teacher rationales was kept
+    have no silver passages (retrieval ``oracle``) and no rationale to read; they are left out, with a warning.
+    :class:`DataError` if no question is left."""
+    # (column, metrics key, what they lack)
+    needed = ("silver_ids", "silver_passages", "silver passages") if retrieval == "oracle" else (
+        ("rationales", "rationale", "a teacher rationale") if reads_rationale else None)
+    if not needed:
+        return dataset, {}
+    column, key, what = needed
+    usable = [i for i, values in enumerate(dataset[column]) if values]
+    if not usable:
+        raise DataError(f"no question of the {split} split has {what}", file=file, field=column)
+    if len(usable) == len(dataset):
+        return dataset, {}
+    kept = set(usable)
+    ids = [row_id for i, row_id in enumerate(dataset["id"]) if i not in kept]
+    logger.warning("%d question(s) have no %s (none of their teacher rationales was kept) and are left out: "
+                   "%s", len(ids), what, ", ".join(ids[:10]))
+    return dataset.select(usable), {f"left_out_without_{key}": ids}

@@ -2,7 +2,7 @@
 
 from .arguments import TEMPLATES, StudentDataArguments, StudentModelArguments, StudentTrainingArguments
 from .collator import METHOD_COLUMNS, METHODS, StudentDataCollator
-from .loss import token_nll
+from .losses import token_nll
 from ..lm import is_seq2seq
 from .modeling import add_lora, check_precision, load_student
 from .trainer import StudentTrainer, check_student_dataset, collator_from_args

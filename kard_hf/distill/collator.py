@@ -36,7 +36,7 @@ import torch
 
 from ..data import LETTERS, PromptTemplate
 from ..errors import ConfigError, DataError
-from .loss import IGNORE_INDEX
+from .losses import IGNORE_INDEX
 
 logger = logging.getLogger(__name__)
 

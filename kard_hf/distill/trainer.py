@@ -2,7 +2,7 @@
 
 What it changes, each in the narrowest hook:
 
-- ``compute_loss``: :func:`~kard_hf.distill.loss.token_nll` divided by ``num_items_in_batch``, the
+- ``compute_loss``: :func:`~kard_hf.distill.losses.token_nll` divided by ``num_items_in_batch``, the
   target-token count of the whole accumulated batch. transformers 5.23 passes that count to any
   model whose ``forward`` takes ``**kwargs`` and then trusts the model's loss to be scaled for
   gradient accumulation, but T5 ignores it (a per-micro-batch mean): gradients come out
@@ -24,7 +24,7 @@ from transformers import Seq2SeqTrainer, TrainerCallback
 from ..hub import HubCardMixin, model_card
 from ..errors import DataError
 from .collator import METHOD_COLUMNS, StudentDataCollator
-from .loss import token_nll
+from .losses import token_nll
 from .spec import SPEC_NAME, StudentSpec
 
 METHOD_NAMES = {"ft": "fine-tuning (question → answer)", "rd": "reasoning distillation (RD)",

@@ -4,8 +4,8 @@ trainer mixin that writes card and spec on every save and push (:mod:`.trainer`)
 from .cards import (CITATIONS, dataset_card, describe, hub_id, model_card, record_evaluation, saved_dataset_configs,
                     template)
 from .repo import HubDatasetArguments, hub_errors, push_folder, require_token, resolve_folder
-from .trainer import HubCardMixin
+from .trainer import HubCardMixin, save_card_and_spec
 
 __all__ = ["CITATIONS", "HubCardMixin", "HubDatasetArguments", "dataset_card", "describe", "hub_errors", "hub_id",
            "model_card", "push_folder", "record_evaluation", "require_token", "resolve_folder",
-           "saved_dataset_configs", "template"]
+           "saved_dataset_configs", "save_card_and_spec", "template"]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import jinja2
 
-from .. import __version__
+from ..version import __version__
 from ..fileio import read_json
 
 CITATIONS = {

@@ -10,18 +10,33 @@ also creates the ``hub_revision`` branch, and Hub failures become one-line :clas
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
-from .. import __version__
+from ..version import __version__
 from ..errors import ConfigError
 from ..fileio import write_json
 from .repo import hub_errors, require_token
+
+logger = logging.getLogger(__name__)
+
+
+MODEL_SPEC_NAME = "kard_hf_model.json"
+
+
+def save_card_and_spec(folder, card, spec: dict, *, hub_id: str | None, spec_name: str = MODEL_SPEC_NAME) -> None:
+    """The one card path of every saved model: the spec (with ``hub_id`` and the kard_hf version) and ``README.md``
+    (``card``) into ``folder``. The trainers write through :class:`HubCardMixin`, the reranker's façade directly."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    write_json(folder / spec_name, {**spec, "hub_id": hub_id, "kard_hf_version": __version__})
+    card.save(folder / "README.md")
 
 
 class HubCardMixin:
     """Writes card and spec on every save and push. Subclasses define :meth:`hub_card` and :meth:`hub_spec`."""
 
-    spec_name = "kard_hf_model.json"
+    spec_name = MODEL_SPEC_NAME
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -55,10 +70,30 @@ class HubCardMixin:
 
     def write_hub_files(self, folder, *, model_name: str | None = None) -> None:
         """Write ``README.md`` and the spec into ``folder``."""
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        write_json(folder / self.spec_name, {**self.hub_spec(), "hub_id": self.hub_id, "kard_hf_version": __version__})
-        self.hub_card(model_name or self.default_model_name()).save(folder / "README.md")
+        save_card_and_spec(folder, self.hub_card(model_name or self.default_model_name()), self.hub_spec(),
+                           hub_id=self.hub_id, spec_name=self.spec_name)
+
+    # -- the end of a run -----------------------------------------------------------------------------
+    def train_and_save(self, resume_from_checkpoint=None, *, merge_lora: bool = False) -> dict | None:
+        """The one way every kard_hf training run ends: train, evaluate (when there is an eval set), merge the LoRA
+        adapters (``merge_lora``; not under DeepSpeed, whose sharded weights peft cannot merge), then ``save_model``,
+        which writes card and spec and pushes when ``push_to_hub`` is set. Returns the eval metrics (or None)."""
+        result = self.train(resume_from_checkpoint=resume_from_checkpoint)
+        self.log_metrics("train", result.metrics)
+        self.save_metrics("train", result.metrics)
+        self.save_state()
+        metrics = None
+        if self.eval_dataset is not None:
+            metrics = self.evaluate()
+            self.save_metrics("eval", metrics)
+        if merge_lora:
+            if self.is_deepspeed_enabled:
+                logger.warning("merge_lora is skipped under DeepSpeed: the adapters are saved; merge them with "
+                               "peft's merge_and_unload after loading")
+            else:
+                self.model = self.model.merge_and_unload()
+        self.save_model()
+        return metrics
 
     # -- Trainer hooks ------------------------------------------------------------------------------
     def _save(self, output_dir: str | None = None, state_dict=None) -> None:

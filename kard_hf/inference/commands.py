@@ -5,26 +5,26 @@ from __future__ import annotations
 import json
 import logging
 import sys
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..arguments import make_parser
+from ..parsing import make_parser
 from ..consistency import check_student_knowledge_base
-from ..data.loaders import FORMATS, load_mcq
-from ..data.processed import require_columns
+from ..data.loaders import FORMATS, load_mcq, parse_rows
+from ..data.processed import RETRIEVAL_COLUMNS, RETRIEVAL_MODES, evaluated_columns, leave_out, require_columns
 from ..data.schema import MCQExample
 from ..data.store import load_dataset_dict
 from ..errors import ConfigError, DataError
-from ..fileio import atomic_path, claim_output, write_json
+from ..fileio import atomic_path, claim_output, jsonl_rows, write_json
 from .metrics import accuracy, format_table, summarize
-from .pipeline import RETRIEVAL_MODES, Decoding, Pipeline, Retrieved, load_pipeline
+from .base import Decoding, Pipeline, Retrieved
+from .pipeline import load_pipeline
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass
-class PipelineArguments:
+class InferenceArguments:
     """The student and what it reads."""
 
     student: str = field(metadata={"help": "A student folder or Hub id trained with kard-hf train (full model, LoRA adapter, or KNIFE)."})
@@ -94,10 +94,10 @@ def _rouge_l(predictions, examples) -> float:
 
 
 def make_evaluate_parser():
-    return make_parser((PipelineArguments, EvaluateArguments), prog="kard-hf evaluate")
+    return make_parser((InferenceArguments, EvaluateArguments), prog="kard-hf evaluate")
 
 
-def evaluate(pipeline_args: PipelineArguments, args: EvaluateArguments) -> dict:
+def evaluate(pipeline_args: InferenceArguments, args: EvaluateArguments) -> dict:
     """Answer a processed split with a student, write predictions.jsonl and metrics.json, print the table;
     returns the metrics."""
     claim_output(args.output_dir, overwrite=args.overwrite_output_dir, inputs=(
@@ -115,28 +115,12 @@ def evaluate(pipeline_args: PipelineArguments, args: EvaluateArguments) -> dict:
         raise DataError(f"the {args.split} split is empty", file=args.dataset)
     pipeline = pipeline_args.pipeline()
     _check_fingerprints(pipeline, manifest, args.dataset)
-    columns = {"bm25": ("candidates", "candidate_ids"), "reranker": ("candidates", "candidate_ids"),
-               "oracle": ("silver_passages", "silver_ids"), "none": ()}[pipeline.retrieval]
-    columns_read = columns + (("rationales",) if pipeline.reads_rationale else ())
-    require_columns(dataset, ("id", "stem", "options", "answer") + columns_read, file=args.dataset, split=args.split,
-                    purpose=f"for retrieval '{pipeline.retrieval}'" + (" and the rationale" if pipeline.reads_rationale else ""))
-    # questions none of whose teacher rationales was kept have no silver passages and no rationale to read:
-    # (column, metrics key, what they lack)
-    needed = ("silver_ids", "silver_passages", "silver passages") if pipeline.retrieval == "oracle" else (
-        ("rationales", "rationale", "a teacher rationale") if pipeline.reads_rationale else None)
-    left_out = {}
-    if needed:
-        column, key, what = needed
-        usable = [i for i, values in enumerate(dataset[column]) if values]
-        if not usable:
-            raise DataError(f"no question of the {args.split} split has {what}", file=args.dataset, field=column)
-        if len(usable) < len(dataset):
-            kept = set(usable)
-            ids = [row_id for i, row_id in enumerate(dataset["id"]) if i not in kept]
-            logger.warning("%d question(s) have no %s (none of their teacher rationales was kept) and are left out: "
-                           "%s", len(ids), what, ", ".join(ids[:10]))
-            dataset = dataset.select(usable)
-            left_out = {f"left_out_without_{key}": ids}
+    require_columns(dataset, evaluated_columns(pipeline.retrieval, pipeline.reads_rationale), file=args.dataset,
+                    split=args.split, purpose=f"for retrieval '{pipeline.retrieval}'" + (
+                        " and the rationale" if pipeline.reads_rationale else ""))
+    dataset, left_out = leave_out(dataset, retrieval=pipeline.retrieval, reads_rationale=pipeline.reads_rationale,
+                                  split=args.split, file=args.dataset)
+    columns = RETRIEVAL_COLUMNS[pipeline.retrieval]
     pool = Retrieved(dataset[columns[0]], dataset[columns[1]]) if columns else None
     examples = _examples(dataset)
     decoding = pipeline_args.decoding_config()
@@ -179,19 +163,13 @@ class PredictArguments:
 
 
 def make_predict_parser():
-    return make_parser((PipelineArguments, PredictArguments), prog="kard-hf predict")
+    return make_parser((InferenceArguments, PredictArguments), prog="kard-hf predict")
 
 
-def predict(pipeline_args: PipelineArguments, args: PredictArguments) -> None:
+def predict(pipeline_args: InferenceArguments, args: PredictArguments) -> None:
     """Answer new questions (retrieving from a knowledge base for kard students); one JSON line per question."""
-    if args.questions == "-":
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "stdin.jsonl"
-            path.write_bytes(sys.stdin.buffer.read())
-            try:
-                examples = load_mcq(path, "jsonl")
-            except DataError as e:
-                raise DataError(e.message, file="<stdin>", row=e.row, field=e.field) from None
+    if args.questions == "-":  # the loaders' own row parser, on JSONL lines
+        examples = parse_rows(jsonl_rows(sys.stdin.buffer, file="<stdin>"), "jsonl", file="<stdin>")
     else:
         examples = load_mcq(args.questions, args.questions_format)
     pipeline = pipeline_args.pipeline()

@@ -8,92 +8,21 @@ the prompt at test time is the prompt it was trained on.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
 import torch
 from tqdm.auto import tqdm
 
 from ..data.formatting import format_question
+from ..data.processed import RETRIEVAL_MODES
 from ..data.schema import LETTERS, MCQExample
 from ..distill.collator import StudentDataCollator
 from ..distill.spec import StudentSpec
 from ..errors import ConfigError
 from ..hub import resolve_folder
 from ..lm import load_lm
+from .base import Decoding, Pipeline, Prediction, Retrieved
 from .metrics import vote
-
-RETRIEVAL_MODES = ("none", "bm25", "reranker", "oracle")
-
-
-@dataclass(frozen=True)
-class Decoding:
-    """Greedy decoding, or self-consistency: ``num_samples`` sampled rationales and a majority vote."""
-
-    strategy: str = "sample"
-    num_samples: int = 5
-    top_k: int = 50
-    top_p: float = 0.95
-    temperature: float = 1.0
-    max_new_tokens: int = 256
-
-    def __post_init__(self):
-        if self.strategy not in ("greedy", "sample"):
-            raise ConfigError(f"unknown decoding {self.strategy!r}; expected greedy or sample", field="decoding")
-        if self.num_samples < 1 or self.max_new_tokens < 1:
-            raise ConfigError("num_samples and max_new_tokens must be at least 1", field="num_samples")
-
-    def generate_kwargs(self) -> dict:
-        if self.strategy == "greedy":
-            return {"do_sample": False, "num_beams": 1, "max_new_tokens": self.max_new_tokens}
-        return {"do_sample": True, "top_k": self.top_k, "top_p": self.top_p, "temperature": self.temperature,
-                "num_return_sequences": self.num_samples, "max_new_tokens": self.max_new_tokens}
-
-
-@dataclass
-class Prediction:
-    """One answered question: what the student read, wrote and chose."""
-
-    id: str
-    passages: list[str]
-    passage_ids: list[str]
-    generations: list[str]
-    votes: dict[str, int]
-    prediction: int | None
-    gold: int | None
-
-    def to_dict(self) -> dict:
-        letter = None if self.prediction is None else LETTERS[self.prediction]
-        gold = None if self.gold is None else LETTERS[self.gold]
-        return {"id": self.id, "passage_ids": self.passage_ids, "passages": self.passages,
-                "rationales": self.generations, "votes": self.votes, "prediction": letter, "gold": gold,
-                "correct": self.gold is not None and self.prediction == self.gold}
-
-
-@dataclass
-class Retrieved:
-    """Passages (and their ids) chosen for each question."""
-
-    texts: list[list[str]] = field(default_factory=list)
-    ids: list[list[str]] = field(default_factory=list)
-
-
-class Pipeline(Protocol):
-    """What ``kard-hf evaluate`` and ``predict`` need of a student: its spec, what it reads, and answers.
-
-    :class:`KARDPipeline` (ft / rd / kard students) and :class:`~kard_hf.knife.KnifePipeline` implement it.
-    """
-
-    spec: StudentSpec
-    retrieval: str
-    num_passages: int
-    knowledge_base: object | None
-    reads_rationale: bool  # reads each question's teacher rationale (a KNIFE teacher)
-
-    def __call__(self, examples: list[MCQExample], *, candidates: Retrieved | None = None,
-                 silver: Retrieved | None = None, decoding: Decoding = ..., seed: int = 0,
-                 show_progress: bool = False) -> list[Prediction]: ...
 
 
 def load_trained_student(path_or_id: str | Path):
@@ -108,12 +37,11 @@ def load_pipeline(student: str | Path, *, batch_size: int = 16, **kwargs) -> Pip
     """The pipeline of a student folder or Hub id, chosen by its ``model_type`` (AutoConfig knows kard_hf's)."""
     from transformers import AutoConfig
 
-    from .. import auto  # noqa: F401  (AutoConfig learns kard_hf's model types)
     from ..knife.modeling import KNIFE_MODEL_TYPES
 
     folder = resolve_folder(student, what="student")
     if AutoConfig.from_pretrained(folder).model_type in KNIFE_MODEL_TYPES:
-        from ..knife.pipeline import KnifePipeline
+        from .knife import KnifePipeline
 
         return KnifePipeline.from_pretrained(folder, batch_size=batch_size, **kwargs)
     return KARDPipeline.from_pretrained(folder, batch_size=batch_size, **kwargs)

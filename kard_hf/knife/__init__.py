@@ -10,13 +10,10 @@ from .modeling import (KnifeBartForMultipleChoice, KnifeForMultipleChoice, Knife
                        load_knife_backbone)
 from .predict import load_knife_model, predict_choices
 from .trainer import KnifeTeacherTrainer, KnifeTrainer, choice_accuracy
-from .pipeline import KnifePipeline
-from .. import auto  # noqa: F401,E402  (registers knife_t5 and knife_bart with the Auto classes)
 
 __all__ = [
     "KnifeT5Config", "KnifeT5ForMultipleChoice", "KnifeBartConfig", "KnifeBartForMultipleChoice", "KnifeForMultipleChoice",
     "KnifeOutput", "load_knife_backbone", "KnifeCollator",
     "KnifeDistillationCollator", "load_knife_rows", "KnifeLossWeights", "knife_loss", "masked_distance",
     "KnifeTeacherTrainingArguments", "KnifeTrainingArguments", "KnifeTeacherTrainer", "KnifeTrainer", "choice_accuracy", "load_knife_model", "predict_choices",
-    "KnifePipeline",
 ]

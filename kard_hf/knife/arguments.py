@@ -10,7 +10,7 @@ from ..data.loaders import FORMATS
 from ..errors import ConfigError
 from .losses import DISTANCES, KD_MODES, KnifeLossWeights
 
-METHODS = ("knife-teacher", "knife")
+KNIFE_METHODS = ("knife-teacher", "knife")
 DATASET_FORMATS = ("processed",) + FORMATS
 
 
@@ -20,8 +20,8 @@ class KnifeMethodArguments:
                                           "a student from it)."})
 
     def __post_init__(self):
-        if self.method not in METHODS:
-            raise ConfigError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}", field="method")
+        if self.method not in KNIFE_METHODS:
+            raise ConfigError(f"method must be one of {', '.join(KNIFE_METHODS)}, got {self.method!r}", field="method")
 
 
 @dataclass

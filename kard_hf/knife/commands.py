@@ -1,6 +1,6 @@
 """``kard-hf train --method knife-teacher|knife``: train the rationale-bottleneck teacher, or distil a student from it.
 
-``kard_hf.distill.commands`` builds :func:`make_knife_parser` for every ``--method knife*`` and hands the
+The command registry (:data:`kard_hf.cli.COMMANDS`) builds :func:`make_knife_parser` for every ``--method knife*`` and hands the
 parsed groups to :func:`train`.
 """
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 from transformers import AutoConfig, AutoModelForMultipleChoice, AutoTokenizer
 
-from ..arguments import make_parser
+from ..parsing import make_parser
 from ..data.formatting import PromptTemplate
 from ..distill.spec import StudentSpec
 from ..errors import ConfigError, ModelError
@@ -37,7 +37,7 @@ def _card_context(data: KnifeDataArguments, model: KnifeModelArguments, training
             "dataset": data.dataset, **extra}
 
 
-def train_teacher(data: KnifeDataArguments, model_args: KnifeModelArguments, training: KnifeTeacherTrainingArguments):
+def train_knife_teacher(data: KnifeDataArguments, model_args: KnifeModelArguments, training: KnifeTeacherTrainingArguments):
     """Fine-tune a T5 or BART on (question ⊕ choice ⊕ rationale) with the decoder limited to the task input."""
     tokenizer = AutoTokenizer.from_pretrained(model_args.model_name_or_path)
     model = load_knife_backbone(model_args.model_name_or_path, role="teacher",
@@ -67,7 +67,7 @@ def load_teacher(name_or_path: str):
     return teacher, AutoTokenizer.from_pretrained(folder)
 
 
-def train_student(data: KnifeDataArguments, model_args: KnifeModelArguments, training: KnifeTrainingArguments):
+def train_knife_student(data: KnifeDataArguments, model_args: KnifeModelArguments, training: KnifeTrainingArguments):
     """Distil the teacher's hidden states into a student that reads the task input only."""
     if not model_args.teacher_model_name_or_path:
         raise ConfigError("--method knife needs --teacher_model_name_or_path (a --method knife-teacher checkpoint)",
@@ -100,13 +100,9 @@ def train_student(data: KnifeDataArguments, model_args: KnifeModelArguments, tra
 
 
 def _run(trainer, training):
-    """Train, save, evaluate, push. ``--resume_from_checkpoint last`` resumes from output_dir's latest complete checkpoint."""
-    trainer.train(resume_from_checkpoint=resolve_checkpoint(training.resume_from_checkpoint, training.output_dir))
-    trainer.save_model()
-    if trainer.eval_dataset is not None:
-        trainer.save_metrics("eval", trainer.evaluate())
-    if training.push_to_hub:
-        trainer.push_to_hub()
+    """Train, evaluate, save (and push: ``save_model`` does). ``--resume_from_checkpoint last`` resumes from
+    output_dir's latest complete checkpoint."""
+    trainer.train_and_save(resolve_checkpoint(training.resume_from_checkpoint, training.output_dir))
     return trainer
 
 
@@ -119,4 +115,4 @@ def make_knife_parser(method: str):
 
 def train(method_args: KnifeMethodArguments, data: KnifeDataArguments, model_args: KnifeModelArguments, training):
     """``kard-hf train --method knife-teacher|knife``: train the teacher, or distil a student from one."""
-    return (train_teacher if method_args.method == "knife-teacher" else train_student)(data, model_args, training)
+    return (train_knife_teacher if method_args.method == "knife-teacher" else train_knife_student)(data, model_args, training)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 from torch.nn import functional as F
-from transformers import AutoConfig
+from transformers import AutoConfig, AutoModel, AutoModelForMultipleChoice
 from transformers.modeling_outputs import ModelOutput
 from transformers.models.bart.modeling_bart import (BartDecoder, BartEncoder, BartPreTrainedModel,
                                                     BartScaledWordEmbedding)
@@ -178,3 +178,11 @@ def load_knife_backbone(name_or_path: str, *, role: str, **config_overrides) -> 
         raise ModelError(f"the KNIFE {role} must be a T5- or BART-family encoder-decoder model "
                          f"({', '.join(FAMILIES)}); {name_or_path!r} is model_type {config.model_type!r}")
     return FAMILIES[config.model_type].from_backbone(name_or_path, **config_overrides)
+
+
+# AutoConfig, AutoModel and AutoModelForMultipleChoice learn the KNIFE model types where the models are defined, so
+# importing them is what lets a saved KNIFE folder load by its model_type.
+for _config, _model in ((KnifeT5Config, KnifeT5ForMultipleChoice), (KnifeBartConfig, KnifeBartForMultipleChoice)):
+    AutoConfig.register(_config.model_type, _config, exist_ok=True)
+    AutoModel.register(_config, _model, exist_ok=True)
+    AutoModelForMultipleChoice.register(_config, _model, exist_ok=True)

@@ -10,7 +10,6 @@ from transformers import AutoModelForMultipleChoice, AutoTokenizer
 
 from ..hub import resolve_folder
 from .collator import KnifeCollator
-from .. import auto  # noqa: F401  (AutoModelForMultipleChoice learns the KNIFE model types)
 from .modeling import KnifeForMultipleChoice
 
 

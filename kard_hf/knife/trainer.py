@@ -43,7 +43,7 @@ class _KnifeHubFiles(HubCardMixin):
     """The KNIFE card and spec, from ``card_context`` (role, title, base_model, dataset, teacher, losses...).
 
     Teacher and student also record their ``input_spec`` (the token budgets they trained with) in
-    ``kard_hf_student.json``, as KARD students do, so that :class:`~kard_hf.knife.KnifePipeline` cuts its
+    ``kard_hf_student.json``, as KARD students do, so that :class:`~kard_hf.inference.knife.KnifePipeline` cuts its
     inputs the same way."""
 
     card_context: dict

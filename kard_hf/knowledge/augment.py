@@ -14,9 +14,9 @@ import hashlib
 import logging
 from pathlib import Path
 
-from .. import __version__
+from ..version import __version__
 from ..data.formatting import format_question, format_target
-from ..data.processed import TRAIN_SPLIT, features_for
+from ..data.processed import POOL_COLUMNS, TRAIN_SPLIT, features_for
 from ..data.schema import MCQExample
 from ..errors import DataError
 from .journal import journaled_search
@@ -70,9 +70,6 @@ def augment_eval(examples: list[MCQExample], kb: KnowledgeBase, *, candidates: i
     return rows
 
 
-POOL_COLUMNS = ("pool_ids", "pool_passages", "pool_rationale_scores", "pool_question_scores", "pool_rationale_size")
-
-
 def reranker_pools(kb: KnowledgeBase, rationales: list[str], questions: list[str], *, rationale_pool: int,
                    question_pool: int, num_threads: int = 1, journal: Path | None = None,
                    split: str = TRAIN_SPLIT) -> dict[str, list]:
@@ -106,22 +103,18 @@ def reranker_pools(kb: KnowledgeBase, rationales: list[str], questions: list[str
 def add_reranker_pools(dataset, split: str, kb: KnowledgeBase, *, rationale_pool: int = 32, question_pool: int = 32,
                        num_threads: int = 1, journal: Path | None = None):
     """``dataset`` (one processed split) with the :data:`POOL_COLUMNS` of :func:`reranker_pools` added."""
-    import datasets
-
     from ..data.processed import first_rationale, rationale_column
 
     rationales = [first_rationale(value) for value in dataset[rationale_column(split)]]
     columns = reranker_pools(kb, rationales, list(dataset["question"]), rationale_pool=rationale_pool,
                              question_pool=question_pool, num_threads=num_threads, journal=journal, split=split)
-    strings, floats = datasets.List(datasets.Value("string")), datasets.List(datasets.Value("float32"))
-    types = {"pool_ids": strings, "pool_passages": strings, "pool_rationale_scores": floats,
-             "pool_question_scores": floats, "pool_rationale_size": datasets.Value("int64")}
+    types = features_for(split, POOL_COLUMNS)
     for column in POOL_COLUMNS:
         dataset = dataset.add_column(column, columns[column], feature=types[column])
     return dataset
 
 
-def augment(splits: dict[str, list[MCQExample]], kb: KnowledgeBase, *, train_passages: int = 5,
+def augment_splits(splits: dict[str, list[MCQExample]], kb: KnowledgeBase, *, train_passages: int = 5,
             candidates: int = 100, silver_passages: int = 5, num_threads: int = 1, teacher: dict | None = None,
             rationale_filter: dict | None = None, validation_from_train: dict | None = None,
             journal: str | Path | None = None, shard: tuple[int, int] = (0, 1), rationale_pool: int = 32,
@@ -133,7 +126,7 @@ def augment(splits: dict[str, list[MCQExample]], kb: KnowledgeBase, *, train_pas
     (:class:`kard_hf.data.arguments.QuestionDataArguments`); they go into the manifest as they are.
     ``journal``: a folder where searches are recorded and resumed from. ``shard=(i, n)``: only the
     questions ``i, i + n, i + 2n, ...`` of each split; the manifest records what the whole set is,
-    so that :func:`merge_shards` can check that every question is present exactly once.
+    so that :func:`~kard_hf.knowledge.shards.merge_datasets` can check that every question is present exactly once.
     """
     import datasets
 

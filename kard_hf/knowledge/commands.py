@@ -7,17 +7,17 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..arguments import make_parser
+from ..parsing import make_parser
 from ..data.arguments import QuestionDataArguments
 from ..data.store import load_dataset_dict, push_dataset_dict, save_dataset_dict
 from ..errors import ConfigError, KnowledgeBaseError
 from ..fileio import atomic_path, claim_output
 from ..hub import HubDatasetArguments
-from .augment import augment as augment_splits
-from .build import CHUNK_SIZE
-from .corpus import CORPUS_FORMATS, CorpusColumns, iter_corpus
+from .augment import augment_splits
+from ..bm25.build import CHUNK_SIZE
+from ..bm25.corpus import CORPUS_FORMATS, CorpusColumns, iter_corpus
 from .kb import BM25Parameters, KnowledgeBase
-from .shards import merge_shards as merge_datasets
+from .shards import merge_datasets
 
 logger = logging.getLogger(__name__)
 

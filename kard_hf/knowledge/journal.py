@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from .build import resolve_workers
+from ..bm25.build import resolve_workers
 from .kb import KnowledgeBase
 
 logger = logging.getLogger(__name__)

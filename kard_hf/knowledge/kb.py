@@ -23,15 +23,15 @@ from typing import Iterable, NamedTuple
 import numpy as np
 from tqdm.auto import tqdm
 
-from .. import __version__
+from ..version import __version__
 from ..errors import KnowledgeBaseError
 from ..fileio import atomic_path, read_json, write_json
 from ..hub import dataset_card, push_folder, resolve_folder
-from .analysis import Analyzer
-from .build import CHUNK_SIZE, resolve_workers, write_index_folder
-from .index import INDEX_FILES, Index
-from .maxscore import SLAB
-from .strings import StringTable
+from ..bm25.analysis import Analyzer
+from ..bm25.build import CHUNK_SIZE, resolve_workers, write_index_folder
+from ..bm25.index import INDEX_FILES, Index
+from ..bm25.maxscore import SLAB
+from ..bm25.strings import StringTable
 
 MANIFEST_NAME = "kard_hf_kb.json"
 FORMAT_VERSION = 3  # 1: the bm25s index of kard_hf <= 0.1.0.dev0; 2: int32 passage rows in the postings (neither
@@ -103,10 +103,10 @@ class KnowledgeBase:
     def build(cls, passages: dict[str, list[str]], parameters: BM25Parameters = BM25Parameters(),
               show_progress: bool = True, *, num_proc: int = 1, chunk_size: int = CHUNK_SIZE,
               slab_size: int = SLAB) -> "KnowledgeBase":
-        """Index ``{"id", "title", "text"}`` columns (see :func:`kard_hf.knowledge.corpus.read_corpus`).
+        """Index ``{"id", "title", "text"}`` columns (see :func:`kard_hf.bm25.corpus.read_corpus`).
 
         The KB lives in a temporary folder until :meth:`save_pretrained`; for a corpus that does not
-        fit in memory use :meth:`build_folder` with :func:`~kard_hf.knowledge.corpus.iter_corpus`.
+        fit in memory use :meth:`build_folder` with :func:`~kard_hf.bm25.corpus.iter_corpus`.
         """
         if not passages["id"]:
             raise KnowledgeBaseError("the corpus has no passages")

@@ -19,7 +19,7 @@ def _questions(dataset) -> list[list[dict]]:
     return [list(rows) for _, rows in groupby(dataset, key=lambda row: row["id"])]
 
 
-def merge_shards(shards: list[tuple[str, object, dict]]):
+def merge_datasets(shards: list[tuple[str, object, dict]]):
     """``(DatasetDict, manifest)`` from ``(name, DatasetDict, manifest)`` of every shard."""
     import datasets
 

@@ -2,7 +2,7 @@
 BM25 scores them given the teacher's rationale.
 
 Importing this package registers ``model_type="kard_reranker"`` with ``AutoConfig`` and ``AutoModel``
-(:mod:`kard_hf.auto`), so ``AutoModel.from_pretrained(folder)`` works without ``trust_remote_code``.
+(at the bottom of :mod:`.modeling`), so ``AutoModel.from_pretrained(folder)`` works without ``trust_remote_code``.
 """
 
 from .candidates import CandidateSampler, build_candidates
@@ -13,8 +13,6 @@ from .metrics import evaluate_reranker, ranking_metrics
 from .modeling import KardRerankerModel, RerankerOutput, late_interaction_scores
 from .rerank import Reranker, RerankResults
 from .trainer import RerankerTrainer, RerankerTrainingArguments, apply_lora
-
-from .. import auto  # noqa: F401,E402  (registers the model types)
 
 __all__ = [
     "KardRerankerConfig", "KardRerankerModel", "RerankerOutput", "late_interaction_scores",

@@ -14,9 +14,8 @@ import zlib
 
 import numpy as np
 
-from ..data.processed import TRAIN_SPLIT, first_rationale, rationale_column, require_columns
+from ..data.processed import POOL_COLUMNS, TRAIN_SPLIT, first_rationale, rationale_column, require_columns
 from ..errors import ConfigError, DataError
-from ..knowledge.augment import POOL_COLUMNS
 
 CANDIDATE_COLUMNS = ("id", "question", "candidate_ids", "candidates", "rationale_scores", "question_scores",
                      "rationale_pool_size")

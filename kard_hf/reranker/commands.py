@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from transformers.trainer_utils import IntervalStrategy
 
-from ..arguments import make_parser
+from ..parsing import make_parser
 from ..data.processed import TRAIN_SPLIT
 from ..data.store import load_dataset_dict
 from ..errors import ConfigError
@@ -110,10 +110,7 @@ def train_reranker(model_args: RerankerModelArguments, data_args: RerankerDataAr
     trainer = RerankerTrainer(model=model, args=args, train_dataset=train, eval_dataset=eval_dataset,
                               processing_class=tokenizer, base_model=model_args.backbone, dataset_name=data_args.dataset,
                               lora_args=model_args)
-    trainer.train(resume_from_checkpoint=resume)
-    metrics = trainer.evaluate() if eval_dataset is not None else None
-    if model_args.use_lora:
-        trainer.model = trainer.model.merge_and_unload()  # the saved and pushed reranker is one plain model
-    trainer.save_model()  # card and spec too; pushes when push_to_hub is set
+    # the saved and pushed reranker is one plain model: its LoRA adapters are merged
+    metrics = trainer.train_and_save(resume, merge_lora=model_args.use_lora)
     if trainer.is_world_process_zero():
         print(f"reranker saved to {args.output_dir}" + (f"\n{format_comparison(metrics, prefix='eval_')}" if metrics else ""))

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import AutoModel, PreTrainedModel
+from transformers import AutoConfig, AutoModel, PreTrainedModel
 from transformers.utils import ModelOutput
 
 from .configuration import KardRerankerConfig, check_encoder_config
@@ -90,3 +90,8 @@ class KardRerankerModel(PreTrainedModel):
         index = candidate_index.clamp(min=0)
         scores = late_interaction_scores(query, query_attention_mask, passages[index], passage_attention_mask[index])
         return RerankerOutput(scores=scores.masked_fill(~valid, torch.finfo(scores.dtype).min))
+
+
+# AutoConfig and AutoModel learn kard_reranker where the model is defined (no trust_remote_code for a saved folder).
+AutoConfig.register(KardRerankerConfig.model_type, KardRerankerConfig, exist_ok=True)
+AutoModel.register(KardRerankerConfig, KardRerankerModel, exist_ok=True)

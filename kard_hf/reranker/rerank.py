@@ -17,11 +17,10 @@ from tqdm.auto import tqdm
 
 from ..errors import DataError
 from ..fileio import atomic_path
-from ..hub import model_card, push_folder, resolve_folder
+from ..hub import model_card, push_folder, resolve_folder, save_card_and_spec
 from .modeling import KardRerankerModel, late_interaction_scores
 
-
-SPEC_NAME = "kard_hf_model.json"
+RERANKER_SPEC = {"kind": "reranker"}  # what kard_hf_model.json says of a reranker, from the trainer or the façade
 
 
 def reranker_card(config, *, model_name: str, base_model=None, dataset=None, training: dict | None = None,
@@ -73,15 +72,12 @@ class Reranker:
 
     def save_pretrained(self, path: str | Path, *, repo_id: str | None = None, **card_context) -> Path:
         """Write weights, tokenizer, card (see :func:`reranker_card`) and spec to ``path``, atomically."""
-        from .. import __version__
-        from ..fileio import write_json
-
         with atomic_path(path) as tmp:
             self.model.save_pretrained(tmp)
             self.tokenizer.save_pretrained(tmp)
-            write_json(tmp / SPEC_NAME, {"kind": "reranker", "hub_id": repo_id, "kard_hf_version": __version__})
-            reranker_card(self.model.config, model_name=(repo_id or Path(path).name).split("/")[-1], repo_id=repo_id,
-                          **card_context).save(tmp / "README.md")
+            card = reranker_card(self.model.config, model_name=(repo_id or Path(path).name).split("/")[-1],
+                                 repo_id=repo_id, **card_context)
+            save_card_and_spec(tmp, card, RERANKER_SPEC, hub_id=repo_id)
         return Path(path)
 
     def push_to_hub(self, repo_id: str, *, private: bool | None = None, revision: str | None = None,

@@ -18,7 +18,7 @@ from .collator import RerankerCollator
 from .candidates import CandidateSampler
 from .losses import DEFAULT_TAU1, DEFAULT_TAU2, LOSS_TYPES, BM25DistillationLoss
 from .metrics import evaluate_reranker, format_comparison
-from .rerank import SPEC_NAME, Reranker, reranker_card
+from .rerank import RERANKER_SPEC, Reranker, reranker_card
 
 
 @dataclass
@@ -95,7 +95,6 @@ class RerankerTrainer(HubCardMixin, Trainer):
     """
 
     args: RerankerTrainingArguments
-    spec_name = SPEC_NAME
 
     def __init__(self, model=None, args: RerankerTrainingArguments | None = None, train_dataset=None,
                  eval_dataset=None, processing_class=None, data_collator=None, *, base_model: str | None = None,
@@ -114,7 +113,7 @@ class RerankerTrainer(HubCardMixin, Trainer):
         self.base_model, self.dataset_name, self.lora_args = base_model, dataset_name, lora_args
 
     def hub_spec(self) -> dict:
-        return {"kind": "reranker"}
+        return RERANKER_SPEC
 
     def hub_card(self, model_name: str):
         args = self.args

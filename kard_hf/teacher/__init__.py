@@ -7,9 +7,9 @@ custom teacher subclasses :class:`Teacher` and goes through :func:`sample_ration
 
 from .base import Completion, Job, SamplingParams, Teacher
 from .cache import SampleCache
-from .filtering import AnswerFilter, FilterCounts, NoFilter, VerifierFilter, filter_rationales, make_filter
+from ..data.filtering import AnswerFilter, FilterCounts, NoFilter, VerifierFilter, filter_rationales, make_filter
 from .openai_compat import OpenAICompatibleTeacher
-from .pipeline import sample_rationales
+from .sampling import sample_rationales
 from .prompts import BUILTIN_PROMPTS, FEW_SHOT_PROMPTS, RationalePrompt, load_prompt
 
 __all__ = [

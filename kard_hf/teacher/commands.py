@@ -13,7 +13,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 
-from ..arguments import make_parser
+from ..parsing import make_parser
 from ..data import examples_to_dataset
 from ..data.arguments import FilterArguments, QuestionArguments
 from ..data.store import push_dataset_dict, save_dataset_dict
@@ -22,9 +22,9 @@ from ..fileio import claim_output
 from ..hub import HubDatasetArguments
 from .base import SamplingParams, Teacher
 from .cache import SampleCache
-from .filtering import filter_rationales
+from ..data.filtering import filter_rationales
 from .openai_compat import DEFAULT_BASE_URL, OpenAICompatibleTeacher, host_of
-from .pipeline import sample_rationales
+from .sampling import sample_rationales
 from .prompts import load_prompt
 from .scrub import scrub_logs
 

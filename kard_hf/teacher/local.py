@@ -6,22 +6,8 @@ from itertools import groupby
 from typing import Callable, Sequence
 
 from ..errors import ConfigError
+from ..lm import load_prompted_lm
 from .base import Completion, Job, SamplingParams, Teacher, cut_at_stop
-
-
-def load_prompted_lm(model_name_or_path: str, *, purpose: str):
-    """``(model, tokenizer)`` of :func:`kard_hf.lm.load_lm`, in eval mode, set up for prompting.
-
-    Too long inputs lose their beginning (the end holds the question or the verifier's cue); a
-    causal tokenizer also pads on the left, so generation continues right after the prompt.
-    """
-    from ..lm import load_lm
-
-    model, tokenizer = load_lm(model_name_or_path, purpose=purpose)
-    tokenizer.truncation_side = "left"
-    if not model.config.is_encoder_decoder:
-        tokenizer.padding_side = "left"
-    return model.eval(), tokenizer
 
 
 class TransformersTeacher(Teacher):
@@ -87,7 +73,9 @@ class TransformersTeacher(Teacher):
         with torch.no_grad():
             output = self.lm.generate(**inputs, do_sample=sampling.temperature > 0, temperature=sampling.temperature or None,
                                       top_p=sampling.top_p, max_new_tokens=sampling.max_new_tokens,
-                                      num_return_sequences=n, pad_token_id=self.tokenizer.pad_token_id)
+                                      num_return_sequences=n, pad_token_id=self.tokenizer.pad_token_id,
+                                      # generation ends at a stop string; the text is still cut there
+                                      stop_strings=[s for s in sampling.stop if s] or None, tokenizer=self.tokenizer)
         if not self.lm.config.is_encoder_decoder:
             output = output[:, inputs["input_ids"].shape[1]:]  # drop the prompt
         texts = self.tokenizer.batch_decode(output, skip_special_tokens=True)

@@ -29,17 +29,25 @@ class AnalyzedChunk(NamedTuple):
     lengths: np.ndarray
 
 
+# bm25s's stopword lists (bm25s.stopwords.STOPWORDS_<suffix>), by code and by English name as bm25s accepts them
+STOPWORD_LISTS = {**dict.fromkeys(("en", "english"), "EN"), **dict.fromkeys(("en_plus", "english_plus"), "EN_PLUS"),
+                  **{name: language.upper() for code, language in (
+                      ("de", "german"), ("nl", "dutch"), ("fr", "french"), ("es", "spanish"), ("pt", "portuguese"),
+                      ("it", "italian"), ("ru", "russian"), ("sv", "swedish"), ("no", "norwegian"), ("zh", "chinese"),
+                      ("tr", "turkish"), ("ko", "korean"), ("da", "danish")) for name in (code, language)}}
+
+
 class Analyzer:
     """Tokenizes texts as the knowledge base's parameters say (picklable: it is sent to worker processes)."""
 
     def __init__(self, stemmer: str | None, stopwords: str | None):
-        from bm25s.tokenization import _infer_stopwords  # bm25s's named lists (en, de, ...)
+        import bm25s.stopwords  # bm25s's public lists
 
-        try:
-            self.stopwords = frozenset(_infer_stopwords(stopwords))
-        except ValueError:
+        if stopwords and stopwords not in STOPWORD_LISTS:
             raise KnowledgeBaseError(f"unknown stopword list {stopwords!r}; use one of bm25s's (en, en_plus, de, fr, "
-                                     "es, ...) or none", field="stopwords") from None
+                                     "es, ...) or none", field="stopwords")
+        self.stopwords = frozenset(getattr(bm25s.stopwords, f"STOPWORDS_{STOPWORD_LISTS[stopwords]}")
+                                   if stopwords else ())
         self.stemmer_name = stemmer
         if stemmer:
             import Stemmer

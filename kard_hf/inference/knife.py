@@ -7,8 +7,8 @@ from pathlib import Path
 from ..data.schema import LETTERS, MCQExample
 from ..distill.spec import StudentSpec
 from ..errors import ConfigError
-from ..inference.pipeline import Prediction
-from .predict import load_knife_model, predict_choices
+from .base import Prediction
+from ..knife.predict import load_knife_model, predict_choices
 
 RETRIEVAL_OPTIONS = ("reranker", "knowledge_base", "retrieval", "num_passages")
 

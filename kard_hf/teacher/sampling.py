@@ -1,7 +1,7 @@
 """Teacher → cache → filter: the rationale-generation pipeline every teacher plugs into.
 
 :func:`sample_rationales` asks the teacher only for the (question, sample) pairs the cache lacks
-and caches each job as soon as it finishes; :func:`~kard_hf.teacher.filtering.filter_rationales`
+and caches each job as soon as it finishes; :func:`~kard_hf.data.filtering.filter_rationales`
 (which imported rationales go through too) keeps the rationales that lead to the gold answer. Both
 work on :class:`~kard_hf.data.MCQExample` lists, so a programmatic teacher (any
 :class:`~kard_hf.teacher.base.Teacher`) gets resumability and filtering for free.

@@ -99,7 +99,7 @@ def parse_args(dataclass_types: Sequence[type] | HfArgumentParser, argv: Sequenc
                source: str | None = None) -> tuple:
     """Parse ``argv`` (``--config FILE`` and ``--key value`` options) into instances of ``dataclass_types``
     (or of the dataclasses of a parser from :func:`make_parser`). ``recipe`` gives the recipe as a dict
-    instead (``source`` names it in errors): :mod:`kard_hf.pipeline` passes each step its section."""
+    instead (``source`` names it in errors): :mod:`kard_hf.chain` passes each step its section."""
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = (dataclass_types if isinstance(dataclass_types, HfArgumentParser)
               else make_parser(dataclass_types, prog=prog, description=description))

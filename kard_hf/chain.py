@@ -20,7 +20,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Callable
 
-from .arguments import make_parser
+from .parsing import make_parser
 from .errors import ConfigError
 from .fileio import command_scope, read_json, write_json
 from .resume import last_complete_checkpoint
@@ -104,7 +104,7 @@ def command_step(name: str, command: str, options: dict, *, checkpoints: Path | 
         if checkpoints is not None and "resume_from_checkpoint" not in options and last_complete_checkpoint(checkpoints):
             recipe = {**options, "resume_from_checkpoint": "last"}
         with command_scope():  # the step's output locks are released when it ends
-            return command_spec.load(command_spec.run)(*command_spec.parse([], recipe=recipe, source=f"step {name}"))
+            return command_spec([], recipe=recipe, source=f"step {name}")
 
     return Step(name, options, run, check=lambda: command_spec.parse([], recipe=options, source=f"step {name}"))
 

@@ -4,7 +4,7 @@ exactly with MaxScore pruning (compiled: ``maxscore.py``).
 Passages are grouped in *slabs* of ``slab_size`` consecutive rows (the manifest's ``slab_size``, 65,536),
 the unit the search scores at once. Layout of ``index/`` (raw little-endian arrays, memory-mapped on load):
 
-* ``vocab.*``: the terms (a :class:`~kard_hf.knowledge.strings.StringTable`), term id = row;
+* ``vocab.*``: the terms (a :class:`~kard_hf.bm25.strings.StringTable`), term id = row;
 * ``terms.offsets`` (int64, V+1): term t's postings are ``[offsets[t], offsets[t+1])``;
 * ``terms.upper`` (float32, V): the largest posting score of each term (MaxScore's bound);
 * ``terms.base`` (float32, V): what a term adds to a passage that lacks it (BM25L and BM25+; else 0);
@@ -233,7 +233,7 @@ class Index:
 
     def search(self, terms: dict[str, int], k: int) -> tuple[np.ndarray, np.ndarray]:
         """Exact top-``k`` rows and scores (``k`` capped at the corpus size), by the compiled MaxScore of
-        :func:`~kard_hf.knowledge.maxscore.search`."""
+        :func:`~kard_hf.bm25.maxscore.search`."""
         ids, weights, base = self.query(terms)
         bounds = weights.astype(np.float64) * self.upper[ids]
         remaining = np.append(np.cumsum(bounds[::-1])[::-1], 0.0)

@@ -1,4 +1,4 @@
-"""The exact top-k search of :class:`~kard_hf.knowledge.index.Index`, compiled with numba.
+"""The exact top-k search of :class:`~kard_hf.bm25.index.Index`, compiled with numba.
 
 MaxScore over slabs of passages. The index stores each posting's passage as a 16-bit offset in its
 slab and, per term, a directory of the slabs its list reaches (``index.py``), so a slab's part of a

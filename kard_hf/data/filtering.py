@@ -53,7 +53,7 @@ class VerifierFilter:
                  device: str | None = None):
         import torch
 
-        from .local import load_prompted_lm
+        from ..lm import load_prompted_lm
 
         self.model_name = str(model_name_or_path)
         self.lm, self.tokenizer = load_prompted_lm(model_name_or_path, purpose="verifier")

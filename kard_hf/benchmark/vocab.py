@@ -10,8 +10,6 @@ in a different order on every call, which made students differ between identical
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
 from typing import Iterable
 
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
@@ -52,15 +50,12 @@ def train_tokenizer(texts: Iterable[str], kind: str = "t5", vocab_size: int = 20
     elif kind == "t5":  # like T5's own tokenizer, end every sequence with </s>
         tokenizer.post_processor = processors.TemplateProcessing(
             single="$A </s>", pair="$A </s> $B </s>", special_tokens=[("</s>", tokenizer.token_to_id("</s>"))])
-    with tempfile.TemporaryDirectory() as tmp:
-        path = str(Path(tmp) / "tokenizer.json")
-        tokenizer.save(path)
-        # The generic class for all kinds: transformers' T5 and BERT classes rebuild their own (Unigram,
-        # WordPiece) models when reloaded, which would not be this BPE vocabulary.
-        if kind == "t5":
-            return PreTrainedTokenizerFast(tokenizer_file=path, pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
-        if kind == "bert":
-            return PreTrainedTokenizerFast(tokenizer_file=path, pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]",
-                                           sep_token="[SEP]", mask_token="[MASK]")
-        return PreTrainedTokenizerFast(tokenizer_file=path, bos_token="<|endoftext|>", eos_token="<|endoftext|>",
-                                       unk_token="<|endoftext|>", pad_token="<|endoftext|>")
+    # The generic class for all kinds: transformers' T5 and BERT classes rebuild their own (Unigram,
+    # WordPiece) models when reloaded, which would not be this BPE vocabulary.
+    if kind == "t5":
+        return PreTrainedTokenizerFast(tokenizer_object=tokenizer, pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
+    if kind == "bert":
+        return PreTrainedTokenizerFast(tokenizer_object=tokenizer, pad_token="[PAD]", unk_token="[UNK]",
+                                       cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]")
+    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, bos_token="<|endoftext|>", eos_token="<|endoftext|>",
+                                   unk_token="<|endoftext|>", pad_token="<|endoftext|>")
