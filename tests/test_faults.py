@@ -220,10 +220,11 @@ def test_a_kb_of_the_same_corpus_with_other_bm25_parameters_is_refused(world, ti
     assert not (tmp_path / "out").exists()
 
 
-def test_predict_refuses_a_kb_other_than_the_students(world, tmp_path):
+@pytest.mark.parametrize("kb", ["kb-other", "kb-k1"])  # another corpus; the same one with other BM25 parameters
+def test_predict_refuses_a_kb_other_than_the_students(world, tmp_path, kb):
     question = json.dumps({"question": "Which river flows through the city of Veltram?", "options": ["a", "b"]})
     result = subprocess.run([sys.executable, "-m", "kard_hf.cli", "predict", "--student", world / "student",
-                             "--knowledge_base", world / "kb-other", "--decoding", "greedy", "--max_new_tokens", "4"],
+                             "--knowledge_base", world / kb, "--decoding", "greedy", "--max_new_tokens", "4"],
                             input=question + "\n", capture_output=True, text=True, timeout=300)
     one_error_line(result, "field 'knowledge_base'", "the student")
     assert result.stdout == ""

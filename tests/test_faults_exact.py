@@ -22,15 +22,6 @@ TESTS = Path(__file__).parent
 # ---- one fingerprint: corpus + BM25 parameters + normalisation --------------------------------------------
 
 
-def test_predict_refuses_a_kb_of_the_same_corpus_with_other_bm25_parameters(world):  # noqa: F811
-    question = json.dumps({"question": "Which river flows through the city of Veltram?", "options": ["a", "b"]})
-    result = subprocess.run([sys.executable, "-m", "kard_hf.cli", "predict", "--student", world / "student",
-                             "--knowledge_base", world / "kb-k1", "--decoding", "greedy", "--max_new_tokens", "4"],
-                            input=question + "\n", capture_output=True, text=True, timeout=300)
-    one_error_line(result, "field 'knowledge_base'", "the student")
-    assert result.stdout == ""
-
-
 def test_a_resumed_augment_never_replays_searches_of_other_bm25_parameters(inputs, tmp_path):  # noqa: F811
     assert cli("build-kb", "--corpus", inputs / "corpus.jsonl", "--k1", "1.5", "--num_proc", "1",
                "--output_dir", tmp_path / "kb-k1").returncode == 0

@@ -8,9 +8,7 @@ so the test sees exactly what that host would have received.
 from __future__ import annotations
 
 import time
-from http.server import BaseHTTPRequestHandler
 
-from loopback import LoopbackServer
 from teacher_server import ChatServer
 from test_faults import TRAIN, cli, one_error_line
 
@@ -58,35 +56,10 @@ def test_a_secret_in_the_base_url_path_is_never_printed(tmp_path, fixtures_dir):
     assert "k-s3cr3t-path" not in result.stdout + result.stderr
 
 
-class _Trickle(LoopbackServer):
-    """Sends a 200 header, then its body a few bytes at a time: every read is quick, the reply takes ~60 s."""
-
-    def __init__(self):
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                self.rfile.read(int(self.headers["Content-Length"]))
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", "300")
-                self.end_headers()
-                try:
-                    for _ in range(300):
-                        self.wfile.write(b" ")
-                        self.wfile.flush()
-                        time.sleep(0.2)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
-
-        self._serve(Handler)
-
-
 def test_request_timeout_is_the_whole_requests_deadline(tmp_path, fixtures_dir):
-    with _Trickle() as server:
+    with ChatServer(script=["trickle"], slow_seconds=0.2) as server:  # each read is quick, the reply takes a minute
         start = time.monotonic()
-        result = _rationales(fixtures_dir, tmp_path / "out", server.origin + "/v1", "--request_timeout", "2",
+        result = _rationales(fixtures_dir, tmp_path / "out", server.base_url, "--request_timeout", "2",
                              "--max_concurrency", "1", env=NO_KEYS)
         elapsed = time.monotonic() - start
     one_error_line(result, "giving up after 1 attempts", "no response within 2s")

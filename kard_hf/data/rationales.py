@@ -103,7 +103,7 @@ def match_rationales(examples: list[MCQExample], rationales: dict[str, list[str]
                        (ambiguous, "digit key(s) that are both a row number and the id of a question at another row")):
         if keys:
             shown = ", ".join(map(repr, sorted(keys)[:5])) + (" ..." if len(keys) > 5 else "")
-            rule = " (a digit key is a 0-based row number, any other key a question id)" if keys is unknown else ""
+            rule = " (a key of ASCII digits 0-9 is a 0-based row number, any other key a question id)" if keys is unknown else ""
             raise DataError(f"rationales for {len(keys)} {what}: {shown}{rule}", file=source, field="id")
     return {example.id: matched[example.id] for example in examples if example.id in matched}
 
