@@ -5,15 +5,22 @@ results table and chart. Each section of the YAML holds the options of its step,
 command takes them (``kard-hf <command> --help``); the pipeline fills in the paths that link the steps
 (``dataset``, ``knowledge_base``, ``output_dir``, ``student``, ``reranker``) unless a section sets them.
 
-A step that finishes writes a marker, ``<output_dir>/.steps/<step>.json`` (atomically, with the options it
-ran with). A rerun skips every step whose marker holds the same options, so a killed run resumes at the
-step it was in (a student's training from its last complete checkpoint), replacing what an unfinished step
-left; a step whose options changed is refused until its marker is deleted. recipes/pipelines/ has a documented example; docs/pipeline.md the format.
+A step that starts writes ``<output_dir>/.steps/<step>.started``; one that finishes writes a marker,
+``<output_dir>/.steps/<step>.json`` (atomically, with the options it ran with and the fingerprints of the
+local files and folders its options name: size, mtime and SHA-256 of each file). A rerun skips every step
+whose marker holds the same options and inputs, so a killed run resumes at the step it was in (a student's
+training from its last complete checkpoint), replacing what an unfinished step left. A step whose input
+changed runs again, and so does every step after it (the log says why); a step whose options changed is
+refused until its marker is deleted. An output the pipeline did not write (no marker of its step) is
+never replaced: its step is refused as the command would refuse it. recipes/pipelines/ has a documented
+example; docs/pipeline.md the format.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import shutil
 import time
 from dataclasses import dataclass, field
 from functools import partial
@@ -23,7 +30,6 @@ from typing import Any, Callable
 from .parsing import make_parser
 from .errors import ConfigError
 from .fileio import command_scope, read_json, write_json
-from .resume import last_complete_checkpoint
 
 MARKERS = ".steps"
 KNIFE_TEACHER = "knife-teacher"
@@ -77,13 +83,15 @@ class PipelineArguments:
 
 @dataclass
 class Step:
-    """One step: ``run()`` does it; ``options`` (JSON-able) are recorded in its completion marker;
-    ``check()``, when given, parses the options as the step's command would, running nothing;
-    ``stale()``, when given, says why a completed step's output can no longer be used (it is run again)."""
+    """One step: ``run(mode)`` does it (``mode``: None on a first run, ``"continue"`` when an unfinished run of
+    it left its output, ``"replace"`` when its completed output is redone); ``options`` (JSON-able) are
+    recorded in its completion marker; ``check()``, when given, parses the options as the step's command
+    would, running nothing; ``stale()``, when given, says why a completed step's output can no longer be used
+    (it is run again)."""
 
     name: str
     options: dict
-    run: Callable[[], Any]
+    run: Callable[[str | None], Any]
     check: Callable[[], Any] | None = None
     stale: Callable[[], str | None] | None = None
 
@@ -91,17 +99,22 @@ class Step:
 def command_step(name: str, command: str, options: dict, *, checkpoints: Path | None = None) -> Step:
     """A step that runs ``kard-hf <command>`` on ``options`` (a recipe dict), in this process.
 
-    With ``checkpoints`` (a trainer's output_dir), a run that finds a checkpoint there, left by a killed
-    run, resumes from it; the marker still records ``options`` as given.
+    The output the pipeline wrote is replaced (``--overwrite_output_dir``) when ``mode`` says so. With
+    ``checkpoints`` (a trainer's output_dir), ``"continue"`` resumes from the last checkpoint a killed run
+    left there and ``"replace"`` deletes the finished output first; the marker still records ``options``.
     """
     from .cli import COMMANDS
 
     options = {key: str(value) if isinstance(value, Path) else value for key, value in options.items()}
     command_spec = COMMANDS[command]
 
-    def run():
+    def run(mode: str | None = None):
         recipe = options
-        if checkpoints is not None and "resume_from_checkpoint" not in options and last_complete_checkpoint(checkpoints):
+        if checkpoints is None and mode is not None:
+            recipe = {**options, "overwrite_output_dir": True}
+        elif mode == "replace":
+            shutil.rmtree(checkpoints, ignore_errors=True)
+        elif mode == "continue" and "resume_from_checkpoint" not in options:  # from scratch if it saved none
             recipe = {**options, "resume_from_checkpoint": "last"}
         with command_scope():  # the step's output locks are released when it ends
             return command_spec([], recipe=recipe, source=f"step {name}")
@@ -127,16 +140,16 @@ def pipeline_steps(args: PipelineArguments) -> list[Step]:
     steps: list[Step] = []
     augment = dict(args.augment)
     if args.rationales is not None:
-        rationales = {"output_dir": root / "rationales", "overwrite_output_dir": True, **args.rationales}
+        rationales = {"output_dir": root / "rationales", **args.rationales}
         steps.append(command_step("rationales", "rationales", rationales))
         augment.setdefault("dataset", rationales["output_dir"])
     if args.build_kb is not None:
-        build_kb = {"output_dir": root / "kb", "overwrite_output_dir": True, **args.build_kb}
+        build_kb = {"output_dir": root / "kb", **args.build_kb}
         kb_step = command_step("build-kb", "build-kb", build_kb)
         kb_step.stale = partial(stale_knowledge_base, build_kb["output_dir"])
         steps.append(kb_step)
         augment.setdefault("knowledge_base", build_kb["output_dir"])
-    augment = {"output_dir": root / "processed", "overwrite_output_dir": True, **augment}
+    augment = {"output_dir": root / "processed", **augment}
     if "knowledge_base" not in augment:
         raise ConfigError("no knowledge base: give a build_kb section or augment.knowledge_base", field="build_kb")
     steps.append(command_step("augment", "augment", augment))
@@ -168,8 +181,7 @@ def pipeline_steps(args: PipelineArguments) -> list[Step]:
             rows[name].setdefault("reranker", reranker)
     for split in args.splits:
         for name, row in rows.items():
-            options = {"dataset": processed, "split": split, "output_dir": root / "eval" / split / slug(name),
-                       "overwrite_output_dir": True, **row}
+            options = {"dataset": processed, "split": split, "output_dir": root / "eval" / split / slug(name), **row}
             steps.append(command_step(f"evaluate {name} on {split}", "evaluate", options))
     return steps
 
@@ -195,27 +207,95 @@ def _marker(root: Path, step: Step) -> Path:
     return root / MARKERS / f"{slug(step.name).replace('/', '-')}.json"
 
 
+def input_paths(options: dict, outputs: list[Path]) -> list[str]:
+    """The local files and folders named by ``options`` (``NAME=PATH`` list items included), less the
+    pipeline's own ``outputs`` (those are checked by running the steps that write them again)."""
+    found = []
+    for value in options.values():
+        for item in value if isinstance(value, list) else [value]:
+            for name in (item, item.partition("=")[2]) if isinstance(item, str) else ():
+                path = Path(name).resolve() if name else None
+                if path is not None and path.exists() and not any(path == o or o in path.parents for o in outputs):
+                    found.append(name)
+                    break
+    return sorted(set(found))
+
+
+def fingerprint_inputs(paths: list[str], recorded: dict | None = None) -> dict[str, dict[str, list]]:
+    """``{path: {file: [size, mtime_ns, sha256]}}`` of every file of ``paths`` (a folder: each file under it).
+    A file whose size and mtime ``recorded`` already holds keeps its recorded hash (it is not read again)."""
+    recorded = recorded or {}
+    state = {}
+    for name in paths:
+        root = Path(name)
+        files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
+        state[name] = {}
+        for file in files:
+            key, stat = str(file.relative_to(root)) if root.is_dir() else ".", file.stat()
+            known = recorded.get(name, {}).get(key)
+            if known and known[:2] == [stat.st_size, stat.st_mtime_ns]:
+                state[name][key] = known
+            else:
+                with open(file, "rb") as f:
+                    state[name][key] = [stat.st_size, stat.st_mtime_ns, hashlib.file_digest(f, "sha256").hexdigest()]
+    return state
+
+
+def changed_inputs(now: dict, recorded: dict) -> str | None:
+    """Why the inputs ``now`` differ from the ``recorded`` ones (contents, not mtimes), or None."""
+    for name in sorted(set(now) | set(recorded)):
+        hashes = {file: entry[2] for file, entry in now.get(name, {}).items()}
+        if hashes != {file: entry[2] for file, entry in recorded.get(name, {}).items()}:
+            return f"its input {name} changed"
+    return None
+
+
+def _why_run_again(step: Step, done: dict, inputs: dict, redone: str | None) -> str | None:
+    """Why a completed step runs again: an earlier one ran again, one of its inputs changed (the markers of an
+    older kard_hf record none), or its output went stale; None: it is skipped."""
+    if redone:
+        return f"'{redone}' ran again"
+    if "inputs" in done and (reason := changed_inputs(inputs, done["inputs"])):
+        return reason
+    return step.stale() if step.stale else None
+
+
+def _result_options(options: dict | None) -> dict:
+    """The options that decide a step's result, as JSON has them (whether it may replace an output does not)."""
+    return {key: value for key, value in json.loads(json.dumps(options or {})).items() if key != "overwrite_output_dir"}
+
+
 def run_steps(steps: list[Step], root: str | Path, *, log: Callable[[str], None] = print) -> dict[str, float]:
-    """Run ``steps`` in order, skipping those already complete; returns the seconds each step ran (0: skipped)."""
-    root, timings = Path(root), {}
+    """Run ``steps`` in order, skipping those already complete; returns the seconds each step ran (0: skipped).
+
+    A completed step runs again when its inputs changed or its output went stale, and then so does every
+    step after it (they read what it writes)."""
+    root, timings, redone = Path(root), {}, None
+    outputs = [Path(step.options["output_dir"]).resolve() for step in steps if "output_dir" in step.options]
     for step in steps:
-        marker = _marker(root, step)
-        if marker.is_file():
-            done = read_json(marker)
-            if done.get("options") != json.loads(json.dumps(step.options)):
-                raise ConfigError(f"step '{step.name}' was completed with other options; delete {marker} (and its "
-                                  "output) to run it again with these", file=marker)
-            reason = step.stale() if step.stale else None
+        marker, started = _marker(root, step), _marker(root, step).with_suffix(".started")
+        paths = input_paths(step.options, outputs)
+        mode, done = "continue" if started.is_file() else None, read_json(marker) if marker.is_file() else None
+        if done is not None and _result_options(done.get("options")) != _result_options(step.options):
+            raise ConfigError(f"step '{step.name}' was completed with other options; delete {marker} (and its "
+                              "output) to run it again with these", file=marker)
+        inputs = fingerprint_inputs(paths, done and done.get("inputs"))  # what this run reads
+        if done is not None:
+            reason = _why_run_again(step, done, inputs, redone)
             if reason is None:
                 log(f"== {step.name}: already complete, skipped")
                 timings[step.name] = 0.0
                 continue
             log(f"== {step.name}: complete, but {reason}: running it again")
+            mode, redone = "replace", redone or step.name
         log(f"\n== {step.name}")
+        write_json(started, {"step": step.name})
         start = time.perf_counter()
-        step.run()
+        step.run(mode)
         timings[step.name] = time.perf_counter() - start
-        write_json(marker, {"step": step.name, "options": step.options, "seconds": timings[step.name]})
+        write_json(marker, {"step": step.name, "options": step.options, "seconds": timings[step.name],
+                            "inputs": inputs})
+        started.unlink()
     return timings
 
 

@@ -15,6 +15,7 @@ import os
 import pickle
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 from .version import __version__
 from .parsing import option_value, parse_args
@@ -32,6 +33,18 @@ def os_error_line(error: OSError) -> str:
     reason = error.strerror or os.strerror(error.errno) if error.errno else str(error)
     paths = [str(name) for name in (error.filename, error.filename2) if name is not None]
     return f"{' -> '.join(paths)}: {reason}" if paths else reason
+
+
+def unpickled_file(error: BaseException) -> str:
+    """The file ``torch.load`` was reading when it refused ``error`` (its frame's ``f``), else "a weights file"."""
+    found, frame = "a weights file", error.__traceback__
+    while frame is not None:
+        code = frame.tb_frame.f_code
+        if code.co_name == "load" and Path(code.co_filename).parts[-2:] == ("torch", "serialization.py"):
+            file = frame.tb_frame.f_locals.get("f")
+            found = str(file) if isinstance(file, str | os.PathLike) else found
+        frame = frame.tb_next
+    return found
 
 
 @dataclass(frozen=True)
@@ -143,9 +156,9 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"kard-hf {name}: error: {os_error_line(e)}", file=sys.stderr)
         return 2
-    except pickle.UnpicklingError:  # torch.load(weights_only=True) met a pickled object that is not a tensor
-        print(f"kard-hf {name}: error: a model's weights file (pytorch_model.bin) pickles objects other than "
-              "tensors; kard-hf never unpickles those (they can run code): convert it to safetensors", file=sys.stderr)
+    except pickle.UnpicklingError as e:  # torch.load(weights_only=True) met a pickled object that is not a tensor
+        print(f"kard-hf {name}: error: {unpickled_file(e)} pickles objects other than tensors; kard-hf never "
+              "unpickles those (they can run code): convert it to safetensors", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"kard-hf {name}: interrupted", file=sys.stderr)

@@ -1,9 +1,11 @@
 """File input/output shared by every command: one output policy, locks, atomic writes, row-located JSON reading.
 
 The promises (docs/reliability.md): an existing output is replaced only with ``--overwrite_output_dir``
-and never when it is one of the command's inputs; two runs never write the same output or cache at
-once (:func:`output_lock`); an output appears complete or not at all (:func:`atomic_path`), and the
-hidden temporaries of a run killed with ``kill -9`` are removed by the next run.
+(a trainer's only continued, with ``--resume_from_checkpoint``) and never when it is one of the command's
+inputs or the working directory; two runs never write the same output or cache at once
+(:func:`output_lock`); an output appears complete or not at all (:func:`atomic_path`), a failed command
+leaves no empty output folder, and the hidden temporaries of a run killed with ``kill -9`` are removed by
+the next run. An OS error while writing an output names the output.
 """
 
 from __future__ import annotations
@@ -28,23 +30,36 @@ from .errors import ConfigError, DataError
 _TEMP = re.compile(r"^\.(?P<name>.+)\.(?P<kind>tmp|old)-(?P<pid>\d+)-[0-9a-f]{8}$")
 
 
-def check_output(path: str | os.PathLike, *, overwrite: bool, inputs=(), what: str = "output_dir") -> None:
+OVERWRITE = "pass --overwrite_output_dir to replace it"
+
+
+def check_output(path: str | os.PathLike, *, overwrite: bool, inputs=(), what: str = "output_dir",
+                 advice: str = OVERWRITE) -> None:
     """The one output policy of every command, applied before any work is done.
 
     An existing output is refused unless ``overwrite`` (it is then replaced only once the new one
-    is complete); a file where a folder goes and an output that is or holds one of ``inputs`` are
-    refused always: replacing it would delete what the command reads.
+    is complete); a file where a folder goes, the working directory or a folder holding it, and an
+    output that is or holds one of ``inputs`` are refused always: replacing it would delete what the
+    command reads. ``advice`` ends the refusal of an existing output.
     """
     path = Path(path)
-    target = path.resolve()
+    refuse_inputs(path, inputs, what)
+    if path.exists() and not path.is_dir():
+        raise ConfigError("is a file, not a folder; choose another output_dir", file=path, field=what)
+    if path.exists() and not overwrite:
+        raise ConfigError(f"already exists; {advice}", file=path, field=what)
+
+
+def refuse_inputs(path: Path, inputs=(), what: str = "output_dir") -> None:
+    """Refuse an output that is, or holds, the working directory or one of ``inputs`` (``.``, ``..``, a dataset)."""
+    target, here = path.resolve(), Path.cwd().resolve()
+    if target == here or target in here.parents:
+        raise ConfigError("is the working directory or holds it; write the output to a new folder", file=path,
+                          field=what)
     for source in filter(None, inputs):
         source_path = Path(source).resolve()
         if Path(source).exists() and (target == source_path or target in source_path.parents):
             raise ConfigError(f"is also an input ({source}); write the output elsewhere", file=path, field=what)
-    if path.exists() and not path.is_dir():
-        raise ConfigError("is a file, not a folder; choose another output_dir", file=path, field=what)
-    if path.exists() and not overwrite:
-        raise ConfigError("already exists; pass --overwrite_output_dir to replace it", file=path, field=what)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -137,8 +152,10 @@ def output_lock(path: str | os.PathLike) -> Iterator[Path]:
         handle.close()
 
 
-_command_scope: contextvars.ContextVar[contextlib.ExitStack | None] = contextvars.ContextVar("command_scope",
-                                                                                           default=None)
+_exit_stack = contextlib.ExitStack()  # what outlives any command scope is closed when the process exits
+atexit.register(_exit_stack.close)
+_command_scope: contextvars.ContextVar[contextlib.ExitStack] = contextvars.ContextVar("command_scope",
+                                                                                     default=_exit_stack)
 
 
 @contextlib.contextmanager
@@ -154,17 +171,34 @@ def command_scope() -> Iterator[None]:
 
 def hold_lock(path: str | os.PathLike) -> None:
     """Lock ``path`` (:func:`output_lock`) until the current command ends (the process, outside of one)."""
-    stack = _command_scope.get()
-    if stack is None:
-        stack = contextlib.ExitStack()
-        atexit.register(stack.close)
-    stack.enter_context(output_lock(path))
+    _command_scope.get().enter_context(output_lock(path))
 
 
-def claim_output(path: str | os.PathLike, *, overwrite: bool, inputs=(), what: str = "output_dir") -> None:
-    """Lock the output ``path`` for the command, then apply :func:`check_output`: one call per command."""
+def claim_output(path: str | os.PathLike, *, overwrite: bool, inputs=(), what: str = "output_dir",
+                 advice: str = OVERWRITE) -> None:
+    """Lock the output ``path`` for the command, then apply :func:`check_output`: one call per command.
+
+    An output folder that did not exist and is still empty when the command ends (it failed) is removed.
+    """
+    refuse_inputs(Path(path), inputs, what)  # first: '.' has no sibling to hold a lock
     hold_lock(path)
-    check_output(path, overwrite=overwrite, inputs=inputs, what=what)
+    check_output(path, overwrite=overwrite, inputs=inputs, what=what, advice=advice)
+    if not Path(path).exists():
+        _command_scope.get().callback(_remove_if_empty, Path(path))
+
+
+def claim_training_output(path: str | os.PathLike, *, resuming: bool, inputs=()) -> None:
+    """:func:`claim_output` for a trainer, whose checkpoints live in its output folder: an existing one that
+    is not empty is only continued (``resuming``: ``--resume_from_checkpoint`` is given), never replaced."""
+    path = Path(path)
+    fresh = not path.is_dir() or not any(path.iterdir())
+    claim_output(path, overwrite=fresh or resuming, inputs=inputs,
+                 advice="pass --resume_from_checkpoint last to continue its training, or choose another output_dir")
+
+
+def _remove_if_empty(path: Path) -> None:
+    if path.is_dir() and not any(path.iterdir()):
+        path.rmdir()
 
 
 @contextlib.contextmanager
@@ -179,7 +213,12 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     remove_stale_temporaries(final)
     tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     try:
-        yield tmp
+        try:
+            yield tmp
+        except OSError as e:  # a full disk or a size limit on a write: name the output written
+            if e.filename is None and e.errno is not None:
+                raise OSError(e.errno, e.strerror or os.strerror(e.errno), str(final)) from e
+            raise
         if final.is_dir() and tmp.is_dir():
             old = final.with_name(f".{final.name}.old-{os.getpid()}-{uuid.uuid4().hex[:8]}")
             os.replace(final, old)
@@ -208,10 +247,10 @@ def write_jsonl(path: str | os.PathLike, rows) -> None:
 
 
 def read_json(path: str | os.PathLike) -> Any:
-    """Read a whole JSON file; bad encoding or syntax raises :class:`DataError` naming the file."""
+    """Read a whole JSON file (a UTF-8 BOM is skipped); bad encoding or syntax raises :class:`DataError` naming the file."""
     path = Path(path)
     try:
-        return json.loads(path.read_bytes().decode("utf-8"))
+        return json.loads(path.read_bytes().decode("utf-8-sig"))
     except FileNotFoundError:
         raise DataError("file not found", file=path) from None
     except UnicodeDecodeError as e:
@@ -223,8 +262,8 @@ def read_json(path: str | os.PathLike) -> Any:
 def iter_jsonl(path: str | os.PathLike) -> Iterator[tuple[str, dict]]:
     """Yield ``("line N", object)`` for each non-blank line of a JSONL file.
 
-    A line that is not UTF-8, not valid JSON (a truncated line included) or not a JSON object
-    raises :class:`DataError` with the file and line number.
+    A UTF-8 BOM is skipped. A line that is not UTF-8, not valid JSON (a truncated line included) or not
+    a JSON object raises :class:`DataError` with the file and line number.
     """
     path = Path(path)
     if not path.is_file():
@@ -238,7 +277,7 @@ def jsonl_rows(lines: Iterable[bytes], *, file) -> Iterator[tuple[str, dict]]:
     for number, raw in enumerate(lines, start=1):
         row = f"line {number}"
         try:
-            text = raw.decode("utf-8")
+            text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
         except UnicodeDecodeError as e:
             raise DataError(f"not valid UTF-8 (byte {e.start})", file=file, row=row) from None
         if not text.strip():

@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 
 from .errors import ConfigError
+from .fileio import claim_training_output
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +48,16 @@ def last_complete_checkpoint(output_dir: str | Path) -> Path | None:
             return path
         logger.warning("skipping %s: %s", path, problem)
     return None
+
+
+def claim_trainer_output(args, *inputs) -> None:
+    """Claim a trainer's ``output_dir`` before any work (:func:`kard_hf.fileio.claim_training_output`): locked for
+    the command; an existing one is continued only when ``--resume_from_checkpoint`` is given; never an input.
+    Only the process that saves claims it (under ``accelerate``, every rank runs the command)."""
+    value = args.resume_from_checkpoint
+    if args.should_save:
+        claim_training_output(args.output_dir, resuming=value is not None and str(value).strip().lower() not in NONE,
+                              inputs=inputs)
 
 
 def resolve_checkpoint(value, output_dir: str | Path) -> str | None:

@@ -4,7 +4,7 @@ It answers ``POST /v1/chat/completions`` the way OpenAI-compatible servers do. E
 ends with "So, the answer is (X)." where X is the gold letter read from the prompt's
 "Correct answer: (X)" line (or, with ``wrong_odd_choices``, a wrong letter for odd choices).
 ``ignore_n`` answers one choice whatever ``n`` asks for, as some servers do. ``script`` lists the behaviours of the first requests (``"429"``, ``"500"``, ``"401"``,
-``"malformed"``, ``"slow"``); ``malformed_for`` makes every request about one question malformed.
+``"malformed"``, ``"slow"``, ``"trickle"``: the reply a byte every ``slow_seconds``); ``malformed_for`` makes every request about one question malformed.
 Every request body is recorded, with the question it asks about and when it arrived, and the
 most requests ever in flight at once is kept.
 """
@@ -56,7 +56,12 @@ class ChatServer(LoopbackServer):
                     for key, value in {"Content-Type": "application/json", "Content-Length": str(len(payload)), **headers}.items():
                         self.send_header(key, value)
                     self.end_headers()
-                    self.wfile.write(payload)
+                    step = 1 if behaviour == "trickle" else max(1, len(payload))
+                    for start in range(0, len(payload), step):
+                        self.wfile.write(payload[start:start + step])
+                        if behaviour == "trickle":
+                            self.wfile.flush()
+                            time.sleep(server.slow_seconds)
                 except (BrokenPipeError, ConnectionResetError):  # the client gave up (a timeout test)
                     pass
                 finally:

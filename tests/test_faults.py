@@ -220,10 +220,11 @@ def test_a_kb_of_the_same_corpus_with_other_bm25_parameters_is_refused(world, ti
     assert not (tmp_path / "out").exists()
 
 
-def test_predict_refuses_a_kb_other_than_the_students(world, tmp_path):
+@pytest.mark.parametrize("kb", ["kb-other", "kb-k1"])  # another corpus; the same one with other BM25 parameters
+def test_predict_refuses_a_kb_other_than_the_students(world, tmp_path, kb):
     question = json.dumps({"question": "Which river flows through the city of Veltram?", "options": ["a", "b"]})
     result = subprocess.run([sys.executable, "-m", "kard_hf.cli", "predict", "--student", world / "student",
-                             "--knowledge_base", world / "kb-other", "--decoding", "greedy", "--max_new_tokens", "4"],
+                             "--knowledge_base", world / kb, "--decoding", "greedy", "--max_new_tokens", "4"],
                             input=question + "\n", capture_output=True, text=True, timeout=300)
     one_error_line(result, "field 'knowledge_base'", "the student")
     assert result.stdout == ""
@@ -283,7 +284,7 @@ def test_os_errors_on_output_are_one_line(world, tmp_path, fixtures_dir):
     # A file-size limit (what a full disk or a quota does to a write): the KB cannot be saved.
     result = cli("build-kb", "--corpus", fixtures_dir / "corpus.jsonl", "--output_dir", tmp_path / "kb",
                  limit_file_size=1024)
-    one_error_line(result, "File too large")
+    one_error_line(result, f"{tmp_path / 'kb'}: File too large")  # the OS error names the output it could not write
     assert not (tmp_path / "kb").exists() and leftovers(tmp_path) == []
 
 

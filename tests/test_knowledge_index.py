@@ -153,7 +153,7 @@ def test_a_kb_with_int32_postings_gets_a_one_line_rebuild_error(corpus, tmp_path
     manifest = json.loads((folder / "kard_hf_kb.json").read_text())
     del manifest["slab_size"]
     (folder / "kard_hf_kb.json").write_text(json.dumps({**manifest, "format_version": 2}))
-    with pytest.raises(KnowledgeBaseError, match=r"index format 2, this one reads 3\); rebuild it with 'kard-hf build-kb'"):
+    with pytest.raises(KnowledgeBaseError, match=r"index format 2, this one reads 4\); rebuild it with 'kard-hf build-kb'"):
         KnowledgeBase.load(folder)
 
 

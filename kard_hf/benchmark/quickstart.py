@@ -145,11 +145,11 @@ def seed_steps(root: Path, preset: Preset, seed: int, backbone: str) -> list[Ste
         corpus = [json.loads(line)["text"] for line in (bench / "corpus.jsonl").read_text().splitlines()]
         return corpus, sorted(set(train["question"])) + list(train["rationale"])
 
-    def init():
+    def init(mode=None):  # run_steps' mode: both steps rewrite their folder whole
         corpus, train_text = student_text()
         make_student(root / "student-init", corpus + train_text, preset.student, seed)
 
-    def pretrain():
+    def pretrain(mode=None):
         pretrain_student(root / "student-init", student_text()[1], steps=preset.pretrain_steps,
                          batch_size=preset.student_batch, learning_rate=preset.student_lr, seed=seed)
 
@@ -160,7 +160,7 @@ def seed_steps(root: Path, preset: Preset, seed: int, backbone: str) -> list[Ste
         Step("student init", {"shape": shape, "seed": seed}, init),
         Step("student pretraining", {"shape": shape, "seed": seed, "steps": preset.pretrain_steps,
                                      "batch_size": preset.student_batch, "learning_rate": preset.student_lr}, pretrain)]
-    return [Step("benchmark", dataclasses.asdict(config), lambda: write_benchmark(config, bench)), *steps]
+    return [Step("benchmark", dataclasses.asdict(config), lambda mode: write_benchmark(config, bench)), *steps]
 
 
 def make_quickstart_parser():

@@ -1,13 +1,15 @@
 """Text analysis shared by indexing and querying: bm25s's tokenizer rules, vectorised per chunk.
 
-Lower-case, split with scikit-learn's ``(?u)\\b\\w\\w+\\b``, drop stopwords (bm25s's lists), then
-stem with PyStemmer: the same tokens ``bm25s.tokenize`` yields, so a query matches the index.
+NFC-normalise (an NFD query matches its NFC passage), lower-case, split with scikit-learn's
+``(?u)\\b\\w\\w+\\b``, drop stopwords (bm25s's lists), then stem with PyStemmer: the same tokens
+``bm25s.tokenize`` yields (for NFC text), so a query matches the index.
 The stemmer and stopword names are checked when the analyzer is made, before any corpus is read.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections import Counter
 from typing import NamedTuple
 
@@ -16,6 +18,12 @@ import numpy as np
 from ..errors import KnowledgeBaseError
 
 TOKEN_PATTERN = re.compile(r"(?u)\b\w\w+\b")
+NORMALIZATION = "NFC"  # part of a knowledge base's fingerprint
+
+
+def tokens_of(text: str) -> list[str]:
+    """The tokens of ``text`` before stopwords and stemming: normalised, lower-cased, split."""
+    return TOKEN_PATTERN.findall(unicodedata.normalize(NORMALIZATION, text).lower())
 
 
 class AnalyzedChunk(NamedTuple):
@@ -74,7 +82,7 @@ class Analyzer:
         words: dict[str, int] = {}
         word_ids, counts = [], np.zeros(len(texts), dtype=np.int64)
         for i, text in enumerate(texts):
-            tokens = TOKEN_PATTERN.findall(text.lower())
+            tokens = tokens_of(text)
             counts[i] = len(tokens)
             word_ids.extend([words.setdefault(token, len(words)) for token in tokens])
         unique = list(words)
@@ -97,5 +105,4 @@ class Analyzer:
 
     def query_terms(self, text: str) -> dict[str, int]:
         """Each query term with how often it occurs (a repeated term counts that many times, as in bm25s)."""
-        return dict(Counter(self._stem([token for token in TOKEN_PATTERN.findall(text.lower())
-                                        if token not in self.stopwords])))
+        return dict(Counter(self._stem([token for token in tokens_of(text) if token not in self.stopwords])))

@@ -1,4 +1,10 @@
-"""Read a passage corpus (JSONL, CSV, DPR-style TSV, or a ``datasets`` source) into validated rows."""
+"""Read a passage corpus (JSONL, CSV, DPR-style TSV, or a ``datasets`` source) into validated rows.
+
+Read exactly, or refused naming the line: a TSV as DPR writes it (tab-separated, no quoting, as many
+fields on every line as in the header), a CSV with strict quoting (a quote that is never closed, or
+that swallows the lines after it, is an error) and no missing or extra field. A UTF-8 BOM is skipped.
+An id is a non-blank string or an integer, a title a string.
+"""
 
 from __future__ import annotations
 
@@ -24,17 +30,34 @@ class CorpusColumns:
     title: str = "title"
 
 
+def _delimited(path: Path, fmt: str) -> Iterator[tuple[str, dict]]:
+    """The rows of a CSV or TSV file as ``("line N", {header: field})``, every row checked against the header."""
+    csv.field_size_limit(sys.maxsize)
+    dialect = {"delimiter": "\t", "quoting": csv.QUOTE_NONE} if fmt == "tsv" else {"delimiter": ",", "strict": True}
+    line = 0  # the last line read
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.reader(f, **dialect)
+            header, line = next(reader, []), reader.line_num
+            for fields in reader:
+                row, line = f"line {line + 1}", reader.line_num
+                if len(fields) != len(header):
+                    swallowed = " (a quote left open swallows the lines after it?)" if "\n" in "".join(fields) else ""
+                    raise KnowledgeBaseError(f"{len(fields)} fields where the header has {len(header)}{swallowed}",
+                                             file=path, row=row)
+                yield row, dict(zip(header, fields))
+    except csv.Error as e:
+        raise KnowledgeBaseError(f"malformed {fmt.upper()} ({e}): a quote is not closed, or is followed by text",
+                                 file=path, row=f"line {line + 1}") from None
+    except UnicodeDecodeError as e:
+        raise KnowledgeBaseError(f"not valid UTF-8 (byte {e.start})", file=path) from None
+
+
 def _records(path: Path, fmt: str, split: str) -> Iterator[tuple[str, dict]]:
     if fmt == "jsonl":
         yield from iter_jsonl(path)
     elif fmt in ("csv", "tsv"):
-        csv.field_size_limit(sys.maxsize)
-        try:
-            with open(path, newline="", encoding="utf-8") as f:
-                for index, obj in enumerate(csv.DictReader(f, delimiter="\t" if fmt == "tsv" else ",")):
-                    yield f"line {index + 2}", obj
-        except UnicodeDecodeError as e:
-            raise KnowledgeBaseError(f"not valid UTF-8 (byte {e.start})", file=path) from None
+        yield from _delimited(path, fmt)
     else:
         for index, obj in enumerate(load_dataset_split(str(path), split)):
             yield f"row {index}", obj
@@ -66,11 +89,17 @@ def iter_corpus(path: str | Path, format: str = "auto", *, columns: CorpusColumn
         for name in (columns.id, columns.text):
             if obj.get(name) in (None, ""):
                 raise KnowledgeBaseError("missing or empty field", file=path, row=row, field=name)
-        text = obj[columns.text]
+        text, passage_id, title = obj[columns.text], obj[columns.id], obj.get(columns.title)
         if not isinstance(text, str) or not text.strip():
             raise KnowledgeBaseError("the passage text is empty", file=path, row=row, field=columns.text)
+        if isinstance(passage_id, bool) or not isinstance(passage_id, str | int) or not str(passage_id).strip():
+            raise KnowledgeBaseError(f"an id must be a non-blank string or an integer, got {passage_id!r}",
+                                     file=path, row=row, field=columns.id)
+        if title is not None and not isinstance(title, str):
+            raise KnowledgeBaseError(f"a title must be a string, got {type(title).__name__}", file=path, row=row,
+                                     field=columns.title)
         empty = False
-        yield row, str(obj[columns.id]), str(obj.get(columns.title) or ""), text
+        yield row, str(passage_id), title or "", text
     if empty:
         raise KnowledgeBaseError("the corpus has no passages", file=path)
 

@@ -310,7 +310,7 @@ def _json_rows(path: Path):
 
 def _csv_rows(path: Path):
     try:
-        with open(path, newline="", encoding="utf-8") as f:
+        with open(path, newline="", encoding="utf-8-sig") as f:
             reader = csv.DictReader(f)
             reader.fieldnames  # reads the header, which may span lines too
             end = reader.line_num

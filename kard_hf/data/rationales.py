@@ -5,19 +5,23 @@ Two sources: the released KARD rationale folders (one ``<key>.json`` per questio
 JSONL with ``id`` plus ``rationale`` (one) or ``rationales`` (a list); several lines may share an id
 and other fields are ignored.
 
-The one matching rule (:func:`match_rationales`): a key made only of digits is a 0-based row
-number, the question at that row of the split's questions (the released ``generate_explanations.py``
-names its files ``str(row).zfill(5) + ".json"``: ``00000.json`` is row 0); any other key is a
-question id and matches exactly.
+The one matching rule (:func:`match_rationales`): a key made only of ASCII digits (``[0-9]+``) is a
+0-based row number, the question at that row of the split's questions (the released
+``generate_explanations.py`` names its files ``str(row).zfill(5) + ".json"``: ``00000.json`` is row 0);
+any other key (``²``, an Arabic-Indic ``٠``) is a question id and matches exactly. Two keys naming one
+row (``00001`` and ``1``) are an error naming both.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from ..errors import DataError
 from ..fileio import iter_jsonl, read_json
 from .schema import MCQExample
+
+ROW_KEY = re.compile(r"[0-9]+")
 
 
 def _texts(value, file, row: str, field: str) -> list[str]:
@@ -77,13 +81,17 @@ def match_rationales(examples: list[MCQExample], rationales: dict[str, list[str]
     """
     position = {example.id: row for row, example in enumerate(examples)}
     matched: dict[str, list[str]] = {}
-    unknown, ambiguous = [], []
+    unknown, ambiguous, row_keys = [], [], {}
     for key, texts in rationales.items():
-        if key.isdigit():
+        if ROW_KEY.fullmatch(key):
             row = int(key)
             if key in position and position[key] != row:
                 ambiguous.append(key)
                 continue
+            if row in row_keys:
+                raise DataError(f"rationales {row_keys[row]!r} and {key!r} both name row {row}; keep one",
+                                file=source, field="id")
+            row_keys[row] = key
             question_id = examples[row].id if row < len(examples) else None
         else:
             question_id = key if key in position else None
@@ -95,7 +103,7 @@ def match_rationales(examples: list[MCQExample], rationales: dict[str, list[str]
                        (ambiguous, "digit key(s) that are both a row number and the id of a question at another row")):
         if keys:
             shown = ", ".join(map(repr, sorted(keys)[:5])) + (" ..." if len(keys) > 5 else "")
-            rule = " (a digit key is a 0-based row number, any other key a question id)" if keys is unknown else ""
+            rule = " (a key of ASCII digits 0-9 is a 0-based row number, any other key a question id)" if keys is unknown else ""
             raise DataError(f"rationales for {len(keys)} {what}: {shown}{rule}", file=source, field="id")
     return {example.id: matched[example.id] for example in examples if example.id in matched}
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from ..parsing import make_parser
 from ..data.store import load_dataset_dict
 from ..errors import DataError
-from ..resume import resolve_checkpoint
+from ..resume import claim_trainer_output, resolve_checkpoint
 from .arguments import StudentDataArguments, StudentModelArguments, StudentTrainingArguments
 from .modeling import load_student
 from .trainer import StudentTrainer
@@ -38,6 +38,7 @@ def train_student(model_args: StudentModelArguments, data_args: StudentDataArgum
                   args: StudentTrainingArguments) -> StudentTrainer:
     """Train a student, save it (with its model card) to ``output_dir`` and push it if ``push_to_hub``."""
     resume = resolve_checkpoint(args.resume_from_checkpoint, args.output_dir)
+    claim_trainer_output(args, data_args.dataset, model_args.model_name_or_path)
     train_dataset, eval_dataset, manifest = load_splits(data_args)
     model, tokenizer = load_student(model_args, args)
     trainer = StudentTrainer(model=model, args=args, train_dataset=train_dataset, eval_dataset=eval_dataset,

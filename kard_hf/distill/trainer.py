@@ -11,6 +11,9 @@ What it changes, each in the narrowest hook:
 - the training dataset gets a ``length`` column (prompt + target tokens) so that the default
   ``group_by_length`` sampler works although tokenization happens late, in the collator;
 - a callback tells the collator the epoch (passage sampling);
+- ``_get_train_sampler``: the length-grouped order comes from a generator seeded with the seed and the
+  epoch (:class:`SeededSamplerMixin`), not from the global random state, which a checkpoint restores at
+  its mid-epoch value: a resumed run sees the batches of the uninterrupted one;
 - :class:`~kard_hf.hub.HubCardMixin` writes the card (``hub_cards/student.md.j2``) and ``kard_hf_student.json``
   on every save and push.
 """
@@ -19,7 +22,9 @@ from __future__ import annotations
 
 import math
 
+import torch
 from transformers import Seq2SeqTrainer, TrainerCallback
+from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from ..hub import HubCardMixin, model_card
 from ..errors import DataError
@@ -72,7 +77,33 @@ class _EpochToCollator(TrainerCallback):
         self.collator.epoch = math.floor(state.epoch + 1e-6)
 
 
-class StudentTrainer(HubCardMixin, Seq2SeqTrainer):
+class EpochSeededLengthGroupedSampler(LengthGroupedSampler):
+    """transformers' length-grouped order, drawn each epoch from a generator seeded with ``(seed, epoch)``."""
+
+    def __init__(self, batch_size: int, lengths: list[int], seed: int):
+        super().__init__(batch_size, lengths=lengths)
+        self.seed, self.epoch = seed, 0
+
+    def set_epoch(self, epoch: int) -> None:  # the Trainer calls it before each epoch, the resumed one included
+        self.epoch = epoch
+
+    def __iter__(self):
+        self.generator = torch.Generator().manual_seed(hash((self.seed, self.epoch)) & 0x7FFFFFFFFFFFFFFF)
+        return super().__iter__()
+
+
+class SeededSamplerMixin:
+    """Trainer mixin: a ``group_by_length`` sampler that does not read the global random state, so that a
+    run resumed mid-epoch draws the order the uninterrupted run drew (``random`` sampling already does)."""
+
+    def _get_train_sampler(self, train_dataset=None):
+        sampler = super()._get_train_sampler(train_dataset)
+        if type(sampler) is LengthGroupedSampler:
+            return EpochSeededLengthGroupedSampler(sampler.batch_size, sampler.lengths, self.args.seed)
+        return sampler
+
+
+class StudentTrainer(SeededSamplerMixin, HubCardMixin, Seq2SeqTrainer):
     """Train an ft / rd / kard student on a processed dataset.
 
     Same arguments as ``Seq2SeqTrainer`` (``args`` a :class:`StudentTrainingArguments`); the

@@ -60,8 +60,8 @@ def format_table(rows: list[tuple[str, dict]], *, title: str = "accuracy (%)", c
 
     headers = list(columns.values()) if columns else [title]
     cells = [[cell(values.get(key)) for key in columns] if columns else [cell(values)] for _, values in rows]
-    widths = [max(len(header), *(len(row[i]) for row in cells)) for i, header in enumerate(headers)]
-    width = max(len("method"), *(len(name) for name, _ in rows))
+    widths = [max([len(header), *(len(row[i]) for row in cells)]) for i, header in enumerate(headers)]
+    width = max([len("method"), *(len(name) for name, _ in rows)])
     line = lambda first, rest: "| " + " | ".join([f"{first:<{width}}"] + [f"{c:<{w}}" for c, w in zip(rest, widths)]) + " |"  # noqa: E731
     rule = "|" + "|".join("-" * (w + 2) for w in [width, *widths]) + "|"
     return "\n".join([line("method", headers), rule] + [line(name, row) for (name, _), row in zip(rows, cells)])

@@ -15,7 +15,7 @@ from ..data.formatting import PromptTemplate
 from ..distill.spec import StudentSpec
 from ..errors import ConfigError, ModelError
 from ..hub import resolve_folder
-from ..resume import resolve_checkpoint
+from ..resume import claim_trainer_output, resolve_checkpoint
 from .arguments import (KnifeDataArguments, KnifeMethodArguments, KnifeModelArguments, KnifeTeacherTrainingArguments,
                         KnifeTrainingArguments)
 from .collator import KnifeCollator, KnifeDistillationCollator
@@ -115,4 +115,5 @@ def make_knife_parser(method: str):
 
 def train(method_args: KnifeMethodArguments, data: KnifeDataArguments, model_args: KnifeModelArguments, training):
     """``kard-hf train --method knife-teacher|knife``: train the teacher, or distil a student from one."""
+    claim_trainer_output(training, data.dataset, model_args.model_name_or_path, model_args.teacher_model_name_or_path)
     return (train_knife_teacher if method_args.method == "knife-teacher" else train_knife_student)(data, model_args, training)

@@ -11,6 +11,7 @@ import torch
 from transformers import Trainer
 
 from ..distill.spec import SPEC_NAME, StudentSpec
+from ..distill.trainer import SeededSamplerMixin
 from ..errors import ModelError
 from ..hub import HubCardMixin, describe, model_card
 from .arguments import KnifeTrainingArguments
@@ -66,7 +67,7 @@ class _KnifeHubFiles(HubCardMixin):
                           **context)
 
 
-class KnifeTeacherTrainer(_KnifeHubFiles, Trainer):
+class KnifeTeacherTrainer(SeededSamplerMixin, _KnifeHubFiles, Trainer):
     """Trains the teacher: cross-entropy over a question's choices, which the model computes itself.
 
     Arguments: :class:`~kard_hf.knife.arguments.KnifeTeacherTrainingArguments`; data collator:
@@ -82,7 +83,7 @@ class KnifeTeacherTrainer(_KnifeHubFiles, Trainer):
         self.card_context, self.input_spec = card_context or {}, input_spec
 
 
-class KnifeTrainer(_KnifeHubFiles, Trainer):
+class KnifeTrainer(SeededSamplerMixin, _KnifeHubFiles, Trainer):
     """Trains the student to match a frozen teacher's hidden states (KD-In, KD-Out) plus an optional task loss.
 
     Arguments: :class:`~kard_hf.knife.arguments.KnifeTrainingArguments`; data collator:

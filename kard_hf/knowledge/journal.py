@@ -2,9 +2,10 @@
 
 A 21M-passage augmentation runs for hours; killing it at 90 % must cost 10 %. Each search job
 (a split's rationales, questions or silver queries) has ``<name>.json`` (what was asked: the KB
-fingerprint, k and a hash of the queries) and ``<name>.bin``: fixed-size records (query index,
-k rows, k float64 scores), fsynced per block. A torn last record is dropped; a journal of another
-question set or KB is discarded, so a resumed run returns exactly what an uninterrupted one does.
+fingerprint, which covers the corpus and the BM25 parameters, k and a hash of the queries; written
+atomically) and ``<name>.bin``: fixed-size records (query index, k rows, k float64 scores), fsynced
+per block. A torn last record is dropped; a journal of another question set or KB, or one whose
+metadata cannot be read, is discarded, so a resumed run returns exactly what an uninterrupted one does.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from ..fileio import write_json
 from ..bm25.build import resolve_workers
 from .kb import KnowledgeBase
 
@@ -38,7 +40,7 @@ def journaled_search(kb: KnowledgeBase, queries: list[str], k: int, *, journal: 
         asked = {"fingerprint": kb.fingerprint, "k": k, "queries": len(queries),
                  "queries_sha256": hashlib.sha256("\x1e".join(queries).encode()).hexdigest()}
         meta, data = journal / f"{name}.json", journal / f"{name}.bin"
-        if meta.is_file() and json.loads(meta.read_text()) == asked and data.is_file():
+        if _read_meta(meta) == asked and data.is_file():
             saved = np.fromfile(data, dtype=np.uint8)
             saved = saved[:len(saved) - len(saved) % record.itemsize].view(record)
             rows[saved["query"]], scores[saved["query"]], done[saved["query"]] = saved["rows"], saved["scores"], True
@@ -48,7 +50,7 @@ def journaled_search(kb: KnowledgeBase, queries: list[str], k: int, *, journal: 
                 logger.warning("%s: resuming, %d of %d queries already searched", name, int(done.sum()), len(queries))
         else:
             data.unlink(missing_ok=True)
-            meta.write_text(json.dumps(asked))
+            write_json(meta, asked)
     todo = np.flatnonzero(~done)
     block = BLOCK * resolve_workers(num_threads)
     with tqdm(total=len(queries), initial=int(done.sum()), unit=" queries", desc=desc) as bar:
@@ -65,3 +67,14 @@ def journaled_search(kb: KnowledgeBase, queries: list[str], k: int, *, journal: 
                     os.fsync(out.fileno())
             bar.update(len(index))
     return rows, scores
+
+
+def _read_meta(meta: Path) -> dict | None:
+    """What a journal recorded having asked, or None (absent; unreadable: warned about, then discarded)."""
+    if not meta.is_file():
+        return None
+    try:
+        return json.loads(meta.read_bytes())
+    except (ValueError, OSError) as e:
+        logger.warning("%s is unreadable (%s): its searches are run again", meta, e)
+        return None

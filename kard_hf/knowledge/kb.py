@@ -2,8 +2,8 @@
 
 Saved as a folder: ``passages/`` (ids, titles and texts as memory-mapped string tables, with a
 hashed id -> row lookup), ``index/`` (the postings of ``index.py``, memory-mapped),
-``kard_hf_kb.json`` (a manifest with the format version, the corpus fingerprint and the BM25
-parameters) and a ``README.md`` card. The same folder is what ``push_to_hub`` uploads as a dataset
+``kard_hf_kb.json`` (a manifest with the format version, the fingerprint, the corpus fingerprint and
+the BM25 parameters) and a ``README.md`` card. The same folder is what ``push_to_hub`` uploads as a dataset
 repository and ``from_pretrained`` reads back. Opening one reads only the small per-term arrays.
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import multiprocessing
 import shutil
 import tempfile
@@ -27,15 +28,15 @@ from ..version import __version__
 from ..errors import KnowledgeBaseError
 from ..fileio import atomic_path, read_json, write_json
 from ..hub import dataset_card, push_folder, resolve_folder
-from ..bm25.analysis import Analyzer
+from ..bm25.analysis import NORMALIZATION, Analyzer
 from ..bm25.build import CHUNK_SIZE, resolve_workers, write_index_folder
 from ..bm25.index import INDEX_FILES, Index
 from ..bm25.maxscore import SLAB
 from ..bm25.strings import StringTable
 
 MANIFEST_NAME = "kard_hf_kb.json"
-FORMAT_VERSION = 3  # 1: the bm25s index of kard_hf <= 0.1.0.dev0; 2: int32 passage rows in the postings (neither
-# is readable any more: the load error says to rebuild)
+FORMAT_VERSION = 4  # 1: the bm25s index of kard_hf <= 0.1.0.dev0; 2: int32 passage rows in the postings; 3: text
+# not Unicode-normalised, a fingerprint of the corpus alone (none is readable any more: the load error says to rebuild)
 PASSAGE_FILES = [*StringTable.files("ids", hashed=True), *StringTable.files("titles", hashed=False),
                  *StringTable.files("texts", hashed=False)]
 SEARCH_BATCH = 32  # about this many queries a task of a parallel search (32 scaled best of 16, 32, 64 on 2 cores)
@@ -79,13 +80,22 @@ def corpus_fingerprint(passages: dict[str, list[str]]) -> str:
     return digest.hexdigest()
 
 
+def kb_fingerprint(corpus: str, parameters: BM25Parameters) -> str:
+    """What decides every search result: the corpus fingerprint, the BM25 parameters and the text normalisation.
+
+    The augment journal, a processed dataset, a student and ``predict``/``evaluate`` all key on it.
+    """
+    what = {"corpus": corpus, "parameters": dataclasses.asdict(parameters), "normalization": NORMALIZATION}
+    return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()
+
+
 class KnowledgeBase:
     """BM25 search over a passage corpus, plus the BM25 score of given passages for a query."""
 
     def __init__(self, folder: str | Path, manifest: dict, *, keep_alive=None):
         self.folder = Path(folder)
         self.parameters = BM25Parameters(**manifest["parameters"])
-        self.fingerprint = manifest["fingerprint"]
+        self.fingerprint, self.corpus_fingerprint = manifest["fingerprint"], manifest["corpus_fingerprint"]
         self._stats = {key: manifest[key] for key in ("num_terms", "num_postings", "avg_length", "slab_size")}
         self._ids = StringTable(self.folder / "passages", "ids")
         self._titles = StringTable(self.folder / "passages", "titles")
@@ -129,7 +139,9 @@ class KnowledgeBase:
         folder = Path(folder)
         stats = write_index_folder(folder, records, parameters, chunk_size=chunk_size, num_proc=num_proc,
                                    show_progress=show_progress, total=total, slab_size=slab_size)
+        corpus = stats.pop("fingerprint")
         manifest = {"format_version": FORMAT_VERSION, "kard_hf_version": __version__,
+                    "fingerprint": kb_fingerprint(corpus, parameters), "corpus_fingerprint": corpus,
                     "parameters": dataclasses.asdict(parameters), **stats}
         _write_manifest_and_card(folder, {**manifest, "hub_id": None})
         return cls(folder, manifest, keep_alive=keep_alive)
@@ -221,25 +233,26 @@ class KnowledgeBase:
         return self._texts.get(self.rows(passage_ids)) if len(passage_ids) else []
 
     def check_augmented(self, manifest: dict, dataset) -> None:
-        """Refuse a processed dataset whose manifest records another knowledge base: another corpus fingerprint,
-        or the same corpus with other BM25 parameters (retrieval and the reranker's targets would differ)."""
+        """Refuse a processed dataset whose manifest records another knowledge base: another fingerprint (corpus,
+        BM25 parameters or normalisation: retrieval and the reranker's targets would differ)."""
         record = manifest.get("knowledge_base") or {}
-        recorded = record.get("fingerprint")
-        if recorded and recorded != self.fingerprint:
-            raise KnowledgeBaseError(f"its fingerprint {self.fingerprint[:12]} differs from the {recorded[:12]} that the "
-                                     f"dataset {dataset} was augmented with", file=dataset, field="knowledge_base")
         actual = dataclasses.asdict(self.parameters)
         differ = [name for name, value in (record.get("parameters") or {}).items()
                   if name in actual and actual[name] != value]
-        if differ:
+        if differ and record.get("corpus_fingerprint") == self.corpus_fingerprint:
             said = ", ".join(f"{name}={actual[name]!r} (the dataset's: {record['parameters'][name]!r})"
                              for name in differ)
             raise KnowledgeBaseError(f"same corpus but other BM25 parameters than the dataset {dataset} was "
                                      f"augmented with: {said}; rebuild it with those parameters", field="knowledge_base")
+        recorded = record.get("fingerprint")
+        if recorded and recorded != self.fingerprint:
+            raise KnowledgeBaseError(f"its fingerprint {self.fingerprint[:12]} differs from the {recorded[:12]} that the "
+                                     f"dataset {dataset} was augmented with", file=dataset, field="knowledge_base")
 
     # -- saving and loading -----------------------------------------------------------------
     def manifest(self, hub_id: str | None = None) -> dict:
         return {"format_version": FORMAT_VERSION, "kard_hf_version": __version__, "fingerprint": self.fingerprint,
+                "corpus_fingerprint": self.corpus_fingerprint,
                 "num_passages": len(self), "parameters": dataclasses.asdict(self.parameters), **self._stats,
                 "hub_id": hub_id}
 

@@ -17,7 +17,7 @@ from ..data.processed import TRAIN_SPLIT
 from ..data.store import load_dataset_dict
 from ..errors import ConfigError
 from ..lora import LoraArguments
-from ..resume import resolve_checkpoint
+from ..resume import claim_trainer_output, resolve_checkpoint
 from .candidates import build_candidates
 from .metrics import format_comparison
 from .modeling import KardRerankerModel
@@ -97,6 +97,7 @@ def train_reranker(model_args: RerankerModelArguments, data_args: RerankerDataAr
     from transformers import AutoTokenizer, set_seed
 
     resume = resolve_checkpoint(args.resume_from_checkpoint, args.output_dir)
+    claim_trainer_output(args, data_args.dataset, model_args.backbone)
     train, eval_dataset = _candidate_splits(data_args, args)
     if eval_dataset is None and args.eval_strategy != "no":
         logger.warning("no evaluation split with rationales: eval_strategy set to 'no'")

@@ -23,14 +23,13 @@ from ..hub import HubDatasetArguments
 from .base import SamplingParams, Teacher
 from .cache import SampleCache
 from ..data.filtering import filter_rationales
-from .openai_compat import DEFAULT_BASE_URL, OpenAICompatibleTeacher, host_of
+from .openai_compat import DEFAULT_BASE_URL, OpenAICompatibleTeacher, is_hf_host
 from .sampling import sample_rationales
 from .prompts import load_prompt
 from .scrub import scrub_logs
 
 logger = logging.getLogger(__name__)
 
-HF_HOSTS = ("huggingface.co", "hf.space", "huggingface.cloud")
 BUILTIN_TEACHERS = ("openai", "transformers")
 TEACHER_ENTRY_POINTS = "kard_hf.teachers"  # name = module:TeacherSubclass (the bundled benchmark's is one)
 
@@ -97,8 +96,7 @@ def api_key_from_env(name: str | None, base_url: str) -> tuple[str | None, str]:
         if not os.environ.get(name):
             raise ConfigError(f"the environment variable {name} (api_key_env) is not set", field="api_key_env")
         return os.environ[name], f"${name}"
-    host = host_of(base_url).split(":")[0]
-    name = "HF_TOKEN" if host.endswith(HF_HOSTS) else "OPENAI_API_KEY"
+    name = "HF_TOKEN" if is_hf_host(base_url) else "OPENAI_API_KEY"
     return os.environ.get(name) or None, f"${name}"
 
 

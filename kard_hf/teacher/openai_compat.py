@@ -4,8 +4,10 @@ Requests go through :class:`huggingface_hub.AsyncInferenceClient` with a base UR
 At most ``max_concurrency`` requests are in flight, optionally no more than
 ``requests_per_minute``; HTTP 408/429/5xx, timeouts, connection failures and malformed responses
 are retried with exponential backoff (``Retry-After`` is honoured); an authentication failure or
-another 4xx stops the run at once with one error. Nothing said to the user contains the API key
-or more of the base URL than its host.
+another 4xx stops the run at once with one error. ``timeout`` bounds each whole request (a server
+that trickles its reply cannot stall a run). The endpoint gets exactly the key given, or no
+``Authorization`` header at all: never huggingface_hub's own token. Nothing said to the user
+contains the API key or more of the base URL than its host.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from .scrub import scrub
 logger = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
+HF_HOSTS = ("huggingface.co", "hf.space", "huggingface.cloud")
 RETRYABLE_STATUS = {408, 409, 425, 429} | set(range(500, 600))
 
 
@@ -42,6 +45,12 @@ def host_of(base_url: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"expected an http(s) URL, got {parts.scheme or 'no'} scheme", field="base_url")
     return parts.hostname + (f":{parts.port}" if parts.port else "")
+
+
+def is_hf_host(base_url: str) -> bool:
+    """Whether the URL's host is a Hugging Face one (``huggingface.co`` or a subdomain: matched on a dot boundary)."""
+    host = host_of(base_url).split(":")[0].lower()
+    return any(host == name or host.endswith("." + name) for name in HF_HOSTS)
 
 
 class _RateLimiter:
@@ -118,7 +127,11 @@ class OpenAICompatibleTeacher(Teacher):
     async def _run(self, jobs: list[Job], sampling: SamplingParams, on_done) -> None:
         from huggingface_hub import AsyncInferenceClient
 
-        client = AsyncInferenceClient(base_url=self.base_url, api_key=self._api_key, timeout=self.timeout)
+        # huggingface_hub sends its own token (HF_TOKEN, the login cache) when given no key; an explicit
+        # header (None: none at all) is the only way to send exactly the key the user gave.
+        authorization = f"Bearer {self._api_key}" if self._api_key else None
+        client = AsyncInferenceClient(base_url=self.base_url, api_key=self._api_key, timeout=self.timeout,
+                                      headers={"authorization": authorization})
         slots, limiter = asyncio.Semaphore(self.max_concurrency), _RateLimiter(self.requests_per_minute)
 
         async def run_job(job: Job) -> None:
@@ -150,10 +163,10 @@ class OpenAICompatibleTeacher(Teacher):
         for attempt in itertools.count():
             await limiter.wait()
             try:
-                response = await client.chat_completion(
+                response = await asyncio.wait_for(client.chat_completion(  # the client's timeout bounds each read only
                     [{"role": "user", "content": prompt}], model=self.model, n=n if n > 1 else None,
                     temperature=sampling.temperature, top_p=sampling.top_p, max_tokens=sampling.max_new_tokens,
-                    seed=sampling.seed, stop=list(sampling.stop) or None)
+                    seed=sampling.seed, stop=list(sampling.stop) or None), self.timeout)
                 return _parse(response)
             except Exception as error:  # classified below: retried, fatal, or not ours
                 failure = self._classify(error)

@@ -132,7 +132,7 @@ def load_prompt(name_or_path: str) -> RationalePrompt:
         raise ConfigError(f"not a built-in prompt ({', '.join(BUILTIN_PROMPTS)}) nor a template file",
                           file=name_or_path, field="prompt")
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
         raise ConfigError("the prompt template is not UTF-8 text", file=path, field="prompt") from None
     validate_template(text, source=path)

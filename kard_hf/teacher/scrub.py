@@ -1,8 +1,9 @@
 """One scrubber for everything a teacher run prints or logs: no credentials from a URL, no API key.
 
-A ``--base_url`` may carry credentials (``https://user:password@host/v1``, ``?token=...``), and the
-HTTP client logs every request URL at INFO level, servers echo URLs in error bodies. Every URL in a
-text loses its user info and the values of its query parameters; given secrets become ``***``.
+A ``--base_url`` may carry credentials (``https://user:password@host/v1``, ``https://host/<key>/v1``,
+``?token=...``), and the HTTP client logs every request URL at INFO level, servers echo URLs in error
+bodies. Every URL in a text keeps only its scheme and host: user info is dropped, the path becomes
+``/***`` and query values ``***``; given secrets become ``***``.
 """
 
 from __future__ import annotations
@@ -12,15 +13,19 @@ import re
 from typing import Iterable
 
 _URL = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^\s/?#@'\"<>]*@)?"
-                  r"(?P<rest>[^\s?#'\"<>]*)(?P<query>\?[^\s#'\"<>]*)?")
+                  r"(?P<host>[^\s/?#'\"<>]*)(?P<path>/[^\s?#'\"<>]*)?(?P<query>\?[^\s#'\"<>]*)?")
 _QUERY_VALUE = re.compile(r"([?&;][^=&;#\s]*=)[^&;#\s]*")
 
 
 def scrub(text: str, secrets: Iterable[str | None] = ()) -> str:
-    """``text`` with each URL's user info dropped, its query values replaced by ``***``, and ``secrets`` masked."""
+    """``text`` with each URL's user info dropped, its path and query values replaced by ``***``, and ``secrets`` masked."""
     for secret in sorted(filter(None, secrets), key=len, reverse=True):
         text = text.replace(secret, "***")
-    return _URL.sub(lambda m: m["scheme"] + m["rest"] + _QUERY_VALUE.sub(r"\1***", m["query"] or ""), text)
+    def clean(m: re.Match) -> str:
+        path = m["path"] if m["path"] in (None, "/") else "/***"
+        return m["scheme"] + m["host"] + (path or "") + _QUERY_VALUE.sub(r"\1***", m["query"] or "")
+
+    return _URL.sub(clean, text)
 
 
 class ScrubFilter(logging.Filter):
