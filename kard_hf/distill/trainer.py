@@ -11,6 +11,8 @@ What it changes, each in the narrowest hook:
 - the training dataset gets a ``length`` column (prompt + target tokens) so that the default
   ``group_by_length`` sampler works although tokenization happens late, in the collator;
 - a callback tells the collator the epoch (passage sampling);
+- a decoder-only student's chat format (its tokenizer's chat template) is resolved here and recorded in
+  its spec, so that test time rebuilds the training input;
 - :class:`~kard_hf.hub.HubCardMixin` writes the card (``hub_cards/student.md.j2``) and ``kard_hf_student.json``
   on every save and push.
 """
@@ -23,6 +25,7 @@ from transformers import Seq2SeqTrainer, TrainerCallback
 
 from ..hub import HubCardMixin, model_card
 from ..errors import DataError
+from .chat import resolve_chat_format
 from .collator import METHOD_COLUMNS, StudentDataCollator
 from .loss import token_nll
 from .spec import SPEC_NAME, StudentSpec
@@ -36,7 +39,8 @@ def collator_from_args(tokenizer, args, *, decoder_only: bool) -> StudentDataCol
     return StudentDataCollator(tokenizer, method=args.method, decoder_only=decoder_only, template=args.template,
                                num_passages=args.num_passages, sample_passages=args.sample_passages,
                                max_source_length=args.max_source_length, max_target_length=args.max_target_length,
-                               seed=args.seed)
+                               seed=args.seed, padding_free=args.padding_free,
+                               chat=resolve_chat_format(tokenizer, args.prompt_format, decoder_only=decoder_only))
 
 
 def check_student_dataset(dataset, method: str, num_passages: int, *, file=None, split: str = "train") -> None:
@@ -114,7 +118,8 @@ class StudentTrainer(HubCardMixin, Seq2SeqTrainer):
                            keep_in_memory=True, desc="Measuring lengths for group_by_length")
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        inputs = dict(inputs)
+        # No KV cache in training: with one, transformers would not build a packed batch's per-row attention mask.
+        inputs = {**inputs, "use_cache": False}
         labels = inputs.pop("labels")
         if self.is_encoder_decoder:
             inputs["decoder_input_ids"] = self.accelerator.unwrap_model(model).prepare_decoder_input_ids_from_labels(
@@ -132,7 +137,8 @@ class StudentTrainer(HubCardMixin, Seq2SeqTrainer):
         """What inference needs to rebuild this student's inputs (saved as kard_hf_student.json)."""
         args = self.args
         return StudentSpec(args.method, args.template, args.num_passages, args.max_source_length, args.max_target_length,
-                           (self.dataset_manifest.get("knowledge_base") or {}).get("fingerprint"))
+                           (self.dataset_manifest.get("knowledge_base") or {}).get("fingerprint"),
+                           chat_format=getattr(self.data_collator, "chat", None))
 
     def hub_spec(self) -> dict:
         return self.student_spec().to_dict()

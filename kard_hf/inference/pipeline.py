@@ -152,7 +152,7 @@ class KARDPipeline:
         self.collator = StudentDataCollator(tokenizer, method=spec.method, decoder_only=not model.config.is_encoder_decoder,
                                             template=spec.template, num_passages=self.num_passages,
                                             max_source_length=spec.max_source_length,
-                                            max_target_length=spec.max_target_length)
+                                            max_target_length=spec.max_target_length, chat=spec.chat_format)
 
     @classmethod
     def from_pretrained(cls, student: str | Path, *, reranker: str | Path | None = None,
@@ -219,7 +219,8 @@ class KARDPipeline:
         for rows in tqdm(batches, disable=not show_progress, desc="generating", unit="batch"):
             batch = {key: value.to(self.model.device)
                      for key, value in self.collator.pad_prompts([prompts[i] for i in rows]).items()}
-            tokens = self.model.generate(**batch, pad_token_id=self.tokenizer.pad_token_id, **kwargs)
+            tokens = self.model.generate(**batch, pad_token_id=self.tokenizer.pad_token_id,
+                                         eos_token_id=self.collator.stop_token_ids, **kwargs)
             if not self.model.config.is_encoder_decoder:
                 tokens = tokens[:, batch["input_ids"].shape[1]:]
             texts = self.tokenizer.batch_decode(tokens, skip_special_tokens=True)
