@@ -201,6 +201,10 @@ class StudentDataCollator:
         """Padded prompts for ``model.generate``: left padding for decoder-only students, right for seq2seq."""
         return self.pad_prompts(self.encode_prompts(questions, passages))
 
+    def user_turn(self, prompt: list[int]) -> str:
+        """The user's message of a chat prompt from :meth:`encode_prompts` (what a chat endpoint is sent)."""
+        return self.tokenizer.decode(prompt[len(self._prefix_ids):len(prompt) - len(self._suffix_ids)])
+
     def pad_prompts(self, prompts: list[list[int]]) -> dict[str, torch.Tensor]:
         """Pad prompt ids from :meth:`encode_prompts` for ``model.generate`` (left for decoder-only students)."""
         return self._batch(prompts, left=self.decoder_only)

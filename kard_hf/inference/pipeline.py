@@ -119,6 +119,19 @@ def load_pipeline(student: str | Path, *, batch_size: int = 16, **kwargs) -> Pip
     return KARDPipeline.from_pretrained(folder, batch_size=batch_size, **kwargs)
 
 
+def load_retrieval(reranker: str | Path | None, knowledge_base: str | Path | None) -> dict:
+    """``{"reranker": ..., "knowledge_base": ...}`` loaded from folders or Hub ids (``None`` stays ``None``)."""
+    if reranker is not None:
+        from ..reranker import Reranker
+
+        reranker = Reranker.from_pretrained(reranker)
+    if knowledge_base is not None:
+        from ..knowledge import KnowledgeBase
+
+        knowledge_base = KnowledgeBase.from_pretrained(knowledge_base)
+    return {"reranker": reranker, "knowledge_base": knowledge_base}
+
+
 class KARDPipeline:
     """Answer multiple-choice questions with a distilled student, optionally reading retrieved knowledge.
 
@@ -159,15 +172,7 @@ class KARDPipeline:
                         knowledge_base: str | Path | None = None, **kwargs) -> "KARDPipeline":
         """Load the student, and the reranker and knowledge base when given (folders or Hub ids)."""
         model, tokenizer, spec = load_trained_student(student)
-        if reranker is not None:
-            from ..reranker import Reranker
-
-            reranker = Reranker.from_pretrained(reranker)
-        if knowledge_base is not None:
-            from ..knowledge import KnowledgeBase
-
-            knowledge_base = KnowledgeBase.from_pretrained(knowledge_base)
-        return cls(model, tokenizer, spec, reranker=reranker, knowledge_base=knowledge_base, **kwargs)
+        return cls(model, tokenizer, spec, **load_retrieval(reranker, knowledge_base), **kwargs)
 
     # -- retrieval --------------------------------------------------------------------------
     def retrieve(self, questions: list[str], candidates: Retrieved | None = None,
@@ -210,11 +215,16 @@ class KARDPipeline:
         """
         if self.spec.method == "ft":  # the answer letter alone: a few tokens, greedy
             decoding = Decoding("greedy", max_new_tokens=min(decoding.max_new_tokens, 8))
+        return self.generate_from_ids(self.collator.encode_prompts(questions, passages), decoding,
+                                      show_progress=show_progress)
+
+    def generate_from_ids(self, prompts: list[list[int]], decoding: Decoding, *,
+                          show_progress: bool = False) -> list[list[str]]:
+        """Generations for prompt token ids from the collator (a served student sends them to its endpoint)."""
         kwargs = decoding.generate_kwargs()
         per_question = kwargs.get("num_return_sequences", 1)
-        prompts = self.collator.encode_prompts(questions, passages)
-        order = sorted(range(len(questions)), key=lambda i: len(prompts[i]))
-        outputs: list[list[str]] = [[] for _ in questions]
+        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+        outputs: list[list[str]] = [[] for _ in prompts]
         batches = [order[start:start + self.batch_size] for start in range(0, len(order), self.batch_size)]
         for rows in tqdm(batches, disable=not show_progress, desc="generating", unit="batch"):
             batch = {key: value.to(self.model.device)
