@@ -160,6 +160,7 @@ class StudentTrainer(HubCardMixin, Seq2SeqTrainer):
             architecture="seq2seq" if self.is_encoder_decoder else "decoder-only",
             method=args.method, method_name=METHOD_NAMES[args.method],
             knowledge_base=manifest.get("knowledge_base"), teacher=manifest.get("teacher"), prompt=args.template,
+            chat_format=getattr(self.data_collator, "chat", None),
             num_passages=args.num_passages, sample_passages=args.sample_passages,
             max_source_length=args.max_source_length, max_target_length=args.max_target_length,
             lora={"r": next(iter(lora.values())).r, "alpha": next(iter(lora.values())).lora_alpha} if lora else None,
