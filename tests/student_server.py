@@ -8,9 +8,7 @@ generation-config end tokens). Request bodies are recorded; ``script`` lists the
 
 from __future__ import annotations
 
-import json
 import threading
-from http.server import BaseHTTPRequestHandler
 
 import torch
 
@@ -26,27 +24,14 @@ class StudentServer(LoopbackServer):
         self.stop_token_ids, self.script = stop_token_ids, list(script)
         self.requests: list[dict] = []
         self.lock = threading.Lock()
-        server = self
+        self._serve_json(self.respond)
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                with server.lock:
-                    body["_path"], body["_authorization"] = self.path, self.headers.get("Authorization")
-                    server.requests.append(body)
-                    status = server.script.pop(0) if server.script else 200
-                    payload = server.answer(body) if status == 200 else {"error": {"message": "try again"}}
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self._serve(Handler)
+    def respond(self, path: str, body: dict, headers) -> tuple[int, dict]:
+        with self.lock:
+            body["_path"], body["_authorization"] = path, headers.get("Authorization")
+            self.requests.append(body)
+            status = self.script.pop(0) if self.script else 200
+            return status, self.answer(body) if status == 200 else {"error": {"message": "try again"}}
 
     @property
     def base_url(self) -> str:

@@ -40,12 +40,18 @@ def test_the_expected_recipes_ship():
                                             "zero3_multinode"}
 
 
-@pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: f"{p.parent.name}/{p.stem}")
-def test_recipe_parses_and_states_its_command_and_hardware(recipe, clean_global_state):
+def parse_recipe(recipe: Path):
+    """``(header, model arguments, training arguments)`` of a student recipe, whose header names its hardware and command."""
     header = recipe.read_text().split("\n\n")[0]
     assert "# Hardware:" in header and f"--config recipes/{recipe.parent.name}/{recipe.name}" in header
-    model, data, training = parse_args((StudentModelArguments, StudentDataArguments, StudentTrainingArguments),
-                                       ["--config", str(recipe.relative_to(ROOT)), "--use_cpu", "true"])
+    model, _, training = parse_args((StudentModelArguments, StudentDataArguments, StudentTrainingArguments),
+                                    ["--config", str(recipe.relative_to(ROOT)), "--use_cpu", "true"])
+    return header, model, training
+
+
+@pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_recipe_parses_and_states_its_command_and_hardware(recipe, clean_global_state):
+    header, model, training = parse_recipe(recipe)
     assert model.model_name_or_path == f"google/{recipe.parent.name}"
     assert training.method == recipe.stem.removesuffix("-lora") and model.use_lora == recipe.stem.endswith("-lora")
     assert training.learning_rate == (3e-4 if model.use_lora else 1e-4) and training.num_train_epochs == 3
@@ -256,10 +262,7 @@ def test_decoder_only_recipe_packs_in_bf16_with_flash_attention_and_peft_targets
 
     from kard_hf.distill.modeling import attention_implementation
 
-    header = recipe.read_text().split("\n\n")[0]
-    assert "# Hardware:" in header and f"--config recipes/{recipe.parent.name}/{recipe.name}" in header
-    model, data, training = parse_args((StudentModelArguments, StudentDataArguments, StudentTrainingArguments),
-                                       ["--config", str(recipe.relative_to(ROOT)), "--use_cpu", "true"])
+    header, model, training = parse_recipe(recipe)
     hub_id, model_type, _ = DECODER_RECIPES[recipe.parent.name]
     assert model.model_name_or_path == hub_id and training.method == recipe.stem.removesuffix("-lora")
     assert training.bf16 and not training.fp16 and training.padding_free and training.prompt_format == "auto"
