@@ -184,9 +184,9 @@ def load_knife_backbone(name_or_path: str, *, role: str, **config_overrides) -> 
     except (OSError, ValueError) as e:
         raise ModelError(f"cannot load the {role} model {name_or_path!r}: {e}") from None
     if config.model_type not in FAMILIES and _is_decoder_only(config):
-        raise ModelError(f"the KNIFE {role} {name_or_path!r} is a decoder-only model ({config.model_type}): KNIFE needs "
-                         "an encoder whose states carry the rationale through its bottleneck, so use a T5 or BART "
-                         "model (a decoder-only student trains with --method kard, rd or ft)")
+        raise ModelError(f"the KNIFE {role} {name_or_path!r} is a decoder-only model ({config.model_type}); KNIFE needs "
+                         "a T5- or BART-family encoder-decoder model, whose encoder states carry the rationale through "
+                         "its bottleneck (decoder-only students train with --method kard, rd or ft)")
     if not getattr(config, "is_encoder_decoder", False) or config.model_type not in FAMILIES:
         raise ModelError(f"the KNIFE {role} must be a T5- or BART-family encoder-decoder model "
                          f"({', '.join(FAMILIES)}); {name_or_path!r} is model_type {config.model_type!r}")
