@@ -208,11 +208,7 @@ class KARDPipeline:
     @torch.no_grad()
     def generate(self, questions: list[str], passages: list[list[str]] | None, decoding: Decoding, *,
                  show_progress: bool = False) -> list[list[str]]:
-        """Generations for each question (``num_samples`` of them when sampling), in batches of similar length.
-
-        Questions are generated in order of prompt length, so that a batch pads little, and returned in
-        their original order.
-        """
+        """Generations for each question (``num_samples`` of them when sampling); ``ft`` students answer greedily."""
         if self.spec.method == "ft":  # the answer letter alone: a few tokens, greedy
             decoding = Decoding("greedy", max_new_tokens=min(decoding.max_new_tokens, 8))
         return self.generate_from_ids(self.collator.encode_prompts(questions, passages), decoding,
@@ -220,7 +216,10 @@ class KARDPipeline:
 
     def generate_from_ids(self, prompts: list[list[int]], decoding: Decoding, *,
                           show_progress: bool = False) -> list[list[str]]:
-        """Generations for prompt token ids from the collator (a served student sends them to its endpoint)."""
+        """Generations for prompt token ids from the collator (a served student sends them to its endpoint).
+
+        Prompts are generated in order of length, so that a batch pads little, and returned in their original order.
+        """
         kwargs = decoding.generate_kwargs()
         per_question = kwargs.get("num_return_sequences", 1)
         order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
