@@ -108,6 +108,10 @@ def test_training_and_test_time_prompts_are_identical(family, causal_tokenizer, 
                  "--disable_tqdm", "true", "--report_to", "none", "--padding_free", "true"]) == 0
     spec = StudentSpec.load(out)
     assert spec.chat_format == ChatFormat.from_tokenizer(chat_tokenizer(causal_tokenizer, family))
+    from transformers import GenerationConfig  # a server stops at the end of the turn, as evaluation does
+
+    end = chat_tokenizer(causal_tokenizer, family).convert_tokens_to_ids(spec.chat_format.end)
+    assert end in GenerationConfig.from_pretrained(out).eos_token_id
     pipeline = KARDPipeline.from_pretrained(out)
     trained = StudentTrainer(model=pipeline.model, args=StudentTrainingArguments(output_dir=str(tmp_path / "x"),
                                                                                   report_to="none"),

@@ -11,10 +11,6 @@ CPU budget (measured, docs/quickstart.md "The student"):
 - a short denoising pretraining (BART's own objective: rebuild a text from a copy with tokens
   deleted) on the training split's questions and rationales, before any student is trained. FT, RD
   and KARD all start from this same checkpoint, as the paper's students all start from Flan-T5.
-
-The decoder-only student (a small Llama: rotary positions, grouped-query attention, as Qwen and Llama students
-are) gets the same objective in decoder form: it reads the noisy copy, then writes the clean text, the loss on
-the clean text only; that teaches it to copy from its context (induction), which KARD needs to read a passage.
 """
 
 from __future__ import annotations
@@ -36,25 +32,13 @@ class StudentShape:
     vocab_size: int
 
 
-def make_student(folder: Path, texts: list[str], shape: StudentShape, seed: int, *, decoder_only: bool = False) -> None:
-    """A random-initialised BART (or, ``decoder_only``, a Llama) and a tokenizer trained on ``texts``, saved as a
-    model folder."""
+def make_student(folder: Path, texts: list[str], shape: StudentShape, seed: int) -> None:
+    """A random-initialised BART and a tokenizer trained on ``texts``, saved as a model folder."""
     import torch
-    from transformers import BartConfig, BartForConditionalGeneration, LlamaConfig, LlamaForCausalLM
+    from transformers import BartConfig, BartForConditionalGeneration
 
     from ..vocab import train_tokenizer
 
-    if decoder_only:
-        tokenizer = train_tokenizer(texts, "causal", shape.vocab_size)  # byte-level, one end-of-text token
-        torch.manual_seed(seed)
-        config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=shape.d_model, num_hidden_layers=shape.layers,
-                             num_attention_heads=shape.heads, num_key_value_heads=max(1, shape.heads // 2),
-                             intermediate_size=shape.d_ff, max_position_embeddings=512, tie_word_embeddings=True,
-                             pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
-                             bos_token_id=tokenizer.eos_token_id, attn_implementation="sdpa")
-        LlamaForCausalLM(config).save_pretrained(folder)
-        tokenizer.save_pretrained(folder)
-        return
     tokenizer = train_tokenizer(texts, "t5", shape.vocab_size)  # <pad>, </s>, <unk>; </s> ends every text
     torch.manual_seed(seed)
     config = BartConfig(vocab_size=len(tokenizer), d_model=shape.d_model, encoder_layers=shape.layers,
@@ -70,22 +54,14 @@ def make_student(folder: Path, texts: list[str], shape: StudentShape, seed: int,
 
 class DeletionNoiseCollator:
     """Batches for denoising: the input is the text with each token deleted with probability ``noise``
-    (the end-of-text token kept), the labels are the whole text. ``decoder_only``: one sequence, the noisy
-    text then the whole text, labelled on the whole text alone."""
+    (the end-of-text token kept), the labels are the whole text."""
 
-    def __init__(self, tokenizer, noise: float, seed: int, *, decoder_only: bool = False):
+    def __init__(self, tokenizer, noise: float, seed: int):
         self.tokenizer, self.noise, self.rng = tokenizer, noise, random.Random(seed)
-        self.decoder_only = decoder_only
 
     def __call__(self, rows: list[dict]) -> dict:
         ids = [row["input_ids"] for row in rows]
         noisy = [[t for t in seq[:-1] if self.rng.random() >= self.noise] + seq[-1:] for seq in ids]
-        if self.decoder_only:
-            batch = self.tokenizer.pad({"input_ids": [n + seq for n, seq in zip(noisy, ids)]}, return_tensors="pt")
-            labels = self.tokenizer.pad({"input_ids": [[-100] * len(n) + seq for n, seq in zip(noisy, ids)]},
-                                        return_tensors="pt")["input_ids"]
-            labels[batch["attention_mask"] == 0] = -100
-            return {**batch, "labels": labels}
         batch = self.tokenizer.pad({"input_ids": noisy}, return_tensors="pt")
         labels = self.tokenizer.pad({"input_ids": ids}, return_tensors="pt")["input_ids"]
         labels[labels == self.tokenizer.pad_token_id] = -100
@@ -96,21 +72,16 @@ def pretrain_student(folder: Path, texts: list[str], *, steps: int, batch_size: 
                      seed: int, noise: float = 0.1, max_length: int = 128) -> None:
     """Denoising pretraining of the model in ``folder`` on ``texts`` with the stock Trainer; saved in place."""
     from datasets import Dataset
-    from transformers import Trainer, TrainingArguments
+    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, Trainer, TrainingArguments
 
-    from ..lm import load_lm
-
-    model, tokenizer = load_lm(folder, purpose="quickstart student")
-    decoder_only = not model.config.is_encoder_decoder
-    ids = tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]
-    if decoder_only:  # the byte-level tokenizer adds no end-of-text token: the copy must end too
-        ids = [seq + [tokenizer.eos_token_id] for seq in ids]
-    data = Dataset.from_dict({"input_ids": ids})
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    model = AutoModelForSeq2SeqLM.from_pretrained(folder)
+    data = Dataset.from_dict({"input_ids": tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]})
     with tempfile.TemporaryDirectory() as scratch:
         args = TrainingArguments(output_dir=scratch, max_steps=steps, per_device_train_batch_size=batch_size,
                                  learning_rate=learning_rate, lr_scheduler_type="constant", seed=seed,
                                  logging_steps=max(1, steps // 8), save_strategy="no", report_to="none",
                                  remove_unused_columns=False)
         Trainer(model=model, args=args, train_dataset=data,
-                data_collator=DeletionNoiseCollator(tokenizer, noise, seed, decoder_only=decoder_only)).train()
+                data_collator=DeletionNoiseCollator(tokenizer, noise, seed)).train()
     model.save_pretrained(folder)

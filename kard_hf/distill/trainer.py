@@ -108,6 +108,9 @@ class StudentTrainer(HubCardMixin, Seq2SeqTrainer):
         self.model_accepts_loss_kwargs = True
         if isinstance(data_collator, StudentDataCollator) and data_collator.sample_passages:
             self.add_callback(_EpochToCollator(data_collator))
+        if getattr(data_collator, "chat", None) is not None and getattr(model, "generation_config", None) is not None:
+            # saved with the weights: a server (vLLM, SGLang) then stops at the end of the assistant's turn too
+            model.generation_config.eos_token_id = data_collator.stop_token_ids
 
     @staticmethod
     def _with_lengths(dataset, collator, args):
