@@ -149,6 +149,19 @@ def test_packed_loss_and_gradients_equal_the_padded_ones(family, attn_implementa
     assert results[True][0].shape == ()
 
 
+def test_padding_free_is_refused_for_a_model_that_cannot_pack(causal_tokenizer, tiny_causal, rows, tmp_path):
+    from transformers import OPTConfig, OPTForCausalLM
+
+    opt = OPTForCausalLM(OPTConfig(vocab_size=len(causal_tokenizer), hidden_size=32, num_hidden_layers=2, ffn_dim=64,
+                                   num_attention_heads=4, word_embed_proj_dim=32, max_position_embeddings=1024))
+    args = StudentTrainingArguments(output_dir=str(tmp_path), report_to="none", padding_free=True)
+    with pytest.raises(ConfigError, match="opt model's attention does not keep packed rows apart"):
+        StudentTrainer(model=opt, args=args, train_dataset=Dataset.from_list(rows[:2]), processing_class=causal_tokenizer)
+    # GPT-2 packs (its mask comes from the position ids too)
+    StudentTrainer(model=copy.deepcopy(tiny_causal), args=args, train_dataset=Dataset.from_list(rows[:2]),
+                   processing_class=causal_tokenizer)
+
+
 def test_knife_refuses_a_decoder_only_model(causal_tokenizer, tmp_path):
     from kard_hf.knife.modeling import load_knife_backbone
     from kard_hf.errors import ModelError

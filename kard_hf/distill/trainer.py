@@ -24,7 +24,7 @@ import math
 from transformers import Seq2SeqTrainer, TrainerCallback
 
 from ..hub import HubCardMixin, model_card
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from .chat import resolve_chat_format
 from .collator import METHOD_COLUMNS, StudentDataCollator
 from .loss import token_nll
@@ -64,6 +64,25 @@ def check_student_dataset(dataset, method: str, num_passages: int, *, file=None,
             raise DataError(f"num_passages={num_passages} but this row stores only {int(counts[short[0]])} passages "
                             "(re-run augment with more train_passages, or lower num_passages)",
                             file=file, row=f"row {int(short[0])}", field="passages")
+
+
+def check_packing(model) -> None:
+    """Refuse ``padding_free`` for a model whose attention lets packed rows see each other: it must compute the
+    second of two packed rows as it computes that row alone (OPT, whose positions come from the attention mask,
+    does not)."""
+    import torch
+
+    ids = torch.tensor([[5, 6, 7, 8, 9, 10]], device=model.device)
+    training = model.training
+    model.eval()
+    with torch.no_grad():
+        packed = model(input_ids=ids, position_ids=torch.tensor([[0, 1, 2, 0, 1, 2]], device=model.device),
+                       use_cache=False).logits[0, 3:]
+        alone = model(input_ids=ids[:, 3:], use_cache=False).logits[0]
+    model.train(training)
+    if not torch.allclose(packed.float(), alone.float(), atol=1e-4, rtol=1e-3):
+        raise ConfigError(f"padding_free: this {model.config.model_type} model's attention does not keep packed rows "
+                          "apart (it ignores per-row position_ids); train it padded", field="padding_free")
 
 
 class _EpochToCollator(TrainerCallback):
@@ -108,6 +127,8 @@ class StudentTrainer(HubCardMixin, Seq2SeqTrainer):
         self.model_accepts_loss_kwargs = True
         if isinstance(data_collator, StudentDataCollator) and data_collator.sample_passages:
             self.add_callback(_EpochToCollator(data_collator))
+        if args.padding_free and not (self.is_deepspeed_enabled or self.is_fsdp_enabled):
+            check_packing(self.model)
         if getattr(data_collator, "chat", None) is not None and getattr(model, "generation_config", None) is not None:
             # saved with the weights: a server (vLLM, SGLang) then stops at the end of the assistant's turn too
             model.generation_config.eos_token_id = data_collator.stop_token_ids
