@@ -24,14 +24,18 @@ def is_seq2seq(config) -> bool:
                      "causal LM (AutoModelForCausalLM): it cannot generate text")
 
 
-def load_lm(name_or_path: str | Path, *, purpose: str, merge_adapter: bool = False):
+def load_lm(name_or_path: str | Path, *, purpose: str, merge_adapter: bool = False,
+            attn_implementation: str | None = None):
     """``(model, tokenizer)`` of a seq2seq or causal LM (weights as saved, fp32 by default, train mode).
 
     A tokenizer without a pad token (GPT-2, OPT) pads with its end-of-sequence token. With
-    ``merge_adapter``, a folder holding a peft LoRA adapter is loaded onto its base model and merged.
+    ``merge_adapter``, a folder holding a peft LoRA adapter is loaded onto its base model and merged;
+    ``attn_implementation`` is transformers' (``None``: its default).
     Anything unloadable, or not a generating LM, is a :class:`ModelError` naming ``purpose``.
     """
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
+
+    options = {"attn_implementation": attn_implementation} if attn_implementation else {}
 
     adapter = merge_adapter and (Path(name_or_path) / "adapter_config.json").is_file()
     try:
@@ -47,9 +51,9 @@ def load_lm(name_or_path: str | Path, *, purpose: str, merge_adapter: bool = Fal
             from peft import AutoPeftModelForCausalLM, AutoPeftModelForSeq2SeqLM
 
             auto = AutoPeftModelForSeq2SeqLM if seq2seq else AutoPeftModelForCausalLM
-            model = auto.from_pretrained(name_or_path).merge_and_unload()
+            model = auto.from_pretrained(name_or_path, **options).merge_and_unload()
         else:
-            model = (AutoModelForSeq2SeqLM if seq2seq else AutoModelForCausalLM).from_pretrained(name_or_path)
+            model = (AutoModelForSeq2SeqLM if seq2seq else AutoModelForCausalLM).from_pretrained(name_or_path, **options)
     except (OSError, ValueError) as e:
         raise ModelError(f"cannot load the {purpose} model {str(name_or_path)!r}: {str(e).splitlines()[0]}") from None
     if tokenizer.pad_token is None:

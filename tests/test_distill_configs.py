@@ -40,12 +40,18 @@ def test_the_expected_recipes_ship():
                                             "zero3_multinode"}
 
 
-@pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: f"{p.parent.name}/{p.stem}")
-def test_recipe_parses_and_states_its_command_and_hardware(recipe, clean_global_state):
+def parse_recipe(recipe: Path):
+    """``(header, model arguments, training arguments)`` of a student recipe, whose header names its hardware and command."""
     header = recipe.read_text().split("\n\n")[0]
     assert "# Hardware:" in header and f"--config recipes/{recipe.parent.name}/{recipe.name}" in header
-    model, data, training = parse_args((StudentModelArguments, StudentDataArguments, StudentTrainingArguments),
-                                       ["--config", str(recipe.relative_to(ROOT)), "--use_cpu", "true"])
+    model, _, training = parse_args((StudentModelArguments, StudentDataArguments, StudentTrainingArguments),
+                                    ["--config", str(recipe.relative_to(ROOT)), "--use_cpu", "true"])
+    return header, model, training
+
+
+@pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_recipe_parses_and_states_its_command_and_hardware(recipe, clean_global_state):
+    header, model, training = parse_recipe(recipe)
     assert model.model_name_or_path == f"google/{recipe.parent.name}"
     assert training.method == recipe.stem.removesuffix("-lora") and model.use_lora == recipe.stem.endswith("-lora")
     assert training.learning_rate == (3e-4 if model.use_lora else 1e-4) and training.num_train_epochs == 3
@@ -230,3 +236,51 @@ def test_two_rank_cli_training_searches_no_unused_parameters(tiny_t5_path, tmp_p
     assert done.returncode == 0, done.stderr[-3000:]
     assert (tmp_path / "out" / "model.safetensors").is_file()
     assert "did not find any unused parameters" not in done.stderr
+
+
+# ---- decoder-only students of today ----------------------------------------------------------------------------
+
+# recipe folder -> (Hub id, model_type, the recipes it ships)
+DECODER_RECIPES = {
+    "qwen2.5-0.5b-instruct": ("Qwen/Qwen2.5-0.5B-Instruct", "qwen2", {"ft", "rd", "kard"}),
+    "qwen3-1.7b": ("Qwen/Qwen3-1.7B", "qwen3", {"kard", "kard-lora"}),
+    "llama-3.2-1b-instruct": ("meta-llama/Llama-3.2-1B-Instruct", "llama", {"kard"}),
+    "smollm2-360m-instruct": ("HuggingFaceTB/SmolLM2-360M-Instruct", "llama", {"kard"}),
+}
+DECODER_RECIPE_FILES = [ROOT / "recipes" / folder / f"{stem}.yaml"
+                        for folder, (_, _, stems) in DECODER_RECIPES.items() for stem in sorted(stems)]
+
+
+def test_the_decoder_only_recipes_ship():
+    for folder, (_, _, stems) in DECODER_RECIPES.items():
+        assert {p.stem for p in (ROOT / "recipes" / folder).glob("*.yaml")} == stems
+
+
+@pytest.mark.parametrize("recipe", DECODER_RECIPE_FILES, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_decoder_only_recipe_packs_in_bf16_with_flash_attention_and_peft_targets(recipe, clean_global_state):
+    from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING
+
+    from kard_hf.distill.modeling import attention_implementation
+
+    header, model, training = parse_recipe(recipe)
+    hub_id, model_type, _ = DECODER_RECIPES[recipe.parent.name]
+    assert model.model_name_or_path == hub_id and training.method == recipe.stem.removesuffix("-lora")
+    assert training.bf16 and not training.fp16 and training.padding_free and training.prompt_format == "auto"
+    assert training.train_sampling_strategy == "random"  # length grouping is for the padded path
+    assert model.attn_implementation == "flash_attention_2"
+    assert attention_implementation(model.attn_implementation) == "sdpa"  # no flash-attn on this CPU machine
+    assert model.use_lora == recipe.stem.endswith("-lora") and model.lora_target_modules is None
+    if model.use_lora:  # peft's own map names the targets
+        assert TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING[model_type] == ["q_proj", "v_proj"]
+    if training.deepspeed:
+        assert (ROOT / training.deepspeed).is_file()
+        assert "accelerate launch --config_file recipes/accelerate_configs/zero3.yaml" in header
+
+
+def test_lora_on_a_qwen2_student_takes_peft_targets(causal_tokenizer):
+    from decoder_fixtures import chat_tokenizer, tiny_decoder
+    from kard_hf.distill import add_lora
+
+    model = add_lora(tiny_decoder(chat_tokenizer(causal_tokenizer, "qwen2"), "qwen2"),
+                     StudentModelArguments(model_name_or_path="x", use_lora=True))
+    assert sorted(model.peft_config["default"].target_modules) == ["q_proj", "v_proj"]

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from huggingface_hub import ModelCard
 
+from decoder_fixtures import save_student_base
 from distill_fixtures import augment_fixture_questions, processed_dataset_dict as student_dataset_dict
 from hub_server import HubServer
 from kard_hf.data.store import save_dataset_dict
@@ -58,7 +59,7 @@ def hub():
 
 
 @pytest.fixture(scope="module")
-def local(fixtures_dir, tiny_t5_path, tiny_causal_path, tiny_bert_path, tmp_path_factory):
+def local(fixtures_dir, tiny_t5_path, tiny_causal_path, tiny_bert_path, causal_tokenizer, tmp_path_factory):
     """Input folders of every artifact (datasets, a KB, tiny models), built here, offline."""
     root = tmp_path_factory.mktemp("hub-inputs")
     dataset_dict, manifest = augment_fixture_questions(fixtures_dir, root)
@@ -69,11 +70,13 @@ def local(fixtures_dir, tiny_t5_path, tiny_causal_path, tiny_bert_path, tmp_path
     save_dataset_dict(students, student_manifest, root / "student-data-pushed",
                       hub_id="alice/student-data")  # a local copy that records the Hub id it was pushed to
     save_knife_processed(fixtures_dir, root / "knife-data")
-    return {"root": root, "t5": tiny_t5_path, "causal": tiny_causal_path, "bert": tiny_bert_path}
+    qwen = save_student_base(root / "tiny-qwen-instruct", causal_tokenizer, "qwen2")  # with its chat template
+    return {"root": root, "t5": tiny_t5_path, "causal": tiny_causal_path, "bert": tiny_bert_path, "qwen": qwen}
 
 
 PUSH = """
 import datasets
+from huggingface_hub import HfApi
 from kard_hf.cli import main
 from kard_hf.data.store import load_dataset_dict, push_dataset_dict
 from kard_hf.knowledge import KnowledgeBase
@@ -90,6 +93,11 @@ run("train", "--model_name_or_path", {t5!r}, "--dataset", "alice/student-data", 
 run("train", "--model_name_or_path", {causal!r}, "--dataset", root + "/student-data-pushed", "--method", "rd",
     "--use_lora", "true", "--merge_lora", "false", "--output_dir", out + "/student-lora", "--push_to_hub", "true",
     "--hub_model_id", "alice/student-lora", *train)
+api = HfApi()  # a decoder-only base model on the Hub, and a chat-format KARD student trained from its repo id
+api.create_repo("alice/tiny-qwen-instruct")
+api.upload_folder(folder_path={qwen!r}, repo_id="alice/tiny-qwen-instruct")
+run("train", "--model_name_or_path", "alice/tiny-qwen-instruct", "--dataset", root + "/student-data-pushed",
+    "--output_dir", out + "/student-chat", "--push_to_hub", "true", "--hub_model_id", "alice/student-chat", *train)
 run("train", "--method", "knife-teacher", "--model_name_or_path", {t5!r}, "--dataset", root + "/knife-data",
     "--eval_split", "", "--output_dir", out + "/knife-teacher", "--push_to_hub", "true", "--hub_model_id",
     "alice/knife-teacher", *train)
@@ -125,6 +133,7 @@ def same_weights(a, b):
     return sorted(a) == sorted(b) and all(torch.equal(a[k], b[k]) for k in a)
 
 for name, load, revision in [("student-full", lambda p, r: load_trained_student(p)[0], None),
+                             ("student-chat", lambda p, r: load_trained_student(p)[0], None),
                              ("student-lora", lambda p, r: load_trained_student(p)[0], None),
                              ("knife-teacher", lambda p, r: load_knife_model(p)[0], None),
                              ("knife-student", lambda p, r: load_knife_model(p)[0], None),
@@ -144,6 +153,20 @@ for name, local, revision in [("processed", root + "/processed", None), ("studen
                     "splits": {{s: len(d) for s, d in data.items()}}, "hub_id": manifest["hub_id"],
                     "card": DatasetCard.load(hf_hub_download("alice/" + name, "README.md", repo_type="dataset",
                                                              revision=revision)).data.to_dict()}}
+# the decoder-only student: its tokenizer's chat template comes back, and it evaluates by repo id as locally
+from transformers import AutoTokenizer
+from kard_hf.cli import main
+evaluations = []
+for student in ("alice/student-chat", out + "/student-chat"):
+    folder = out + "/eval-" + str(len(evaluations))
+    assert main(["evaluate", "--student", student, "--dataset", root + "/student-data", "--output_dir", folder,
+                 "--decoding", "greedy", "--max_new_tokens", "8"]) == 0
+    evaluations.append([(r["id"], r["rationales"], r["prediction"]) for r in map(json.loads, open(folder + "/predictions.jsonl"))])
+report["student-chat-use"] = {{
+    "template": AutoTokenizer.from_pretrained("alice/student-chat").chat_template
+                == AutoTokenizer.from_pretrained(out + "/student-chat").chat_template
+                and "<|im_start|>" in AutoTokenizer.from_pretrained("alice/student-chat").chat_template,
+    "evaluation": evaluations[0] == evaluations[1] and len(evaluations[0]) == 2}}
 print("REPORT" + json.dumps(report))
 """
 
@@ -153,7 +176,8 @@ def pushed(hub, local, tmp_path_factory):
     """Push every artifact in one process; return the folders the commands wrote."""
     out = tmp_path_factory.mktemp("hub-outputs")
     code = PUSH.format(root=str(local["root"]), out=str(out), train=TRAIN, t5=str(local["t5"]),
-                       causal=str(local["causal"]), bert=str(local["bert"]), teacher=RATIONALE_TEACHER)
+                       causal=str(local["causal"]), bert=str(local["bert"]), qwen=str(local["qwen"]),
+                       teacher=RATIONALE_TEACHER)
     result = run_python(code, hub_env(hub, tmp_path_factory.mktemp("push-home")))
     assert result.returncode == 0, result.stderr[-4000:]
     return out
@@ -167,7 +191,8 @@ def loaded(hub, local, pushed, tmp_path_factory):
     return json.loads(result.stdout.split("REPORT", 1)[1])
 
 
-@pytest.mark.parametrize("name", ["student-full", "student-lora", "knife-teacher", "knife-student", "reranker"])
+@pytest.mark.parametrize("name", ["student-full", "student-chat", "student-lora", "knife-teacher", "knife-student",
+                                  "reranker"])
 def test_models_come_back_equal_by_repo_id(loaded, name):
     assert loaded[name] == {"weights": True, "card": True}
 
@@ -183,6 +208,13 @@ def test_dataset_cards_let_load_dataset_read_the_splits_and_record_the_repo(load
     assert loaded["rationales"]["hub_id"] == "alice/rationales" and loaded["processed"]["hub_id"] == "alice/processed"
     configs = loaded["processed"]["card"]["configs"][0]["data_files"]
     assert {c["split"] for c in configs} == {"train", "validation"} and configs[0]["path"].endswith("/*.arrow")
+
+
+def test_a_decoder_only_student_keeps_its_chat_template_and_evaluates_by_repo_id(loaded, pushed):
+    assert loaded["student-chat-use"] == {"template": True, "evaluation": True}
+    card = ModelCard.load(pushed / "student-chat" / "README.md")
+    assert card.data.base_model == "alice/tiny-qwen-instruct" and "A decoder-only student" in card.text
+    assert "Chat format: the base model's chat template" in card.text and "`<|im_end|>` ends" in card.text
 
 
 def test_cards_name_only_hub_ids_and_say_peft_for_adapters(pushed, hub):

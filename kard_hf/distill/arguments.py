@@ -16,6 +16,7 @@ from ..data import PromptTemplate
 from ..errors import ConfigError
 from ..hardware import HardwareDefaults, bf16_available
 from ..lora import LoraArguments
+from .chat import PROMPT_FORMATS
 from .collator import METHODS
 
 # Named prompt layouts; individual fields can still be overridden (``--suffix ...``).
@@ -34,6 +35,9 @@ class StudentModelArguments(LoraArguments):
                                                       "(OPT, GPT-2, Llama...) model."})
     merge_lora: bool = field(default=True, metadata={"help": "Merge the adapters into the weights when saving the final "
                                                             "model, so it loads without peft (not under DeepSpeed)."})
+    attn_implementation: str | None = field(default=None, metadata={
+        "help": "transformers' attention implementation (eager, sdpa, flash_attention_2...); flash_attention_2 falls "
+                "back to sdpa, with a warning, where the flash-attn package is not installed. Default: transformers'."})
 
 
 @dataclass
@@ -68,6 +72,12 @@ class StudentTrainingArguments(HardwareDefaults, Seq2SeqTrainingArguments):
     knowledge_prefix: str | None = field(default=None, metadata={"help": "Override the template's knowledge prefix."})
     passage_separator: str | None = field(default=None, metadata={"help": "Override the passage separator."})
     suffix: str | None = field(default=None, metadata={"help": "Override the suffix before the rationale."})
+    prompt_format: str = field(default="auto", metadata={
+        "help": f"One of {', '.join(PROMPT_FORMATS)}: chat lays a decoder-only student's prompt out as the user turn of "
+                "its tokenizer's chat template and the rationale as the assistant turn; plain is kard_hf's text layout; "
+                "auto is chat when the tokenizer has a chat template."})
+    padding_free: bool = field(default=False, metadata={
+        "help": "Decoder-only students: concatenate each batch's rows into one, with per-row position_ids (no padding)."})
     answer_suffix: str | None = field(default=None, metadata={"help": "Override the suffix before the answer (ft)."})
 
     # Released KARD settings and kard_hf conventions.

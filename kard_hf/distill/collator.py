@@ -22,7 +22,14 @@ token.
 Seq2seq students get ``input_ids``/``attention_mask`` and ``labels``. Decoder-only students get one
 sequence ``prompt + target + eos`` whose prompt positions are ``-100`` in ``labels``, padded on the
 right for training (positions then match an unpadded sequence); generation pads prompts on the
-left (:meth:`generation_inputs`).
+left (:meth:`generation_inputs`). With ``padding_free`` the rows are concatenated into one row with
+per-row ``position_ids`` by transformers' ``DataCollatorWithFlattening`` (as TRL's SFT packs): no pad
+token is computed, and the attention keeps the rows apart (see docs/train.md for the implementations).
+
+A decoder-only student with a chat format (:mod:`kard_hf.distill.chat`) reads
+``prefix + instruction + question + [knowledge] + separator`` (the user turn; the plain layout's
+``suffix``/``answer_suffix`` cues are not used) and is trained on ``target + end`` (the assistant turn
+and its end-of-turn token): ``labels`` cover exactly the assistant's tokens.
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ import torch
 
 from ..data import LETTERS, PromptTemplate
 from ..errors import ConfigError, DataError
+from .chat import ChatFormat
 from .losses import IGNORE_INDEX
 
 logger = logging.getLogger(__name__)
@@ -52,6 +60,8 @@ class StudentDataCollator:
     ``sample_passages=True`` draws ``num_passages`` of a row's stored passages at random, anew each
     epoch (the trainer sets :attr:`epoch`), deterministically from ``seed``, the epoch, the row's
     ``id`` and ``rationale_index``; otherwise the first ``num_passages`` (best first) are used.
+    ``chat`` lays a decoder-only student's input out as its chat template does; ``padding_free`` packs a
+    decoder-only batch into one row.
     """
 
     tokenizer: object
@@ -64,6 +74,8 @@ class StudentDataCollator:
     max_target_length: int = 256
     seed: int = 42
     epoch: int = 0
+    chat: ChatFormat | None = None
+    padding_free: bool = False
 
     def __post_init__(self):
         if self.method not in METHODS:
@@ -74,11 +86,19 @@ class StudentDataCollator:
             raise ConfigError("sample_passages only applies to method 'kard'", field="sample_passages")
         if self.tokenizer.pad_token_id is None or self.tokenizer.eos_token_id is None:
             raise ConfigError("the tokenizer needs a pad and an end-of-sequence token", field="tokenizer")
-        # Special tokens the tokenizer adds around a text: T5 appends </s>, OPT/Llama prepend <s>, GPT-2 adds none.
-        specials = self.tokenizer("", add_special_tokens=True)["input_ids"]
-        self._prefix_ids, self._suffix_specials = ([], specials) if not self.decoder_only else (specials, [])
-        suffix = self.template.answer_suffix if self.method == "ft" else self.template.suffix
-        self._suffix_ids = self._tokenize([suffix])[0] + self._suffix_specials
+        if (self.chat is not None or self.padding_free) and not self.decoder_only:
+            raise ConfigError("chat formats and padding_free apply to decoder-only students only",
+                              field="padding_free" if self.padding_free else "prompt_format")
+        if self.chat is not None:  # the template's own text holds its special tokens (BOS included)
+            self._prefix_ids, self._suffix_ids, self._end_ids = self._tokenize(
+                [self.chat.prefix, self.chat.separator, self.chat.end])
+        else:
+            # Special tokens the tokenizer adds around a text: T5 appends </s>, OPT/Llama prepend <s>, GPT-2 adds none.
+            specials = self.tokenizer("", add_special_tokens=True)["input_ids"]
+            self._prefix_ids, suffix_specials = ([], specials) if not self.decoder_only else (specials, [])
+            suffix = self.template.answer_suffix if self.method == "ft" else self.template.suffix
+            self._suffix_ids = self._tokenize([suffix])[0] + suffix_specials
+            self._end_ids = [self.tokenizer.eos_token_id]
         self._warned_long_question = False
 
     # ---- text -> token ids ----------------------------------------------------------------------
@@ -115,12 +135,19 @@ class StudentDataCollator:
         return prompts
 
     def encode_targets(self, targets: Sequence[str]) -> list[list[int]]:
-        """Token ids of the targets, cut to ``max_target_length`` including the final end-of-sequence token.
+        """Token ids of the targets, cut to ``max_target_length`` including the final end-of-sequence (or
+        end-of-turn) tokens.
 
-        Decoder-only students continue the prompt, so their target starts with a space (``" A"``,
-        as the word would be written after ``Answer:``)."""
-        eos, lead = self.tokenizer.eos_token_id, " " if self.decoder_only else ""
-        return [ids[: self.max_target_length - 1] + [eos] for ids in self._tokenize([lead + t for t in targets])]
+        Plain decoder-only students continue the prompt, so their target starts with a space (``" A"``,
+        as the word would be written after ``Answer:``); a chat turn starts on its own."""
+        lead = " " if self.decoder_only and self.chat is None else ""
+        keep = self.max_target_length - len(self._end_ids)
+        return [ids[:keep] + self._end_ids for ids in self._tokenize([lead + t for t in targets])]
+
+    @property
+    def stop_token_ids(self) -> list[int]:
+        """Tokens that end a generation: the end-of-sequence token and the chat format's end-of-turn token."""
+        return list(dict.fromkeys([self.tokenizer.eos_token_id] + self._end_ids[-1:]))
 
     def encode(self, columns: dict) -> tuple[list[list[int]], list[list[int]]]:
         """``(prompt ids, target ids)`` for a batch given as columns (``{"question": [...], ...}``)."""
@@ -155,8 +182,15 @@ class StudentDataCollator:
         columns = {key: [f[key] for f in features] for key in features[0]}
         prompts, targets = self.encode(columns)
         if self.decoder_only:
+            labels = [[IGNORE_INDEX] * len(p) + t for p, t in zip(prompts, targets)]
+            if self.padding_free:
+                from transformers import DataCollatorWithFlattening
+
+                # Every row starts with prompt tokens, so the -100 it puts on each row's first label changes nothing.
+                return DataCollatorWithFlattening(return_tensors="pt")(
+                    [{"input_ids": p + t, "labels": y} for p, t, y in zip(prompts, targets, labels)])
             batch = self._batch([p + t for p, t in zip(prompts, targets)])
-            batch["labels"] = self._pad([[IGNORE_INDEX] * len(p) + t for p, t in zip(prompts, targets)], IGNORE_INDEX)
+            batch["labels"] = self._pad(labels, IGNORE_INDEX)
         else:
             batch = self._batch(prompts)
             batch["labels"] = self._pad(targets, IGNORE_INDEX)
@@ -166,6 +200,10 @@ class StudentDataCollator:
                           passages: Sequence[Sequence[str]] | None = None) -> dict[str, torch.Tensor]:
         """Padded prompts for ``model.generate``: left padding for decoder-only students, right for seq2seq."""
         return self.pad_prompts(self.encode_prompts(questions, passages))
+
+    def user_turn(self, prompt: list[int]) -> str:
+        """The user's message of a chat prompt from :meth:`encode_prompts` (what a chat endpoint is sent)."""
+        return self.tokenizer.decode(prompt[len(self._prefix_ids):len(prompt) - len(self._suffix_ids)])
 
     def pad_prompts(self, prompts: list[list[int]]) -> dict[str, torch.Tensor]:
         """Pad prompt ids from :meth:`encode_prompts` for ``model.generate`` (left for decoder-only students)."""

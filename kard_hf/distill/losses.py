@@ -14,12 +14,13 @@ def token_nll(logits: torch.Tensor, labels: torch.Tensor, num_items_in_batch: to
 
     ``logits``: ``(batch, length, vocab)``; ``labels``: ``(batch, length)`` with ``-100`` where no
     loss is taken. ``shift=True`` (decoder-only models) scores ``labels[:, 1:]`` against
-    ``logits[:, :-1]``. ``num_items_in_batch`` is the count of labelled tokens over every
+    ``logits[:, :-1]`` (by shifting the labels, as transformers' causal-LM loss does: slicing the logits would
+    copy them, vocabulary wide, in the forward and the backward pass). ``num_items_in_batch`` is the count of labelled tokens over every
     micro-batch of one optimizer step (the Trainer computes it), so that gradient accumulation
     gives the same gradient as one large batch; ``None`` divides by this batch's own count.
     """
     if shift:
-        logits, labels = logits[:, :-1], labels[:, 1:]
+        labels = F.pad(labels, (0, 1), value=IGNORE_INDEX)[:, 1:]
     labels = labels.to(logits.device)
     total = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), labels.reshape(-1),
                             ignore_index=IGNORE_INDEX, reduction="sum")

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+
 from ..errors import ConfigError
 from ..lm import load_lm
 from ..lora import get_peft_config
+
+logger = logging.getLogger(__name__)
 
 # LoRA targets per architecture (the attention query/value projections); others use peft's mapping.
 DEFAULT_LORA_TARGETS = {
@@ -28,11 +32,23 @@ def load_student(model_args, training_args):
     Weights load in fp32 (mixed precision is the Trainer's job); with ``use_lora`` the model is
     wrapped in a peft ``PeftModel``, with input gradients enabled when gradient checkpointing is on.
     """
-    model, tokenizer = load_lm(model_args.model_name_or_path, purpose="student")
+    model, tokenizer = load_lm(model_args.model_name_or_path, purpose="student",
+                               attn_implementation=attention_implementation(model_args.attn_implementation))
     check_precision(model.config, fp16=training_args.fp16)
     if model_args.use_lora:
         model = add_lora(model, model_args, gradient_checkpointing=bool(training_args.gradient_checkpointing))
     return model, tokenizer
+
+
+def attention_implementation(requested: str | None) -> str | None:
+    """``requested``, except that ``flash_attention_2`` without the flash-attn package becomes ``sdpa`` (a recipe
+    asks for flash attention where it is installed and still runs where it is not)."""
+    from transformers.utils import is_flash_attn_2_available
+
+    if requested == "flash_attention_2" and not is_flash_attn_2_available():
+        logger.warning("attn_implementation flash_attention_2: flash-attn is not installed (or no CUDA GPU); using sdpa")
+        return "sdpa"
+    return requested
 
 
 def add_lora(model, model_args, *, gradient_checkpointing: bool = False):

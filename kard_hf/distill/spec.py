@@ -1,7 +1,7 @@
 """What a trained student needs at test time, saved beside its weights as ``kard_hf_student.json``.
 
-The method, prompt layout, number of passages and token budgets decide the exact input the
-student was trained on; the knowledge base's fingerprint lets evaluation refuse a different KB.
+The method, prompt layout (and a decoder-only student's chat format), number of passages and token
+budgets decide the exact input the student was trained on; the knowledge base's fingerprint lets evaluation refuse a different KB.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ..data.formatting import PromptTemplate
 from ..errors import ModelError
+from .chat import ChatFormat
 from ..fileio import read_json, write_json
 
 SPEC_NAME = "kard_hf_student.json"
@@ -26,6 +27,7 @@ class StudentSpec:
     max_target_length: int
     knowledge_base_fingerprint: str | None = None
     max_rationale_length: int = 0  # a KNIFE teacher's rationale budget (it reads one); 0 for every student
+    chat_format: ChatFormat | None = None  # None: the plain layout (seq2seq students, base models)
 
     def to_dict(self) -> dict:
         return {**dataclasses.asdict(self), "template": dataclasses.asdict(self.template)}
@@ -41,4 +43,6 @@ class StudentSpec:
                              "layout is unknown")
         spec = read_json(path)  # also holds the hub_id and kard_hf_version the trainer records
         names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{**{k: v for k, v in spec.items() if k in names}, "template": PromptTemplate(**spec["template"])})
+        chat = spec.get("chat_format")
+        return cls(**{**{k: v for k, v in spec.items() if k in names}, "template": PromptTemplate(**spec["template"]),
+                      "chat_format": ChatFormat(**chat) if chat else None})

@@ -14,6 +14,8 @@ What it changes, each in the narrowest hook:
 - ``_get_train_sampler``: the length-grouped order comes from a generator seeded with the seed and the
   epoch (:class:`SeededSamplerMixin`), not from the global random state, which a checkpoint restores at
   its mid-epoch value: a resumed run sees the batches of the uninterrupted one;
+- a decoder-only student's chat format (its tokenizer's chat template) is resolved here and recorded in
+  its spec, so that test time rebuilds the training input;
 - :class:`~kard_hf.hub.HubCardMixin` writes the card (``hub_cards/student.md.j2``) and ``kard_hf_student.json``
   on every save and push.
 """
@@ -27,7 +29,8 @@ from transformers import Seq2SeqTrainer, TrainerCallback
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from ..hub import HubCardMixin, model_card
-from ..errors import DataError
+from ..errors import ConfigError, DataError
+from .chat import resolve_chat_format
 from .collator import METHOD_COLUMNS, StudentDataCollator
 from .losses import token_nll
 from .spec import SPEC_NAME, StudentSpec
@@ -41,7 +44,8 @@ def collator_from_args(tokenizer, args, *, decoder_only: bool) -> StudentDataCol
     return StudentDataCollator(tokenizer, method=args.method, decoder_only=decoder_only, template=args.template,
                                num_passages=args.num_passages, sample_passages=args.sample_passages,
                                max_source_length=args.max_source_length, max_target_length=args.max_target_length,
-                               seed=args.seed)
+                               seed=args.seed, padding_free=args.padding_free,
+                               chat=resolve_chat_format(tokenizer, args.prompt_format, decoder_only=decoder_only))
 
 
 def check_student_dataset(dataset, method: str, num_passages: int, *, file=None, split: str = "train") -> None:
@@ -65,6 +69,25 @@ def check_student_dataset(dataset, method: str, num_passages: int, *, file=None,
             raise DataError(f"num_passages={num_passages} but this row stores only {int(counts[short[0]])} passages "
                             "(re-run augment with more train_passages, or lower num_passages)",
                             file=file, row=f"row {int(short[0])}", field="passages")
+
+
+def check_packing(model) -> None:
+    """Refuse ``padding_free`` for a model whose attention lets packed rows see each other: it must compute the
+    second of two packed rows as it computes that row alone (OPT, whose positions come from the attention mask,
+    does not)."""
+    import torch
+
+    ids = torch.tensor([[5, 6, 7, 8, 9, 10]], device=model.device)
+    training = model.training
+    model.eval()
+    with torch.no_grad():
+        packed = model(input_ids=ids, position_ids=torch.tensor([[0, 1, 2, 0, 1, 2]], device=model.device),
+                       use_cache=False).logits[0, 3:]
+        alone = model(input_ids=ids[:, 3:], use_cache=False).logits[0]
+    model.train(training)
+    if not torch.allclose(packed.float(), alone.float(), atol=1e-4, rtol=1e-3):
+        raise ConfigError(f"padding_free: this {model.config.model_type} model's attention does not keep packed rows "
+                          "apart (it ignores per-row position_ids); train it padded", field="padding_free")
 
 
 class _EpochToCollator(TrainerCallback):
@@ -135,6 +158,11 @@ class StudentTrainer(SeededSamplerMixin, HubCardMixin, Seq2SeqTrainer):
         self.model_accepts_loss_kwargs = True
         if isinstance(data_collator, StudentDataCollator) and data_collator.sample_passages:
             self.add_callback(_EpochToCollator(data_collator))
+        if args.padding_free and not (self.is_deepspeed_enabled or self.is_fsdp_enabled):
+            check_packing(self.model)
+        if getattr(data_collator, "chat", None) is not None and getattr(model, "generation_config", None) is not None:
+            # saved with the weights: a server (vLLM, SGLang) then stops at the end of the assistant's turn too
+            model.generation_config.eos_token_id = data_collator.stop_token_ids
 
     @staticmethod
     def _with_lengths(dataset, collator, args):
@@ -145,7 +173,8 @@ class StudentTrainer(SeededSamplerMixin, HubCardMixin, Seq2SeqTrainer):
                            keep_in_memory=True, desc="Measuring lengths for group_by_length")
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        inputs = dict(inputs)
+        # No KV cache in training: with one, transformers would not build a packed batch's per-row attention mask.
+        inputs = {**inputs, "use_cache": False}
         labels = inputs.pop("labels")
         if self.is_encoder_decoder:
             inputs["decoder_input_ids"] = self.accelerator.unwrap_model(model).prepare_decoder_input_ids_from_labels(
@@ -163,7 +192,8 @@ class StudentTrainer(SeededSamplerMixin, HubCardMixin, Seq2SeqTrainer):
         """What inference needs to rebuild this student's inputs (saved as kard_hf_student.json)."""
         args = self.args
         return StudentSpec(args.method, args.template, args.num_passages, args.max_source_length, args.max_target_length,
-                           (self.dataset_manifest.get("knowledge_base") or {}).get("fingerprint"))
+                           (self.dataset_manifest.get("knowledge_base") or {}).get("fingerprint"),
+                           chat_format=getattr(self.data_collator, "chat", None))
 
     def hub_spec(self) -> dict:
         return self.student_spec().to_dict()
@@ -185,6 +215,7 @@ class StudentTrainer(SeededSamplerMixin, HubCardMixin, Seq2SeqTrainer):
             architecture="seq2seq" if self.is_encoder_decoder else "decoder-only",
             method=args.method, method_name=METHOD_NAMES[args.method],
             knowledge_base=manifest.get("knowledge_base"), teacher=manifest.get("teacher"), prompt=args.template,
+            chat_format=getattr(self.data_collator, "chat", None),
             num_passages=args.num_passages, sample_passages=args.sample_passages,
             max_source_length=args.max_source_length, max_target_length=args.max_target_length,
             lora={"r": next(iter(lora.values())).r, "alpha": next(iter(lora.values())).lora_alpha} if lora else None,

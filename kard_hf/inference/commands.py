@@ -19,13 +19,14 @@ from ..fileio import atomic_path, claim_output, jsonl_rows, write_json
 from .metrics import accuracy, format_table, summarize
 from .base import Decoding, Pipeline, Retrieved
 from .pipeline import load_pipeline
+from .served import ServedPipeline, ServedStudentArguments
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass
-class InferenceArguments:
-    """The student and what it reads."""
+class InferenceArguments(ServedStudentArguments):
+    """The student and what it reads (and, with ``base_url``, the server that runs it)."""
 
     student: str = field(metadata={"help": "A student folder or Hub id trained with kard-hf train (full model, LoRA adapter, or KNIFE)."})
     retrieval: str | None = field(default=None, metadata={"help": f"One of {', '.join(RETRIEVAL_MODES)} (default: bm25 for kard students, none otherwise)."})
@@ -44,7 +45,12 @@ class InferenceArguments:
         return Decoding(self.decoding, self.num_samples, self.top_k, self.top_p, max_new_tokens=self.max_new_tokens)
 
     def pipeline(self) -> Pipeline:
-        """A KARDPipeline, or a KnifePipeline for KNIFE students."""
+        """A KARDPipeline, or a KnifePipeline for KNIFE students; a ServedPipeline with ``base_url``."""
+        if self.base_url:
+            return ServedPipeline.from_served(self.student, self, reranker=self.reranker,
+                                              knowledge_base=self.knowledge_base, retrieval=self.retrieval,
+                                              num_passages=self.num_passages, candidates=self.candidates,
+                                              batch_size=self.batch_size)
         return load_pipeline(self.student, reranker=self.reranker, knowledge_base=self.knowledge_base,
                              retrieval=self.retrieval, num_passages=self.num_passages, candidates=self.candidates,
                              batch_size=self.batch_size)

@@ -47,6 +47,19 @@ def load_pipeline(student: str | Path, *, batch_size: int = 16, **kwargs) -> Pip
     return KARDPipeline.from_pretrained(folder, batch_size=batch_size, **kwargs)
 
 
+def load_retrieval(reranker: str | Path | None, knowledge_base: str | Path | None) -> dict:
+    """``{"reranker": ..., "knowledge_base": ...}`` loaded from folders or Hub ids (``None`` stays ``None``)."""
+    if reranker is not None:
+        from ..reranker import Reranker
+
+        reranker = Reranker.from_pretrained(reranker)
+    if knowledge_base is not None:
+        from ..knowledge import KnowledgeBase
+
+        knowledge_base = KnowledgeBase.from_pretrained(knowledge_base)
+    return {"reranker": reranker, "knowledge_base": knowledge_base}
+
+
 class KARDPipeline:
     """Answer multiple-choice questions with a distilled student, optionally reading retrieved knowledge.
 
@@ -80,22 +93,14 @@ class KARDPipeline:
         self.collator = StudentDataCollator(tokenizer, method=spec.method, decoder_only=not model.config.is_encoder_decoder,
                                             template=spec.template, num_passages=self.num_passages,
                                             max_source_length=spec.max_source_length,
-                                            max_target_length=spec.max_target_length)
+                                            max_target_length=spec.max_target_length, chat=spec.chat_format)
 
     @classmethod
     def from_pretrained(cls, student: str | Path, *, reranker: str | Path | None = None,
                         knowledge_base: str | Path | None = None, **kwargs) -> "KARDPipeline":
         """Load the student, and the reranker and knowledge base when given (folders or Hub ids)."""
         model, tokenizer, spec = load_trained_student(student)
-        if reranker is not None:
-            from ..reranker import Reranker
-
-            reranker = Reranker.from_pretrained(reranker)
-        if knowledge_base is not None:
-            from ..knowledge import KnowledgeBase
-
-            knowledge_base = KnowledgeBase.from_pretrained(knowledge_base)
-        return cls(model, tokenizer, spec, reranker=reranker, knowledge_base=knowledge_base, **kwargs)
+        return cls(model, tokenizer, spec, **load_retrieval(reranker, knowledge_base), **kwargs)
 
     # -- retrieval --------------------------------------------------------------------------
     def retrieve(self, questions: list[str], candidates: Retrieved | None = None,
@@ -131,23 +136,28 @@ class KARDPipeline:
     @torch.no_grad()
     def generate(self, questions: list[str], passages: list[list[str]] | None, decoding: Decoding, *,
                  show_progress: bool = False) -> list[list[str]]:
-        """Generations for each question (``num_samples`` of them when sampling), in batches of similar length.
-
-        Questions are generated in order of prompt length, so that a batch pads little, and returned in
-        their original order.
-        """
+        """Generations for each question (``num_samples`` of them when sampling); ``ft`` students answer greedily."""
         if self.spec.method == "ft":  # the answer letter alone: a few tokens, greedy
             decoding = Decoding("greedy", max_new_tokens=min(decoding.max_new_tokens, 8))
+        return self.generate_from_ids(self.collator.encode_prompts(questions, passages), decoding,
+                                      show_progress=show_progress)
+
+    def generate_from_ids(self, prompts: list[list[int]], decoding: Decoding, *,
+                          show_progress: bool = False) -> list[list[str]]:
+        """Generations for prompt token ids from the collator (a served student sends them to its endpoint).
+
+        Prompts are generated in order of length, so that a batch pads little, and returned in their original order.
+        """
         kwargs = decoding.generate_kwargs()
         per_question = kwargs.get("num_return_sequences", 1)
-        prompts = self.collator.encode_prompts(questions, passages)
-        order = sorted(range(len(questions)), key=lambda i: len(prompts[i]))
-        outputs: list[list[str]] = [[] for _ in questions]
+        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+        outputs: list[list[str]] = [[] for _ in prompts]
         batches = [order[start:start + self.batch_size] for start in range(0, len(order), self.batch_size)]
         for rows in tqdm(batches, disable=not show_progress, desc="generating", unit="batch"):
             batch = {key: value.to(self.model.device)
                      for key, value in self.collator.pad_prompts([prompts[i] for i in rows]).items()}
-            tokens = self.model.generate(**batch, pad_token_id=self.tokenizer.pad_token_id, **kwargs)
+            tokens = self.model.generate(**batch, pad_token_id=self.tokenizer.pad_token_id,
+                                         eos_token_id=self.collator.stop_token_ids, **kwargs)
             if not self.model.config.is_encoder_decoder:
                 tokens = tokens[:, batch["input_ids"].shape[1]:]
             texts = self.tokenizer.batch_decode(tokens, skip_special_tokens=True)

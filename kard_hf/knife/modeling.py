@@ -168,12 +168,25 @@ FAMILIES = {"t5": KnifeT5ForMultipleChoice, "mt5": KnifeT5ForMultipleChoice,
 KNIFE_MODEL_TYPES = (KnifeT5Config.model_type, KnifeBartConfig.model_type)
 
 
+def _is_decoder_only(config) -> bool:
+    from ..lm import is_seq2seq
+
+    try:
+        return not is_seq2seq(config)
+    except ModelError:  # an encoder (BERT) or no LM at all: the general message below
+        return False
+
+
 def load_knife_backbone(name_or_path: str, *, role: str, **config_overrides) -> KnifeForMultipleChoice:
     """Load a T5- or BART-family checkpoint as a KNIFE model, or raise :class:`ModelError` saying why it cannot be one."""
     try:
         config = AutoConfig.from_pretrained(name_or_path)
     except (OSError, ValueError) as e:
         raise ModelError(f"cannot load the {role} model {name_or_path!r}: {e}") from None
+    if config.model_type not in FAMILIES and _is_decoder_only(config):
+        raise ModelError(f"the KNIFE {role} {name_or_path!r} is a decoder-only model ({config.model_type}); KNIFE needs "
+                         "a T5- or BART-family encoder-decoder model, whose encoder states carry the rationale through "
+                         "its bottleneck (decoder-only students train with --method kard, rd or ft)")
     if not getattr(config, "is_encoder_decoder", False) or config.model_type not in FAMILIES:
         raise ModelError(f"the KNIFE {role} must be a T5- or BART-family encoder-decoder model "
                          f"({', '.join(FAMILIES)}); {name_or_path!r} is model_type {config.model_type!r}")

@@ -163,11 +163,8 @@ class OpenAICompatibleTeacher(Teacher):
         for attempt in itertools.count():
             await limiter.wait()
             try:
-                response = await asyncio.wait_for(client.chat_completion(  # the client's timeout bounds each read only
-                    [{"role": "user", "content": prompt}], model=self.model, n=n if n > 1 else None,
-                    temperature=sampling.temperature, top_p=sampling.top_p, max_tokens=sampling.max_new_tokens,
-                    seed=sampling.seed, stop=list(sampling.stop) or None), self.timeout)
-                return _parse(response)
+                # the whole request's deadline: the client's timeout bounds each read only
+                return await asyncio.wait_for(self._ask(client, prompt, n, sampling), self.timeout)
             except Exception as error:  # classified below: retried, fatal, or not ours
                 failure = self._classify(error)
             if attempt == self.max_retries:
@@ -176,6 +173,14 @@ class OpenAICompatibleTeacher(Teacher):
             delay = min(delay, self.max_backoff)
             logger.warning("%s: %s; retry %d/%d in %.1fs", self.host, failure, attempt + 1, self.max_retries, delay)
             await asyncio.sleep(delay)
+
+    async def _ask(self, client, prompt: str, n: int, sampling: SamplingParams) -> tuple[list[str], int, int]:
+        """One chat-completions request, the prompt as the user's message (a served student overrides it)."""
+        response = await client.chat_completion(
+            [{"role": "user", "content": prompt}], model=self.model, n=n if n > 1 else None,
+            temperature=sampling.temperature, top_p=sampling.top_p, max_tokens=sampling.max_new_tokens,
+            seed=sampling.seed, stop=list(sampling.stop) or None)
+        return _parse(response)
 
     def _classify(self, error: Exception) -> _Retryable:
         """A retryable failure, or raise :class:`TeacherError` (fatal) or the error itself (a bug)."""
