@@ -156,6 +156,9 @@ def test_each_distinct_query_is_searched_once_and_cut_to_each_k(inputs, uninterr
 
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29741",
             "-m", "kard_hf.cli"]
+ACCELERATE = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines",
+              "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "29743", "-m",
+              "kard_hf.cli"]  # accelerate's multi-process launch: torchrun, which runs on CPUs as well
 
 
 def _same_files(folder, reference):
@@ -170,14 +173,14 @@ def _same_files(folder, reference):
         assert mine == theirs, name
 
 
-def test_two_torchrun_ranks_write_the_one_process_output_and_resume_per_rank(inputs, uninterrupted, tmp_path):
-    """augment under torchrun with 2 CPU ranks (gloo): rank 0 gathers and merges, the output is byte-identical to a
-    one-process run; killed, each rank resumes from its own journal."""
+def test_two_launched_ranks_write_the_one_process_output_and_resume_per_rank(inputs, uninterrupted, tmp_path):
+    """augment under accelerate launch with 2 CPU ranks (gloo): rank 0 gathers and merges, the output is
+    byte-identical to a one-process run; killed under torchrun, each rank resumes from its own journal."""
     import os
 
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     out = tmp_path / "ranks"
-    done = subprocess.run(TORCHRUN + _args(inputs, out), env=env, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(ACCELERATE + _args(inputs, out), env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     _same_files(out, inputs / "whole")
     assert not list(tmp_path.glob(".ranks.journal*"))

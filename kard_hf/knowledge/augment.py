@@ -69,6 +69,10 @@ class Searches:
             self._found.update(zip(queries, zip(rows, scores)))
         return self
 
+    def rows(self, queries: list[str], k: int) -> list[np.ndarray]:
+        """The top ``k`` index rows of each query (wanted and run before)."""
+        return [self._found[query][0][:k] for query in queries]
+
     def results(self, queries: list[str], k: int) -> SearchResults:
         """The top ``k`` of each query (wanted and run before)."""
         if not queries:
@@ -151,36 +155,39 @@ def reranker_pools(kb: KnowledgeBase, rationales: list[str], questions: list[str
                for column in POOL_COLUMNS}
     if not rows:  # an empty shard or split: the columns exist, with nothing in them
         return columns
-    by_rationale = searches.results([rationales[i] for i in rows], rationale_pool)
-    by_question = searches.results([questions[i] for i in rows], question_pool)
+    by_rationale = searches.rows([rationales[i] for i in rows], rationale_pool)
+    by_question = searches.rows([questions[i] for i in rows], question_pool)
     for n, i in enumerate(rows):
-        rationale_ids = [str(passage) for passage in by_rationale.ids[n]]
-        seen = set(rationale_ids)
-        ids = rationale_ids + [str(passage) for passage in by_question.ids[n] if str(passage) not in seen]
-        columns["pool_ids"][i] = ids
-        columns["pool_passages"][i] = kb.texts(ids)
-        columns["pool_rationale_scores"][i] = kb.score(rationales[i], ids).tolist()
-        columns["pool_question_scores"][i] = kb.score(questions[i], ids).tolist()
-        columns["pool_rationale_size"][i] = len(rationale_ids)
+        seen = set(by_rationale[n].tolist())
+        pool = np.concatenate([by_rationale[n], [row for row in by_question[n].tolist() if row not in seen]])
+        pool = pool.astype(np.int64)
+        columns["pool_ids"][i], columns["pool_passages"][i] = kb.passages_at(pool)
+        columns["pool_rationale_scores"][i] = kb.score_rows(rationales[i], pool).tolist()
+        columns["pool_question_scores"][i] = kb.score_rows(questions[i], pool).tolist()
+        columns["pool_rationale_size"][i] = len(by_rationale[n])
     return columns
+
+
+def pool_features() -> dict:
+    """The datasets features of :data:`POOL_COLUMNS`."""
+    import datasets
+
+    strings, floats = datasets.List(datasets.Value("string")), datasets.List(datasets.Value("float32"))
+    return {"pool_ids": strings, "pool_passages": strings, "pool_rationale_scores": floats,
+            "pool_question_scores": floats, "pool_rationale_size": datasets.Value("int64")}
 
 
 def add_reranker_pools(dataset, split: str, kb: KnowledgeBase, *, rationale_pool: int = 32, question_pool: int = 32,
                        num_threads: int = 1, journal: Path | None = None, searches: Searches | None = None):
     """``dataset`` (one processed split) with the :data:`POOL_COLUMNS` of :func:`reranker_pools` added."""
-    import datasets
-
     from ..data.processed import rationale_column
 
     rationales = [first_rationale(value) for value in dataset[rationale_column(split)]]
     columns = reranker_pools(kb, rationales, list(dataset["question"]), rationale_pool=rationale_pool,
                              question_pool=question_pool, num_threads=num_threads, journal=journal, split=split,
                              searches=searches)
-    strings, floats = datasets.List(datasets.Value("string")), datasets.List(datasets.Value("float32"))
-    types = {"pool_ids": strings, "pool_passages": strings, "pool_rationale_scores": floats,
-             "pool_question_scores": floats, "pool_rationale_size": datasets.Value("int64")}
-    for column in POOL_COLUMNS:
-        dataset = dataset.add_column(column, columns[column], feature=types[column])
+    for column, feature in pool_features().items():
+        dataset = dataset.add_column(column, columns[column], feature=feature)
     return dataset
 
 
@@ -206,7 +213,7 @@ def augment(splits: dict[str, list[MCQExample]], kb: KnowledgeBase, *, train_pas
     if not 0 <= index < count:
         raise DataError(f"shard {index} of {count} does not exist: need 0 <= shard_index < num_shards")
     journal = Path(journal) if journal is not None else None
-    expected, mine, searches = {}, {}, Searches(kb, num_threads=num_threads, journal=journal)
+    expected, plan, searches = {}, {}, Searches(kb, num_threads=num_threads, journal=journal)
     for split, examples in splits.items():  # every search of every split asked for, then run once
         if not examples:
             raise DataError(f"the {split} split is empty")
@@ -215,32 +222,33 @@ def augment(splits: dict[str, list[MCQExample]], kb: KnowledgeBase, *, train_pas
             logger.warning("%d of %d train questions have no rationale and are left out", len(examples) - len(kept),
                            len(examples))
         expected[split] = {"questions": len(kept), "ids_sha256": ids_digest([e.id for e in kept])}
-        mine[split] = kept[index::count]
+        mine = kept[index::count]
         if split == TRAIN_SPLIT:
-            pairs = _pairs(mine[split]) if mine[split] or count == 1 else []
+            pairs = _pairs(mine) if mine or count == 1 else []
             searches.want([rationale for _, _, rationale in pairs], train_passages)
             rationales, questions = [rationale for _, _, rationale in pairs], [_question(e) for e, _, _ in pairs]
         else:
-            searches.want([_question(e) for e in mine[split]], candidates)
-            searches.want([e.rationales[0] for e in mine[split] if e.rationales], silver_passages)
-            rationales = [first_rationale(e.rationales) for e in mine[split]]
-            questions = [_question(e) for e in mine[split]]
+            searches.want([_question(e) for e in mine], candidates)
+            searches.want([e.rationales[0] for e in mine if e.rationales], silver_passages)
+            rationales, questions = [first_rationale(e.rationales) for e in mine], [_question(e) for e in mine]
         if rationale_pool:
             want_pools(searches, rationales, questions, rationale_pool=rationale_pool, question_pool=question_pool)
+        plan[split] = (mine, rationales, questions)  # rationales, questions: those of each output row
     searches.run()
     dataset_dict = datasets.DatasetDict()
-    for split, examples in mine.items():
+    for split, (examples, rationales, questions) in plan.items():
         if split == TRAIN_SPLIT:
             rows = augment_train(examples, kb, passages=train_passages, searches=searches) if examples else []
         else:
             rows = augment_eval(examples, kb, candidates=candidates, silver_passages=silver_passages,
                                 searches=searches) if examples else []
         features = features_for(split)
-        dataset_dict[split] = datasets.Dataset.from_list([{c: row[c] for c in features} for row in rows],
-                                                         features=features)
-        if rationale_pool:
-            dataset_dict[split] = add_reranker_pools(dataset_dict[split], split, kb, rationale_pool=rationale_pool,
-                                                     question_pool=question_pool, searches=searches)
+        columns = {column: [row[column] for row in rows] for column in features}
+        if rationale_pool:  # the same columns as add_reranker_pools adds, without datasets re-hashing each one
+            columns.update(reranker_pools(kb, rationales, questions, rationale_pool=rationale_pool,
+                                          question_pool=question_pool, searches=searches))
+            features = datasets.Features({**features, **pool_features()})
+        dataset_dict[split] = datasets.Dataset.from_dict(columns, features=features)
     manifest = {
         "kard_hf_version": __version__,
         "knowledge_base": {key: value for key, value in kb.manifest().items() if key != "format_version"},
