@@ -77,8 +77,7 @@ class Searches:
         """The top ``k`` of each query (wanted and run before)."""
         if not queries:
             return SearchResults([], [], [])
-        rows = np.stack([self._found[query][0][:k] for query in queries])
-        return self.kb.results(rows, np.stack([self._found[query][1][:k] for query in queries]))
+        return self.kb.results(np.stack(self.rows(queries, k)), np.stack([self._found[q][1][:k] for q in queries]))
 
 
 def augment_train(examples: list[MCQExample], kb: KnowledgeBase, *, passages: int, searches: Searches) -> list[dict]:
