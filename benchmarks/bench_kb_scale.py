@@ -1,27 +1,34 @@
-"""Knowledge base at Wikipedia scale: today's bm25s-based KB ("old") vs the streamed index ("new").
+"""Knowledge base at Wikipedia scale: kard_hf's streamed index against bm25s's fastest search.
 
-    python benchmarks/bench_kb_scale.py --passages 1000000 5000000 --workdir /work/scratch14
-    python benchmarks/bench_kb_scale.py --corpus psgs_w100.tsv --workdir /tmp/kb-bench
+    python benchmarks/bench_kb_scale.py --corpus_kind english --passages 1000000 --build_only --workdir W
+    python benchmarks/bench_kb_scale.py --corpus_kind english --passages 1000000 --reuse --old_from_new --no_old \\
+        --repeats 5 --workdir W
+    python benchmarks/bench_kb_scale.py --corpus psgs_w100.tsv --old_from_new --workdir /tmp/kb-bench
 
-For each size it generates (or reads) a DPR-shaped TSV (id, text, title; 100 words a passage drawn
-from a Zipf vocabulary whose most frequent words are English stopwords), builds both KBs, each in
-its own subprocess (wall time, peak RSS of the main process and of the largest worker, peak total
-PSS of its process tree), then
-measures index size, load time, queries/s for 20- and 60-word queries (words of one passage, as a
-rationale) on 1 and on 2 cores (median and spread of ``--repeats`` rounds, old and new interleaved) and top-10
-agreement with
-exhaustive BM25 (the new KB's reference scorer, bit-exact). The old side is skipped where its
-in-memory build would need more than ``--old_max_gb`` (its peak grows ~6.8 GB per million passages).
-``--old_from_new`` adds the side "old-from-new": bm25s's search, as today's main ran it, over a bm25s
-index made from the new KB's postings (the same term-major arrays bm25s builds, with the scores of
-bm25s's formulas), so bm25s's search speed is measured at sizes whose bm25s build does not fit in
-memory; where both old sides run, the table shows they agree. Finally it projects the new build to
-21M passages from the slope between the sizes.
+For each size it generates (or reads) a DPR-shaped TSV (id, text, title; 100 words a passage) whose
+words follow real English frequencies (``--corpus_kind english``, the wordfreq package), a Zipf law
+with no stopwords (``zipf``, the hard case) or this benchmark's first corpus (``bench``: Zipf with
+English stopwords on top). It builds the kard_hf KB in a subprocess (wall time, peak RSS of the main
+process and of the largest worker, peak total PSS of its process tree) and, where it fits
+(``--old_max_gb``, ~7 GB a million passages), bm25s's own in-memory build ("old"). Then it times
+queries of 20 words, 60 words (a rationale) and 100–150 words (a MedQA question), taken from the
+corpus's passages, on 1 and 2 processes, every engine in the same interleaved rounds (median and
+per-round range of ``--repeats`` rounds), and checks each engine's top-10 against exhaustive BM25.
+
+The engines: kard_hf; bm25s with ``backend="numba"`` (its fastest configuration: compiled,
+``n_threads=1`` single-threaded, ``n_threads=2`` its numba threads); bm25s with the numpy backend
+(what kard_hf's main ran before issue 14, and the baseline of the earliest figures). With
+``--old_from_new`` both bm25s backends search a bm25s index made from the kard_hf KB's postings (the
+term-major arrays bm25s builds, with the scores of bm25s's formulas: tests/test_bench_kb_scale.py
+checks it ranks as bm25s's own build does), so bm25s is measured at sizes whose own build does not
+fit in memory. Finally it projects the rates and the build to 21M passages from the measured slope
+between the smallest and largest size.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import resource
@@ -42,22 +49,52 @@ OLD_GB_PER_MILLION = 7.0
 SIDES = ("old", "old-from-new", "new")
 
 
-def generate_tsv(path: Path, passages: int, vocabulary: int = 500_000, seed: int = 0) -> None:
-    """DPR layout: ``id\\ttext\\ttitle`` with a header; words follow Zipf's law (exponent 1) over the vocabulary."""
-    from bm25s.stopwords import STOPWORDS_EN
+CORPORA = ("english", "zipf", "bench")
+QUERY_LENGTHS = {"20": (20, 20), "60": (60, 60), "question": (100, 150)}  # words: keywords, a rationale, a MedQA
+# question
 
-    rng = np.random.default_rng(seed)
+
+def vocabulary_sampler(kind: str, rng, vocabulary: int = 500_000):
+    """``(words, draw)``: the corpus's words, and a function drawing ``n`` word ranks by their frequencies.
+
+    english: the 'large' English list of the wordfreq package (about 320,000 words with their frequencies in
+    real text: stopwords, word lengths and the long tail as English has them). zipf: a Zipf law (exponent 1)
+    over ``vocabulary`` made-up words with no stopwords, the hard case (every query has many rare terms).
+    bench: this benchmark's first corpus, the same law with bm25s's stopwords as its most frequent words.
+    """
+    if kind == "english":
+        from wordfreq import get_frequency_dict
+
+        frequencies = get_frequency_dict("en", wordlist="large")
+        words = np.array(list(frequencies), dtype=object)
+        cdf = np.cumsum(np.fromiter(frequencies.values(), dtype=np.float64))
+        cdf /= cdf[-1]
+        return words, lambda n: np.minimum(np.searchsorted(cdf, rng.random(n), side="right"), len(words) - 1)
+    if kind not in CORPORA:
+        raise SystemExit(f"unknown corpus {kind!r}: one of {', '.join(CORPORA)}")
     salts = rng.integers(10**6, size=vocabulary).tolist()
-    words = np.array(list(STOPWORDS_EN) + [f"w{i}q{salts[i]}" for i in range(vocabulary - len(STOPWORDS_EN))],
-                     dtype=object)
+    if kind == "bench":
+        from bm25s.stopwords import STOPWORDS_EN
+
+        stop = list(STOPWORDS_EN)
+    else:
+        stop = []
+    words = np.array(stop + [f"w{i}q{salts[i]}" for i in range(vocabulary - len(stop))], dtype=object)
+    # Inverse CDF of the continuous Zipf law (exponent 1): P(rank >= x) = 1 - ln(x + 1) / ln(V + 1).
+    return words, lambda n: (np.exp(rng.random(n) * np.log(vocabulary + 1)) - 1).astype(np.int64)
+
+
+def generate_tsv(path: Path, passages: int, vocabulary: int = 500_000, seed: int = 0, kind: str = "bench") -> None:
+    """DPR layout: ``id\\ttext\\ttitle`` with a header; 100 words a passage and a 2-word title, drawn
+    independently by the word frequencies of ``kind`` (:func:`vocabulary_sampler`)."""
+    rng = np.random.default_rng(seed)
+    words, draw = vocabulary_sampler(kind, rng, vocabulary)
     tmp = path.with_suffix(".partial")
     with open(tmp, "w", encoding="utf-8") as f:
         f.write("id\ttext\ttitle\n")
         for start in range(0, passages, 100_000):
             n = min(100_000, passages - start)
-            # Inverse CDF of the continuous Zipf law (exponent 1): P(rank >= x) = 1 - ln(x + 1) / ln(V + 1).
-            ranks = (np.exp(rng.random(n * (WORDS_PER_PASSAGE + 2)) * np.log(vocabulary + 1)) - 1).astype(np.int64)
-            table = words[ranks].reshape(n, WORDS_PER_PASSAGE + 2).tolist()
+            table = words[draw(n * (WORDS_PER_PASSAGE + 2))].reshape(n, WORDS_PER_PASSAGE + 2).tolist()
             f.write("".join(f"{start + i + 1}\t{' '.join(row[2:])}\t{row[0].title()} {row[1].title()}\n"
                             for i, row in enumerate(table)))
     os.replace(tmp, path)
@@ -76,12 +113,17 @@ def read_tsv_sample(path: Path, count: int, seed: int) -> list[str]:
     return [texts[i] for i in rng.integers(len(texts), size=count)]
 
 
-def make_queries(path: Path, words: int, count: int, seed: int) -> list[str]:
+def make_queries(path: Path, words: int | tuple[int, int], count: int, seed: int) -> list[str]:
+    """``count`` queries of ``words`` words, or of a length drawn from a ``(low, high)`` range, taken without
+    replacement from the words of one passage (two for a query longer than a passage)."""
+    low, high = (words, words) if isinstance(words, int) else words
     rng = np.random.default_rng(seed)
+    texts = read_tsv_sample(path, 2 * count, seed)
     out = []
-    for text in read_tsv_sample(path, count, seed):
-        tokens = text.split()
-        out.append(" ".join(rng.choice(tokens, size=words, replace=len(tokens) < words)))
+    for i in range(count):
+        length = int(rng.integers(low, high + 1))
+        tokens = (texts[2 * i] if length <= WORDS_PER_PASSAGE else f"{texts[2 * i]} {texts[2 * i + 1]}").split()
+        out.append(" ".join(rng.choice(tokens, size=length, replace=len(tokens) < length)))
     return out
 
 
@@ -109,16 +151,28 @@ def old_build(corpus: Path, out: Path) -> None:
 
 
 class OldKB:
-    def __init__(self, folder: Path):
+    """A bm25s index searched by bm25s's ``retrieve`` with the given backend: "numpy" (what kard_hf's main ran
+    until issue 14) or "numba" (bm25s's fastest: compiled, single-threaded with ``n_threads=1``, its threads
+    with more)."""
+
+    def __init__(self, folder: Path, backend: str = "numpy"):
         import bm25s
         import datasets
         import Stemmer
 
         self.retriever = bm25s.BM25.load(str(folder / "index"), mmap=True, load_corpus=False)
+        self.retriever.backend = backend
         self.passages = datasets.load_from_disk(str(folder / "passages"))
         ids = np.asarray(self.passages["id"], dtype=object)
         self.row_of = {passage_id: row for row, passage_id in enumerate(ids)}
         self.stemmer = Stemmer.Stemmer("english")
+
+    def with_backend(self, backend: str) -> "OldKB":
+        """The same index (its arrays shared, not copied) searched with another bm25s backend."""
+        other = copy.copy(self)
+        other.retriever = copy.copy(self.retriever)
+        other.retriever.backend = backend
+        return other
 
     def search_rows(self, queries, k, num_threads=1):
         import bm25s
@@ -132,7 +186,7 @@ class OldSearchOverNewIndex(OldKB):
     column per term of float32 scores (``data``) and int32 passage rows (``indices``), ``indptr`` the
     column starts. Needs about 8 bytes a posting in memory (3 GB at 5M passages), not a bm25s build."""
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, backend: str = "numpy"):
         import bm25s
         import Stemmer
         from kard_hf.knowledge import KnowledgeBase
@@ -142,7 +196,7 @@ class OldSearchOverNewIndex(OldKB):
         entry_terms = np.repeat(np.arange(terms), np.diff(index.slab_offsets))  # absolute rows from slab entries
         sizes = np.diff(np.append(index.offsets[entry_terms] + index.slab_starts, len(index.docs)))
         slab_rows = np.repeat(index.slab_numbers.astype(np.int32) * np.int32(index.slab_size), sizes)
-        self.retriever = bm25s.BM25(k1=PARAMS["k1"], b=PARAMS["b"], method=PARAMS["method"])
+        self.retriever = bm25s.BM25(k1=PARAMS["k1"], b=PARAMS["b"], method=PARAMS["method"], backend=backend)
         self.retriever.scores = {"data": np.array(index.scores), "indices": slab_rows + index.docs,
                                  "indptr": np.array(index.offsets), "num_docs": index.num_docs}
         self.retriever.vocab_dict = dict(zip(index.vocab.get(np.arange(terms)), range(terms)))
@@ -231,141 +285,197 @@ def rates(sides: dict, repeats: int) -> tuple[dict, object]:
             for name, value in sides.items()}, timings
 
 
-def agreement(kb, reference, queries) -> tuple[float, float]:
-    """Share of queries whose top-10 equals the exhaustive one: (same ids in order, same scores)."""
+def agreement(kb, reference, queries) -> tuple[float, float, float]:
+    """Shares of queries whose top-10 equals the exhaustive one: the same ids in the same order, the same
+    scores (within float32 rounding), the same ids but for exact ties at the cut (passages of equal score
+    may come in another order, or another of them be cut)."""
     rows, scores = kb.search_rows(queries, 10)
-    same_ids = same_scores = 0
+    same_ids = same_scores = same_set = 0
     for query, r, s in zip(queries, rows, scores):
         ref_rows, ref_scores = reference.index.exhaustive(reference.analyzer.query_terms(query), 10)
-        same_ids += list(map(int, r)) == ref_rows.tolist()
-        same_scores += np.allclose(np.asarray(s, dtype=np.float64), ref_scores, rtol=1e-5, atol=1e-6)
-    return same_ids / len(queries), same_scores / len(queries)
+        r, s = np.asarray(r, dtype=np.int64), np.asarray(s, dtype=np.float64)
+        same_ids += r.tolist() == ref_rows.tolist()
+        same_scores += np.allclose(s, ref_scores, rtol=1e-5, atol=1e-6)
+        above = lambda rows, scores: set(rows[scores > ref_scores[-1] * (1 + 1e-5) + 1e-6].tolist())  # noqa: E731
+        same_set += above(r, s) == above(ref_rows, ref_scores)
+    return same_ids / len(queries), same_scores / len(queries), same_set / len(queries)
+
+
+ENGINES = {"new": "kard_hf", "numba": "bm25s numba", "numpy": "bm25s numpy", "old": "bm25s numpy, own build"}
+
+
+def kb_folder(work: Path, side: str, kind: str, n: int) -> Path:
+    return work / (f"kb-{side}-{n}" if kind == "bench" else f"kb-{side}-{kind}-{n}")
 
 
 def run_size(args, corpus: Path, n: int) -> dict:
+    """Build (or reuse) the KBs of one corpus and size, then time every engine on every query length."""
     work = Path(args.workdir)
-    results = {"passages": n}
-    sides = ["new"] + (["old"] if n * OLD_GB_PER_MILLION / 1e6 <= args.old_max_gb and not args.no_old else [])
-    results["old_skipped"] = "old" not in sides
-    queries = {words: make_queries(corpus, words, args.queries, seed=words) for words in (20, 60)}
+    results = {"passages": n, "corpus": args.corpus_kind}
+    built = ["new"] + (["old"] if n * OLD_GB_PER_MILLION / 1e6 <= args.old_max_gb and not args.no_old else [])
+    results["old_skipped"] = "old" not in built
     kbs = {}
-    for side in sides:
-        out = work / f"kb-{side}-{n}"
+    for side in built:
+        out = kb_folder(work, side, args.corpus_kind, n)
         if args.reuse and out.is_dir():  # built earlier (--keep): only the search rows are measured
             row = {"size_gb": sum(p.stat().st_size for p in out.rglob("*") if p.is_file()) / 1e9}
         else:
             row = timed_build(side, corpus, out)
         print(json.dumps({"passages": n, side: row}), file=sys.stderr, flush=True)
+        if args.build_only:
+            continue
         start = time.perf_counter()
         kbs[side] = load_kb(side, out)
         row["load_s"] = time.perf_counter() - start
         results[side] = row
-    if args.old_from_new:
+    if args.build_only:
+        return results
+    if args.old_from_new:  # bm25s's search over the new KB's postings: numba (its fastest) and numpy
         start = time.perf_counter()
-        kbs["old-from-new"] = OldSearchOverNewIndex(work / f"kb-new-{n}")
-        results["old-from-new"] = {"load_s": time.perf_counter() - start}
-    for words, batch in queries.items():  # every side, on 1 and 2 processes, in the same interleaved rounds
-        counts = {side: args.old_queries if side.startswith("old") else len(batch) for side in kbs}
+        kbs["numba"] = OldSearchOverNewIndex(kb_folder(work, "new", args.corpus_kind, n), backend="numba")
+        kbs["numpy"] = kbs["numba"].with_backend("numpy")
+        results["numba"] = {"load_s": time.perf_counter() - start}
+        results["numpy"] = {}
+    for length in args.query_lengths:  # every engine, on 1 and 2 processes, in the same interleaved rounds
+        batch = make_queries(corpus, QUERY_LENGTHS[length], args.queries, seed=sum(QUERY_LENGTHS[length]))
+        counts = {side: args.old_queries if side in ("numpy", "old") else len(batch) for side in kbs}
         sides = {(side, threads): (kb, batch[:counts[side]], threads) for side, kb in kbs.items() for threads in (1, 2)}
         measured, timings = rates(sides, args.repeats)
-        print(f"{words} words: {timings.describe()}", file=sys.stderr, flush=True)
+        results.setdefault("load", {})[length] = timings.describe()
+        print(f"{length} words: {timings.describe()}", file=sys.stderr, flush=True)
         for (side, threads), value in measured.items():
-            results[side][f"qps_{words}_{threads}"] = value
-        results["new"][f"scaling_{words}"] = (timings.ratio(("new", 1), ("new", 2)),
-                                              *timings.ratio_spread(("new", 1), ("new", 2)))
-        for side, kb in kbs.items():
-            results[side][f"agree_{words}"] = agreement(kb, kbs["new"], batch[:args.agreement_queries])
+            results[side][f"qps_{length}_{threads}"] = value
+        for side, threads in [key for key in sides if key[0] != "new"]:  # per-round ratios: kard_hf / each engine
+            per_round = [(len(batch) / new) / (counts[side] / other) for new, other in
+                         zip(timings.runs[("new", threads)], timings.runs[(side, threads)])]
+            results["new"][f"over_{side}_{length}_{threads}"] = (
+                measured[("new", threads)][0] / measured[(side, threads)][0], min(per_round), max(per_round))
+        for side in kbs:
+            per_round = [one / two for one, two in zip(timings.runs[(side, 1)], timings.runs[(side, 2)])]  # 2 / 1
+            results[side][f"scaling_{length}"] = (measured[(side, 2)][0] / measured[(side, 1)][0], min(per_round),
+                                                  max(per_round))
+            results[side][f"agree_{length}"] = agreement(kb=kbs[side], reference=kbs["new"],
+                                                         queries=batch[:args.agreement_queries])
     print(json.dumps({n: results}), file=sys.stderr, flush=True)
     return results
 
 
-def fmt(value) -> str:
+def fmt(value, digits: int = 0) -> str:
     if isinstance(value, list):  # read back from JSON
         value = tuple(value)
+    if isinstance(value, tuple) and len(value) == 3 and digits:
+        return f"{value[0]:.{digits}f} ({value[1]:.{digits}f}–{value[2]:.{digits}f})"
+    if isinstance(value, tuple) and len(value) == 3 and all(isinstance(v, float) and v <= 1 for v in value):
+        return " / ".join(f"{v:.0%}" for v in value)
     if isinstance(value, tuple) and len(value) == 3:
-        return f"{value[0]:.1f} ({value[1]:.1f}–{value[2]:.1f})"
+        return f"{value[0]:.0f} ({value[1]:.0f}–{value[2]:.0f})"
     if isinstance(value, tuple):
         return f"{value[0]:.0%} / {value[1]:.0%}"
     return f"{value:.2f}" if isinstance(value, float) else str(value)
 
 
 def print_table(all_results: list[dict]) -> None:
-    keys = [("build_s", "build wall (s)"), ("main_rss_gb", "build peak RSS, main process (GB)"),
-            ("worker_rss_gb", "build peak RSS, largest worker (GB)"),
-            ("tree_pss_gb", "build peak PSS, all processes (GB)"), ("size_gb", "on disk (GB)"),
-            ("load_s", "load (s)"),
-            ("qps_20_1", "20-word queries/s, 1 core: median (min–max)"), ("qps_20_2", "20-word queries/s, 2 cores"),
-            ("qps_60_1", "60-word queries/s, 1 core"), ("qps_60_2", "60-word queries/s, 2 cores"),
-            ("agree_20", "top-10 = exhaustive, 20 words (ids / scores)"), ("agree_60", "top-10 = exhaustive, 60 words")]
-    columns = [(r["passages"], side) for r in all_results for side in SIDES if side in r]
-    print("| | " + " | ".join(f"{side} {n / 1e6:g}M" for n, side in columns) + " |")
-    print("|---" * (len(columns) + 1) + "|")
-    by = {(r["passages"], side): r[side] for r in all_results for side in SIDES if side in r}
-    for key, label in keys:
-        print(f"| {label} | " + " | ".join(fmt(by[c].get(key, "")) for c in columns) + " |")
+    """Per corpus and size: queries/s of each engine (median and per-round range), kard_hf's lead, 2 / 1."""
     for r in all_results:
-        n = r["passages"]
-        if "old" not in r:
-            print(f"\n{n / 1e6:g}M: old side not run (its in-memory build would need about "
-                  f"{n * OLD_GB_PER_MILLION / 1e6:.0f} GB)")
-        for old in ("old", "old-from-new"):
-            if old in r:
-                builds = (f"; build time new / old = {r['new']['build_s'] / r[old]['build_s']:.2f}"
-                          if "build_s" in r["new"] and "build_s" in r[old] else "")
-                print(f"\n{n / 1e6:g}M: 60-word queries/s on one core, new / {old} = "
-                      f"{r['new']['qps_60_1'][0] / r[old]['qps_60_1'][0]:.2f}x, 20-word "
-                      f"{r['new']['qps_20_1'][0] / r[old]['qps_20_1'][0]:.1f}x{builds}")
-        for words in (20, 60):
-            ratio, low, high = r["new"][f"scaling_{words}"]
-            print(f"{n / 1e6:g}M: batch search on 2 cores / 1 core, {words} words = {ratio:.2f}x "
-                  f"({low:.2f}-{high:.2f}x per round)")
-    if len(all_results) >= 2 and all("build_s" in r["new"] for r in (all_results[0], all_results[-1])):
-        a, b = all_results[0], all_results[-1]
+        engines = [side for side in ENGINES if side in r and any(key.startswith("qps_") for key in r[side])]
+        lengths = [key[4:-2] for key in r["new"] if key.startswith("qps_") and key.endswith("_1")]
+        print(f"\n{r.get('corpus', 'bench')} corpus, {r['passages'] / 1e6:g}M passages; queries/s, median "
+              f"(per-round min–max); bm25s sides: {args_note(r)}")
+        for key in ("build_s", "tree_pss_gb", "size_gb", "load_s"):
+            if key in r["new"]:
+                print(f"kard_hf {key}: {fmt(r['new'][key])}")
+        others = [side for side in engines if side != "new"]
+        print("| query words | processes | " + " | ".join(ENGINES[side] for side in engines) + " | "
+              + " | ".join(f"kard_hf / {ENGINES[side]}" for side in others) + " |")
+        print("|---" * (2 + len(engines) + len(others)) + "|")
+        for length in lengths:
+            for threads in (1, 2):
+                print(f"| {length} | {threads} | " + " | ".join(fmt(r[side][f'qps_{length}_{threads}']) for side in engines)
+                      + " | " + " | ".join(fmt(r["new"][f"over_{side}_{length}_{threads}"], 2) for side in others) + " |")
+        print("| query words | " + " | ".join(f"{ENGINES[side]} 2 / 1" for side in engines) + " | "
+              + " | ".join(f"{ENGINES[side]} top-10 = exhaustive (ids in order / scores / ids but ties at the cut)"
+                           for side in engines) + " |")
+        print("|---" * (1 + 2 * len(engines)) + "|")
+        for length in lengths:
+            print(f"| {length} | " + " | ".join(fmt(r[side][f"scaling_{length}"], 2) for side in engines) + " | "
+                  + " | ".join(fmt(r[side][f"agree_{length}"]) for side in engines) + " |")
+    project(all_results)
+
+
+def args_note(r: dict) -> str:
+    return ("over the kard_hf KB's postings (--old_from_new)" if "numba" in r else "") + (
+        "; numpy also on its own build" if "old" in r and "qps_20_1" in r.get("old", {}) else "")
+
+
+def project(all_results: list[dict], target: float = 21.0153) -> None:
+    """kard_hf's and bm25s numba's one-core rates at 21M passages, from the measured slope of seconds per
+    query between the smallest and the largest size of each corpus (not from 1/N)."""
+    for kind in dict.fromkeys(r.get("corpus", "bench") for r in all_results):
+        sizes = sorted((r for r in all_results if r.get("corpus", "bench") == kind), key=lambda r: r["passages"])
+        if len(sizes) < 2:
+            continue
+        a, b = sizes[0], sizes[-1]
         span = (b["passages"] - a["passages"]) / 1e6
-        for key, unit in (("build_s", "s"), ("main_rss_gb", "GB"), ("tree_pss_gb", "GB"), ("size_gb", "GB")):
-            slope = (b["new"][key] - a["new"][key]) / span
-            print(f"projected new {key} at 21M: {b['new'][key] + slope * (21.0153 - b['passages'] / 1e6):.1f} {unit} "
-                  f"(slope {slope:.3f} {unit} per million)")
+        for side in ("new", "numba"):
+            for key in [k for k in b.get(side, {}) if k.startswith("qps_") and k.endswith("_1") and k in a.get(side, {})]:
+                seconds = [1 / r[side][key][0] for r in (a, b)]
+                slope = (seconds[1] - seconds[0]) / span
+                at = seconds[1] + slope * (target - b["passages"] / 1e6)
+                print(f"{kind}: {ENGINES[side]} {key[4:-2]}-word queries at 21M, one core: {1 / at:.1f} q/s "
+                      f"({seconds[0] * 1e3:.2f} ms at {a['passages'] / 1e6:g}M, {seconds[1] * 1e3:.2f} ms at "
+                      f"{b['passages'] / 1e6:g}M, {slope * 1e3:.3f} ms more per million)")
+        if all("build_s" in r["new"] for r in (a, b)):
+            for key, unit in (("build_s", "s"), ("tree_pss_gb", "GB"), ("size_gb", "GB")):
+                slope = (b["new"][key] - a["new"][key]) / span
+                print(f"{kind}: projected kard_hf {key} at 21M: {b['new'][key] + slope * (target - b['passages'] / 1e6):.1f}"
+                      f" {unit} (slope {slope:.3f} {unit} per million)")
 
 
 def main():
     if len(sys.argv) > 1 and sys.argv[1] == "--_build":
         return _child_build(*sys.argv[2:5])
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--passages", type=int, nargs="+", default=[1_000_000, 5_000_000])
+    parser.add_argument("--passages", type=int, nargs="+", default=[1_000_000, 3_000_000])
+    parser.add_argument("--corpus_kind", choices=CORPORA, default="english",
+                        help="The generated corpus's word frequencies (vocabulary_sampler).")
     parser.add_argument("--corpus", help="Read this TSV (DPR layout) instead of generating one (one size).")
     parser.add_argument("--workdir", default="/work/scratch14")
-    parser.add_argument("--queries", type=int, default=200)
-    parser.add_argument("--old_queries", type=int, default=40, help="Queries timed on the (slow) old side.")
-    parser.add_argument("--no_old", action="store_true", help="Do not build or load the old (bm25s-built) KB.")
+    parser.add_argument("--query_lengths", nargs="+", choices=list(QUERY_LENGTHS), default=list(QUERY_LENGTHS))
+    parser.add_argument("--queries", type=int, default=200, help="Queries timed on kard_hf and bm25s numba.")
+    parser.add_argument("--old_queries", type=int, default=40, help="Queries timed on the (slow) bm25s numpy sides.")
+    parser.add_argument("--no_old", action="store_true", help="Do not build or load bm25s's own build.")
     parser.add_argument("--old_from_new", action="store_true",
-                        help="Also time bm25s's search over a bm25s index made from the new KB's postings.")
+                        help="Time bm25s (numba and numpy backends) over a bm25s index made from the new KB's postings.")
     parser.add_argument("--agreement_queries", type=int, default=30)
     add_repeats_argument(parser)
     parser.add_argument("--old_max_gb", type=float, default=8.0)
     parser.add_argument("--keep", action="store_true", help="Keep the corpora and KBs in --workdir.")
+    parser.add_argument("--build_only", action="store_true", help="Generate and build (kept), search nothing.")
     parser.add_argument("--reuse", action="store_true",
-                        help="Search the KBs already in --workdir (kb-old-N, kb-new-N) instead of building them; "
-                             "implies --keep.")
+                        help="Search the KBs already in --workdir instead of building them; implies --keep.")
     parser.add_argument("--also", nargs="*", default=[], help="Results JSON of earlier runs to print in the same table.")
     args = parser.parse_args()
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
     all_results = []
     for n in ([None] if args.corpus else args.passages):
-        corpus = Path(args.corpus) if args.corpus else work / f"psgs_{n}.tsv"
+        corpus = Path(args.corpus) if args.corpus else work / (
+            f"psgs_{n}.tsv" if args.corpus_kind == "bench" else f"psgs_{args.corpus_kind}_{n}.tsv")
         if not corpus.exists():
-            generate_tsv(corpus, n)
+            generate_tsv(corpus, n, kind=args.corpus_kind)
         if n is None:
             n = sum(1 for _ in open(corpus, encoding="utf-8")) - 1
         all_results.append(run_size(args, corpus, n))
-        if not (args.keep or args.reuse):
+        if not (args.keep or args.reuse or args.build_only):
             for side in ("old", "new"):
-                shutil.rmtree(work / f"kb-{side}-{n}", ignore_errors=True)
-    (work / f"results-{'-'.join(str(r['passages']) for r in all_results)}.json").write_text(json.dumps(all_results))
+                shutil.rmtree(kb_folder(work, side, args.corpus_kind, n), ignore_errors=True)
+    if args.build_only:
+        return
+    name = f"results-{args.corpus_kind}-{'-'.join(str(r['passages']) for r in all_results)}.json"
+    (work / name).write_text(json.dumps(all_results))
     print(f"uptime: {os.getloadavg()}")
     print_table(sorted([r for path in args.also for r in json.loads(Path(path).read_text())] + all_results,
-                       key=lambda r: r["passages"]))
+                       key=lambda r: (r.get("corpus", "bench"), r["passages"])))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Search speed of built KBs, side by side in one run: bm25s ("old"), the search of a git revision on
+"""Search speed of built KBs, side by side in one run: bm25s ("old": numpy backend; and its fastest, numba, on the
+same index), the search of a git revision on
 a KB that revision built ("before"), and the working tree's ("new", also on 2 processes), on 20- and
 60-word queries.
 
@@ -86,17 +87,18 @@ def main():
     for side, kb in (("before", before), ("new", new)):
         for words, batch in queries.items():
             assert exact(kb, batch[:50]), f"{side}: top-10 differs from exhaustive ({words} words)"
-    kbs = {"old": (old, 1), "before": (before, 1), "new": (new, 1), "new, 2 processes": (new, 2)}
+    kbs = {"old": (old, 1), "numba": (old.with_backend("numba"), 1), "before": (before, 1), "new": (new, 1),
+           "new, 2 processes": (new, 2)}
     rate, timings = rates({(side, words): (kb, batch[:args.old_queries] if side == "old" else batch, threads)
                            for words, batch in queries.items() for side, (kb, threads) in kbs.items()}, args.repeats)
     print(f"{n} passages, queries/s, median (min–max); {timings.describe()}")
-    print("| query | old (bm25s) | before | new | new, 2 processes | before / old | new / old "
+    print("| query | old (bm25s numpy) | bm25s numba | before | new | new, 2 processes | new / old | new / bm25s numba "
           "| new / before | 2 processes / 1 |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for words in queries:
-        o, b, a, a2 = (rate[side, words] for side in kbs)
-        print(f"| {words} words | {fmt(o)} | {fmt(b)} | {fmt(a)} | {fmt(a2)} | {b[0] / o[0]:.2f}x | {a[0] / o[0]:.2f}x "
-              f"| {a[0] / b[0]:.2f}x | {a2[0] / a[0]:.2f}x |")
+        o, nb, b, a, a2 = (rate[side, words] for side in kbs)
+        print(f"| {words} words | {fmt(o)} | {fmt(nb)} | {fmt(b)} | {fmt(a)} | {fmt(a2)} | {a[0] / o[0]:.2f}x "
+              f"| {a[0] / nb[0]:.2f}x | {a[0] / b[0]:.2f}x | {a2[0] / a[0]:.2f}x |")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""augment at scale: it resumes after a SIGKILL, and sharded runs merge into the unsharded output."""
+"""augment at scale: each distinct query is searched once, it resumes after a SIGKILL, and sharded runs (by hand
+or as the ranks of torchrun) merge into the unsharded output."""
 
 import json
 import subprocess
@@ -16,7 +17,7 @@ calls, search_rows = 0, KnowledgeBase.search_rows
 def dying(self, *args, **kwargs):  # SIGKILL on the third block of searches, as an out-of-memory kill would
     global calls
     calls += 1
-    if calls == 3:
+    if calls == 3 and os.environ.get("RANK", "1") == "1":  # under torchrun, rank 1 only
         os.kill(os.getpid(), signal.SIGKILL)
     return search_rows(self, *args, **kwargs)
 KnowledgeBase.search_rows = dying
@@ -71,12 +72,15 @@ def test_augment_resumes_after_sigkill(inputs, uninterrupted, tmp_path):
     killed = subprocess.run([sys.executable, "-c", DYING_AUGMENT, *_args(inputs, out)], capture_output=True, text=True)
     assert killed.returncode == -9, killed.stderr[-2000:]
     journal = tmp_path / ".processed.journal"
-    assert not out.exists() and (journal / "train.rationales.bin").stat().st_size > 0
-    with open(journal / "train.rationales.bin", "ab") as f:  # a record torn by the kill is dropped, not read
+    assert not out.exists() and (journal / "searches.top32.bin").stat().st_size > 0
+    with open(journal / "searches.top32.bin", "ab") as f:  # a record torn by the kill is dropped, not read
         f.write(b"\x01\x02\x03")
     resumed = subprocess.run([sys.executable, "-m", "kard_hf.cli", *_args(inputs, out)], capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert "resuming, 128 of 180 queries already searched" in resumed.stderr
+    # after the 3 questions searched at k=7 only (no rationale, no pool), one block of the 180 rationales and 90
+    # questions searched once at k=32 (the rationales' k=5 lists are cut from it; the
+    # test split's questions and rationales with a pool are the same texts)
+    assert "searches.top32: resuming, 64 of 270 queries already searched" in resumed.stderr
     assert _as_lists(out) == uninterrupted and not journal.exists()
 
 
@@ -112,3 +116,93 @@ def test_shards_merge_into_the_unsharded_output(inputs, uninterrupted, tmp_path,
     assert main(["merge-shards", "--shards", str(shards[0]), str(tmp_path / "twice"), str(shards[2]),
                  "--output_dir", str(tmp_path / "m5")]) == 2
     assert "question 'test-1' of test is also in" in capsys.readouterr().err
+
+
+def test_each_distinct_query_is_searched_once_and_cut_to_each_k(inputs, uninterrupted, tmp_path, monkeypatch):
+    """One search per distinct query at the largest k asked of it; every list is what a search at its own k gives."""
+    from collections import Counter
+
+    from kard_hf.knowledge.kb import KnowledgeBase
+
+    asked, search_rows = [], KnowledgeBase.search_rows
+
+    def spy(self, queries, k, **kwargs):
+        asked.extend((query, k) for query in queries)
+        return search_rows(self, queries, k, **kwargs)
+
+    monkeypatch.setattr(KnowledgeBase, "search_rows", spy)
+    assert main(_args(inputs, tmp_path / "out")) == 0
+    assert max(Counter(query for query, _ in asked).values()) == 1
+    assert _as_lists(tmp_path / "out") == uninterrupted
+    monkeypatch.setattr(KnowledgeBase, "search_rows", search_rows)
+    kb = KnowledgeBase.load(inputs / "kb")
+    top = lambda query, k: kb.search([query], k)  # noqa: E731
+    (splits, _) = uninterrupted
+    for row in splits["train"] + splits["test"]:
+        rationale = row["rationale"] if "rationale" in row else (row["rationales"] or [""])[0]
+        if "rationale" in row:
+            assert (row["passage_ids"], row["passage_scores"]) == (top(rationale, 5).ids[0], top(rationale, 5).scores[0])
+        else:
+            assert (row["candidate_ids"], row["candidate_scores"]) == (top(row["question"], 7).ids[0],
+                                                                       top(row["question"], 7).scores[0])
+            assert row["silver_ids"] == (top(rationale, 5).ids[0] if rationale else [])
+        if not rationale:
+            assert row["pool_ids"] == []
+            continue
+        by_rationale = top(rationale, 32).ids[0]
+        assert row["pool_ids"] == by_rationale + [p for p in top(row["question"], 32).ids[0] if p not in by_rationale]
+        assert row["pool_rationale_size"] == len(by_rationale)
+
+
+TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29741",
+            "-m", "kard_hf.cli"]
+ACCELERATE = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines",
+              "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "29743", "-m",
+              "kard_hf.cli"]  # accelerate's multi-process launch: torchrun, which runs on CPUs as well
+
+
+def _same_files(folder, reference):
+    """Every file of ``folder`` byte-identical to ``reference``'s, but datasets' random per-save fingerprint."""
+    files = sorted(p.relative_to(reference) for p in reference.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(folder) for p in folder.rglob("*") if p.is_file())
+    for name in files:
+        mine, theirs = (folder / name).read_bytes(), (reference / name).read_bytes()
+        if name.name == "state.json":
+            mine, theirs = (json.loads(text) for text in (mine, theirs))
+            mine.pop("_fingerprint"), theirs.pop("_fingerprint")
+        assert mine == theirs, name
+
+
+def test_two_launched_ranks_write_the_one_process_output_and_resume_per_rank(inputs, uninterrupted, tmp_path):
+    """augment under accelerate launch with 2 CPU ranks (gloo): rank 0 gathers and merges, the output is
+    byte-identical to a one-process run; killed under torchrun, each rank resumes from its own journal."""
+    import os
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    out = tmp_path / "ranks"
+    done = subprocess.run(ACCELERATE + _args(inputs, out), env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    _same_files(out, inputs / "whole")
+    assert not list(tmp_path.glob(".ranks.journal*"))
+
+    killed_out = tmp_path / "killed"
+    script = tmp_path / "dying.py"
+    script.write_text(DYING_AUGMENT)
+    killed = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
+                             "29742", str(script), *_args(inputs, killed_out)], env=env, capture_output=True, text=True,
+                            timeout=600)
+    assert killed.returncode != 0 and not killed_out.exists()
+    assert (tmp_path / ".killed.journal-rank1-of-2" / "searches.top32.bin").stat().st_size > 0
+    resumed = subprocess.run(TORCHRUN + _args(inputs, killed_out), env=env, capture_output=True, text=True,
+                             timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "searches.top32: resuming, " in resumed.stderr
+    _same_files(killed_out, inputs / "whole")
+    assert not list(tmp_path.glob(".killed.journal*"))
+
+
+def test_a_launcher_rank_refuses_manual_shards(inputs, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert main(_args(inputs, tmp_path / "out", "--num_shards", "2")) == 2
+    assert "every rank is a shard of its own: drop --num_shards" in capsys.readouterr().err

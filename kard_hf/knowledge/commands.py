@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,13 +12,13 @@ from ..parsing import make_parser
 from ..data.arguments import QuestionDataArguments
 from ..data.store import load_dataset_dict, push_dataset_dict, save_dataset_dict
 from ..errors import ConfigError, KnowledgeBaseError
-from ..fileio import atomic_path, claim_output
+from ..fileio import atomic_path, check_output, claim_output
 from ..hub import HubDatasetArguments
 from .augment import augment_splits
 from ..bm25.build import CHUNK_SIZE
 from ..bm25.corpus import CORPUS_FORMATS, CorpusColumns, iter_corpus
 from .kb import BM25Parameters, KnowledgeBase
-from .shards import merge_datasets
+from .shards import gather_to_first, join_launcher, launcher_rank, leave_launcher, merge_datasets
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ class AugmentArguments:
     train_passages: int = field(default=5, metadata={"help": "Passages stored per train row, retrieved with the rationale (a trainer uses the first k)."})
     candidates: int = field(default=100, metadata={"help": "κ*: candidates stored per eval question, retrieved with the question."})
     silver_passages: int = field(default=5, metadata={"help": "Oracle passages stored per eval question, retrieved with its first rationale."})
-    num_threads: int = field(default=-1, metadata={"help": "Search processes (-1: every core)."})
+    num_threads: int = field(default=-1, metadata={"help": "Search processes (-1: every core; under a launcher, the cores shared by the ranks on this machine)."})
     num_shards: int = field(default=1, metadata={"help": "Split the questions into this many shards (one per machine); join them with 'kard-hf merge-shards'."})
     shard_index: int = field(default=0, metadata={"help": "Which shard this run writes (0 to num_shards - 1)."})
     rationale_pool: int = field(default=32, metadata={"help": "Reranker pools: BM25 top-k by rationale stored per row for kard-hf train-reranker (0: no pools)."})
@@ -112,24 +113,46 @@ def make_augment_parser():
 def augment(data_args: QuestionDataArguments, augment_args: AugmentArguments, output: OutputArguments,
             hub: HubDatasetArguments) -> None:
     """Retrieve passages for every split and save the processed DatasetDict."""
-    claim_output(output.output_dir, overwrite=output.overwrite_output_dir,
-                 inputs=(augment_args.knowledge_base, *data_args.input_paths()))
+    rank, world = launcher_rank()
+    if world > 1 and augment_args.num_shards > 1:
+        raise ConfigError("under torchrun or accelerate launch every rank is a shard of its own: drop --num_shards",
+                          field="num_shards")
+    inputs = (augment_args.knowledge_base, *data_args.input_paths())
+    if rank == 0:
+        claim_output(output.output_dir, overwrite=output.overwrite_output_dir, inputs=inputs)
+    else:  # the same check as rank 0's, so that every rank stops on a bad output folder
+        check_output(output.output_dir, overwrite=output.overwrite_output_dir, inputs=inputs)
+    if world > 1:
+        join_launcher()
     kb = KnowledgeBase.from_pretrained(augment_args.knowledge_base)
     splits, source_manifest = data_args.load()
     out = Path(output.output_dir)
-    journal = out.with_name(f".{out.name}.journal")  # searches done so far: a rerun after a kill resumes here
+    # searches done so far (one journal a rank): a rerun after a kill resumes here
+    journal = out.with_name(f".{out.name}.journal" + (f"-rank{rank}-of-{world}" if world > 1 else ""))
+    shard = (rank, world) if world > 1 else (augment_args.shard_index, augment_args.num_shards)
+    num_threads = augment_args.num_threads
+    if num_threads == -1 and world > 1:  # the ranks on this machine share its cores
+        num_threads = max(1, (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
     dataset_dict, manifest = augment_splits(splits, kb, train_passages=augment_args.train_passages,
                                             candidates=augment_args.candidates,
                                             silver_passages=augment_args.silver_passages,
-                                            num_threads=augment_args.num_threads,
-                                            teacher=source_manifest.get("teacher"),
+                                            num_threads=num_threads, teacher=source_manifest.get("teacher"),
                                             rationale_filter=source_manifest.get("rationale_filter"),
                                             validation_from_train=source_manifest.get("validation_from_train"),
-                                            journal=journal, shard=(augment_args.shard_index, augment_args.num_shards),
-                                            rationale_pool=augment_args.rationale_pool,
+                                            journal=journal, shard=shard, rationale_pool=augment_args.rationale_pool,
                                             question_pool=augment_args.question_pool)
+    if world > 1:  # rank 0 merges every rank's shard, checking that each question is there exactly once
+        shards = gather_to_first((dataset_dict, manifest))
+        if rank:  # the journal stays until rank 0 has saved: a failed merge or save resumes from it
+            leave_launcher()
+            shutil.rmtree(journal, ignore_errors=True)
+            return
+        dataset_dict, manifest = merge_datasets([(f"rank {i}", *shard) for i, shard in enumerate(shards)],
+                                                record=False)
     save_dataset_dict(dataset_dict, manifest, output.output_dir, card_template="processed_dataset",
                       hub_id=hub.hub_dataset_id if hub.push_to_hub else None)
+    if world > 1:
+        leave_launcher()
     shutil.rmtree(journal, ignore_errors=True)
     sizes = ", ".join(f"{split} {len(dataset)}" for split, dataset in dataset_dict.items())
     print(f"Processed dataset ({sizes} rows) written to {output.output_dir}")

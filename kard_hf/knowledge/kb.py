@@ -218,8 +218,15 @@ class KnowledgeBase:
         Reads only the postings of the query's terms for the given passages, so it costs the
         same on a 21M-passage corpus as on a small one.
         """
-        rows = self.rows(passage_ids)
+        return self.score_rows(query, self.rows(passage_ids))
+
+    def score_rows(self, query: str, rows: np.ndarray) -> np.ndarray:
+        """:meth:`score` of the passages at the given index rows (as :meth:`search_rows` returns them)."""
         return self.index.score(self.analyzer.query_terms(query), rows).astype(np.float32)
+
+    def passages_at(self, rows: np.ndarray) -> tuple[list[str], list[str]]:
+        """The ids and the texts of the passages at the given index rows."""
+        return self._ids.get(rows), self._texts.get(rows)
 
     def rows(self, passage_ids: list[str]) -> np.ndarray:
         """Index rows of the given passage ids; an unknown id raises :class:`KnowledgeBaseError`."""

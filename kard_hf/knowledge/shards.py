@@ -1,4 +1,5 @@
-"""Join the outputs of ``kard-hf augment --num_shards n --shard_index i`` (i = 0..n-1) into one.
+"""Join the outputs of ``kard-hf augment --num_shards n --shard_index i`` (i = 0..n-1) into one, or of the
+ranks of ``augment`` under ``torchrun`` / ``accelerate launch`` (each rank is a shard, gathered to rank 0).
 
 Shard i holds questions i, i + n, i + 2n, ... of each split, so interleaving the shards question
 by question restores the order of an unsharded run. The merge refuses a missing or repeated
@@ -8,6 +9,8 @@ or present twice (checked against the id list every shard recorded for the whole
 
 from __future__ import annotations
 
+import datetime
+import os
 from itertools import groupby
 
 from ..errors import DataError
@@ -19,8 +22,10 @@ def _questions(dataset) -> list[list[dict]]:
     return [list(rows) for _, rows in groupby(dataset, key=lambda row: row["id"])]
 
 
-def merge_datasets(shards: list[tuple[str, object, dict]]):
-    """``(DatasetDict, manifest)`` from ``(name, DatasetDict, manifest)`` of every shard."""
+def merge_datasets(shards: list[tuple[str, object, dict]], *, record: bool = True):
+    """``(DatasetDict, manifest)`` from ``(name, DatasetDict, manifest)`` of every shard. ``record``: note the
+    shard count in the manifest (``merged_shards``); a launcher's ranks leave it out, so that their output is
+    the one a single process writes."""
     import datasets
 
     if not shards:
@@ -66,5 +71,39 @@ def merge_datasets(shards: list[tuple[str, object, dict]]):
         merged[split] = datasets.Dataset.from_list([row for q in questions for row in q], features=features)
     manifest = {key: value for key, value in first.items() if key != "shard"}
     manifest["splits"] = {split: len(dataset) for split, dataset in merged.items()}
-    manifest["merged_shards"] = count
+    if record:
+        manifest["merged_shards"] = count
     return merged, manifest
+
+
+def launcher_rank() -> tuple[int, int]:
+    """``(rank, world size)`` under ``torchrun`` or ``accelerate launch`` (from the RANK and WORLD_SIZE they
+    set, on one machine or many), ``(0, 1)`` otherwise."""
+    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def join_launcher() -> None:
+    """Join the launcher's process group (gloo: CPU only, any number of machines). Ranks wait for each
+    other only at :func:`gather_to_first`, possibly hours apart: the timeout is a week."""
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group("gloo", timeout=datetime.timedelta(days=7))
+
+
+def gather_to_first(value):
+    """Every rank's ``value`` (picklable) as a list on rank 0, in rank order; ``None`` on the other ranks."""
+    import torch.distributed as dist
+
+    rank, world = launcher_rank()
+    gathered = [None] * world if rank == 0 else None
+    dist.gather_object(value, gathered, dst=0)
+    return gathered
+
+
+def leave_launcher() -> None:
+    """Wait until every rank is here (rank 0: its output saved), then leave the process group."""
+    import torch.distributed as dist
+
+    dist.barrier()
+    dist.destroy_process_group()
