@@ -22,15 +22,42 @@ from transformers import HfArgumentParser
 from .errors import ConfigError
 
 
+class _RecipeLoader(yaml.SafeLoader):
+    """YAML's safe loader that refuses a key given twice in one mapping (YAML keeps the last one, silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise ConfigError(f"key '{key}' given twice, at lines {seen[key]} and {line}", file=self.name)
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+def read_yaml(text: str, path: str | Path):
+    """``text`` (the YAML file ``path``) parsed; a syntax error or a duplicated key is a one-line
+    :class:`ConfigError` naming the line."""
+    loader = _RecipeLoader(text)
+    loader.name = str(path)
+    try:
+        return loader.get_single_data()
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else None
+        problem = " ".join(part for part in (getattr(e, "context", None), getattr(e, "problem", None)) if part)
+        raise ConfigError(f"not valid YAML: {problem or str(e).splitlines()[0]}", file=path, row=where) from None
+    finally:
+        loader.dispose()
+
+
 def load_recipe(path: str | Path) -> dict:
-    """Read a YAML recipe into a dict; a missing file or a non-mapping raises :class:`ConfigError`."""
+    """Read a YAML recipe into a dict; a missing file, bad YAML or a non-mapping raises :class:`ConfigError`."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError("recipe not found", file=path)
-    try:
-        recipe = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as e:
-        raise ConfigError(f"not valid YAML: {e}", file=path) from None
+    recipe = read_yaml(path.read_text(encoding="utf-8"), path) or {}
     if not isinstance(recipe, dict):
         raise ConfigError("a recipe must be a mapping of option names to values", file=path)
     return recipe
@@ -49,10 +76,8 @@ def _recipe_scalar(action: argparse.Action, value):
         if not value.is_integer():
             raise TypeError(f"expected an integer, got {value!r}")
         value = int(value)
-    elif convert is str and isinstance(value, (int, float)):
-        value = str(value)
-    elif convert is not None and isinstance(value, str):
-        value = convert(value)
+    elif convert is not None and isinstance(value, (str, int, float)):
+        value = convert(str(value))  # the word the command line would get, converted as it converts it
     elif convert in (int, float) and not isinstance(value, (int, float)) or convert is str and not isinstance(value, str):
         raise TypeError(f"expected {_TYPE_NAMES[convert]}, got {type(value).__name__} {value!r}")
     if action.choices is not None and value not in action.choices:
@@ -74,6 +99,17 @@ def recipe_value(action: argparse.Action, key: str, value, recipe_path):
     except (TypeError, ValueError, argparse.ArgumentTypeError) as e:
         message = str(e) if isinstance(e, TypeError) or "expected" in str(e) else f"invalid value {value!r} ({e})"
         raise ConfigError(message, file=recipe_path, field=key) from None
+
+
+def recipe_actions(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
+    """Each destination's ``--dest`` action, which a recipe key sets. A boolean ``--x`` that defaults to true
+    also has a ``--no_x`` action (``store_false``, no value) on the same destination; a recipe's ``x: false``
+    is converted by ``--x``, as on the command line, never by ``--no_x``."""
+    actions = {}
+    for action in parser._actions:
+        if f"--{action.dest}" in action.option_strings or action.dest not in actions:
+            actions[action.dest] = action
+    return actions
 
 
 def make_parser(dataclass_types: Sequence[type], *, prog: str | None = None,
@@ -110,7 +146,7 @@ def parse_args(dataclass_types: Sequence[type] | HfArgumentParser, argv: Sequenc
     if given:
         recipe = load_recipe(given)
     if recipe:
-        dests = {action.dest: action for action in parser._actions}
+        dests = recipe_actions(parser)
         unknown = sorted(key for key in recipe if key not in dests or key == "config")
         if unknown:
             raise ConfigError(f"unknown option(s) {', '.join(unknown)} (see --help)", file=config_path)
