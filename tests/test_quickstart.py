@@ -7,6 +7,7 @@ from huggingface_hub import ModelCard
 
 from kard_hf.benchmark.quickstart import COLUMNS, PASSAGES, ROWS
 from kard_hf.cli import main
+from test_card_facts import card_faults
 
 
 def test_fast_quickstart_runs_every_step_and_writes_the_results(tmp_path, capsys):
@@ -31,6 +32,13 @@ def test_fast_quickstart_runs_every_step_and_writes_the_results(tmp_path, capsys
         names = [data.base_model] if isinstance(data.base_model, str) else list(data.base_model or [])
         assert not [name for name in names + list(data.datasets or []) if Path(name).exists() or name.count("/") > 1]
         assert data.base_model is None and not data.datasets, card  # every quickstart input is local, with no Hub id
+        assert card_faults(card.read_text()) == [], card
+    # what the cards say is what the runs did (the reranker's recipe freezes the passage side)
+    assert "passage side frozen" in (seed / "reranker" / "README.md").read_text()
+    assert "fingerprint" not in (seed / "ft" / "README.md").read_text().split("## Citation")[0]
+    assert "model type `knife_t5`" in (seed / "knife" / "README.md").read_text()
+    ft_state = json.loads((seed / "ft" / "trainer_state.json").read_text())
+    assert f"- steps: {ft_state['global_step']}\n" in (seed / "ft" / "README.md").read_text()
     manifest = json.loads((seed / "processed" / "kard_hf.json").read_text())
     assert manifest["teacher"]["kind"] == "programmatic" and manifest["teacher"]["dropped"] > 0
     from kard_hf.data.store import load_dataset_dict

@@ -119,7 +119,7 @@ class RerankerTrainer(HubCardMixin, Trainer):
     def hub_card(self, model_name: str):
         args = self.args
         lora = self.lora_args or LoraArguments(use_lora=self.is_adapter())
-        training = {**{name: getattr(args, name) for name in CARD_ARGUMENTS}, "epochs": args.num_train_epochs,
+        training = {**{name: getattr(args, name) for name in CARD_ARGUMENTS}, **self.run_facts(),
                     "batch_size": args.per_device_train_batch_size, "use_lora": lora.use_lora, "lora_r": lora.lora_r}
         evaluations = [entry for entry in self.state.log_history if any(k.startswith("eval_reranker_") for k in entry)]
         metrics = {k: v for k, v in evaluations[-1].items() if k.startswith("eval_")} if evaluations else None
