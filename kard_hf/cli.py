@@ -20,6 +20,7 @@ from . import __version__
 from .arguments import option_value, parse_args
 from .errors import KardError
 from .fileio import command_scope
+from .hub.repo import fail_fast_on_the_hub
 
 # OS errors a user causes on input or output (a path that is a file, a read-only folder, a full
 # disk, a file over the size limit): one line each, like a KardError. Others are bugs: a traceback.
@@ -103,7 +104,10 @@ def _usage() -> str:
 def main(argv: list[str] | None = None) -> int:
     """Dispatch ``argv`` (default: ``sys.argv[1:]``) to a subcommand; return the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] in ("-h", "--help"):
+    if not argv:
+        print(f"kard-hf: error: no command given\n\n{_usage()}", file=sys.stderr)
+        return 2
+    if argv[0] in ("-h", "--help"):
         print(_usage())
         return 0
     if argv[0] == "--version":
@@ -113,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     if name not in COMMANDS:
         print(f"kard-hf: error: unknown command '{name}'\n\n{_usage()}", file=sys.stderr)
         return 2
+    fail_fast_on_the_hub()
     try:
         with command_scope():
             COMMANDS[name](rest)
