@@ -112,11 +112,74 @@ def recipe_actions(parser: argparse.ArgumentParser) -> dict[str, argparse.Action
     return actions
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """argparse's help with each option's default said once: not added where the help already says it, nor for
+    a default of None or a flag that takes no value."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if "default" in text.lower() or action.default in (None, argparse.SUPPRESS) or action.nargs == 0:
+            return text
+        return super()._get_help_string(action)
+
+
+TRAINER_GROUP = "Trainer options (transformers' TrainingArguments; see its documentation)"
+HUB_OPTIONS = ("push_to_hub", "hub_")
+# The Trainer options a task sets most (where it writes, its budgets), kept with the command's own.
+TASK_TRAINER_OPTIONS = ("output_dir", "overwrite_output_dir", "max_steps", "num_train_epochs", "learning_rate",
+                        "per_device_train_batch_size", "seed", "use_cpu")
+
+
+def _home(dtype: type, name: str) -> type:
+    """The class of ``dtype``'s MRO that declares the field ``name`` (a subclass that redeclares it, to change its
+    default or help, is its home)."""
+    return next(cls for cls in dtype.__mro__ if name in vars(cls).get("__annotations__", {}))
+
+
+def _concern(dtype: type, name: str) -> str:
+    """The help heading of option ``name`` of ``dtype``: the command's own, LoRA, Hub, or the Trainer's."""
+    home = _home(dtype, name)
+    if name in TASK_TRAINER_OPTIONS:
+        return "options"
+    if name.startswith(HUB_OPTIONS):
+        return "Hub"
+    if home.__name__ == "LoraArguments":
+        return "LoRA"
+    if home.__module__.startswith("transformers.") or home.__name__ == "HardwareDefaults":
+        return TRAINER_GROUP
+    return "options"
+
+
+def group_help(parser: argparse.ArgumentParser, dataclass_types: Sequence[type]) -> None:
+    """Arrange the help by concern: ``--config`` first, then the command's own options (``--method`` first), then
+    LoRA, then Hub, then the Trainer's own options under one heading; a ``--no_x`` says only what it does."""
+    concern = {f.name: _concern(dtype, f.name) for dtype in dataclass_types for f in dataclasses.fields(dtype)}
+    groups = {title: parser.add_argument_group(title) for title in ("LoRA", "Hub", TRAINER_GROUP)}
+    own = parser._optionals
+    own.title = "options"
+    for action in list(own._group_actions):
+        if isinstance(action, argparse._StoreFalseAction) and action.option_strings[0].startswith("--no_"):
+            action.help = f"The same as --{action.dest} false."
+        title = concern.get(action.dest, "options")
+        if title != "options":
+            own._group_actions.remove(action)
+            groups[title]._group_actions.append(action)
+    first = [a for a in own._group_actions if a.dest in ("help", "config")] + [
+        a for a in own._group_actions if a.dest == "method"]
+    own._group_actions[:] = first + [a for a in own._group_actions if a not in first]
+    parser._action_groups[:] = [group for group in parser._action_groups if group._group_actions]
+
+
 def make_parser(dataclass_types: Sequence[type], *, prog: str | None = None,
                 description: str | None = None) -> HfArgumentParser:
-    """The parser of a command: its dataclasses' options plus ``--config recipe.yaml``."""
-    parser = HfArgumentParser(list(dataclass_types), prog=prog, description=description)
-    parser.add_argument("--config", type=str, default=None, help="YAML recipe whose keys set the defaults of the options below.")
+    """The parser of a command: its dataclasses' options plus ``--config recipe.yaml``, its help grouped by concern
+    (see :func:`group_help`) under a one-line usage."""
+    parser = HfArgumentParser(list(dataclass_types), prog=prog, description=description, formatter_class=HelpFormatter,
+                              usage=f"{prog or '%(prog)s'} [--config recipe.yaml] [--option value ...]")
+    parser.add_argument("--config", type=str, default=None,
+                        help="YAML recipe whose keys set the options (as --key value would); options given on the "
+                             "command line win.")
+    group_help(parser, dataclass_types)
     return parser
 
 

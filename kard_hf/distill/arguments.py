@@ -56,7 +56,8 @@ class StudentTrainingArguments(HardwareDefaults, Seq2SeqTrainingArguments):
     """``Seq2SeqTrainingArguments`` plus the distillation method, the knowledge budget and the prompt layout."""
 
     method: str = field(default="kard", metadata={"help": "ft (question -> answer letter), rd (question -> rationale) "
-                                                         "or kard (question + passages -> rationale)."})
+                                                         "or kard (question + passages -> rationale); knife-teacher and knife train KNIFE "
+                                                         "models, with their own options (--method knife --help)."})
     num_passages: int = field(default=1, metadata={"help": "k: passages shown to the student (kard)."})
     sample_passages: bool = field(default=False, metadata={
         "help": "Draw the k passages at random among the stored ones, anew each epoch (seeded); else the top k."})
