@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from . import __version__
 from .arguments import option_value, parse_args
+from .console import readable_console
 from .errors import KardError
 from .fileio import command_scope
 from .hub.repo import fail_fast_on_the_hub
@@ -118,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"kard-hf: error: unknown command '{name}'\n\n{_usage()}", file=sys.stderr)
         return 2
     fail_fast_on_the_hub()
+    readable_console()
     try:
         with command_scope():
             COMMANDS[name](rest)

@@ -19,7 +19,6 @@ from ..errors import ConfigError
 from ..lora import LoraArguments
 from ..resume import resolve_checkpoint
 from .candidates import build_candidates
-from .metrics import format_comparison
 from .modeling import KardRerankerModel
 from .trainer import RerankerTrainer, RerankerTrainingArguments, apply_lora
 
@@ -111,9 +110,10 @@ def train_reranker(model_args: RerankerModelArguments, data_args: RerankerDataAr
                               processing_class=tokenizer, base_model=model_args.backbone, dataset_name=data_args.dataset,
                               lora_args=model_args)
     trainer.train(resume_from_checkpoint=resume)
-    metrics = trainer.evaluate() if eval_dataset is not None else None
+    if eval_dataset is not None:
+        trainer.evaluate()  # logs and prints its Hits@k table
     if model_args.use_lora:
         trainer.model = trainer.model.merge_and_unload()  # the saved and pushed reranker is one plain model
     trainer.save_model()  # card and spec too; pushes when push_to_hub is set
     if trainer.is_world_process_zero():
-        print(f"reranker saved to {args.output_dir}" + (f"\n{format_comparison(metrics, prefix='eval_')}" if metrics else ""))
+        print(f"reranker saved to {args.output_dir}")  # its Hits@k table was printed by the evaluation
