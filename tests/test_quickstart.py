@@ -52,3 +52,5 @@ def test_fast_quickstart_runs_every_step_and_writes_the_results(tmp_path, capsys
     assert sum(named) >= 0.9 * len(named)
     assert (tmp_path / "results.png").stat().st_size > 1000
     assert "| KARD (reranker)" in out and "seen entities (%)" in out and "Finished in" in out
+    assert "fast preset: it checks the plumbing, not accuracy" in out
+    assert set(results["versions"]) == {"kard_hf", "torch", "transformers", "tokenizers", "datasets", "peft"}
