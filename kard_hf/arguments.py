@@ -2,7 +2,9 @@
 
 Every command declares its arguments as dataclasses (``field(metadata={"help": ...})``,
 validated in ``__post_init__``) and calls :func:`parse_args`. ``--config recipe.yaml`` sets
-defaults; options given on the command line win. A recipe key that no dataclass knows, and a
+defaults; options given on the command line win. A recipe value means what the same value means on the
+command line (each key sets its ``--key`` option, converted from the word the command line would get: a
+``false`` turns off an option that defaults to true); a key given twice is an error. A recipe key that no dataclass knows, and a
 value of the wrong type (a float for an integer option, a word for a number, ``yes`` for a
 text option), is a one-line :class:`ConfigError` naming the recipe and the key, so a typo never
 passes silently.
