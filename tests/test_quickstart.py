@@ -1,6 +1,7 @@
 """kard-hf quickstart --preset fast: the whole pipeline's plumbing (not its numbers) on the bundled benchmark."""
 
 import json
+import sys
 from pathlib import Path
 
 from huggingface_hub import ModelCard
@@ -8,6 +9,9 @@ from huggingface_hub import ModelCard
 from kard_hf.benchmark.quickstart import COLUMNS, PASSAGES, ROWS
 from kard_hf.cli import main
 from test_card_facts import card_faults
+
+sys.path.insert(0, str(Path(__file__).parent.parent / "benchmarks"))
+import quickstart_tables  # noqa: E402
 
 
 def test_fast_quickstart_runs_every_step_and_writes_the_results(tmp_path, capsys):
@@ -54,3 +58,10 @@ def test_fast_quickstart_runs_every_step_and_writes_the_results(tmp_path, capsys
     assert "| KARD (reranker)" in out and "seen entities (%)" in out and "Finished in" in out
     assert "fast preset: it checks the plumbing, not accuracy" in out
     assert set(results["versions"]) == {"kard_hf", "torch", "transformers", "tokenizers", "datasets", "peft"}
+    # the docs' tables are written from results.json by benchmarks/quickstart_tables.py
+    doc = tmp_path / "doc.md"
+    doc.write_text("before\n<!-- results:fast -->\nstale\n<!-- /results:fast -->\nafter\n")
+    quickstart_tables.main(str(tmp_path / "results.json"), str(doc), "fast")
+    written = doc.read_text()
+    assert "stale" not in written and written.startswith("before\n") and written.endswith("after\n")
+    assert "| KARD (BM25) | " in written and f"transformers {results['versions']['transformers']}" in written
