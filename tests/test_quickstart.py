@@ -40,7 +40,7 @@ def test_fast_quickstart_runs_every_step_and_writes_the_results(tmp_path, capsys
     # what the cards say is what the runs did (the reranker's recipe freezes the passage side)
     assert "passage side frozen" in (seed / "reranker" / "README.md").read_text()
     assert "fingerprint" not in (seed / "ft" / "README.md").read_text().split("## Citation")[0]
-    assert "model type `knife_t5`" in (seed / "knife" / "README.md").read_text()
+    assert "(`KnifeBartForMultipleChoice`, model type `knife_bart`)" in (seed / "knife" / "README.md").read_text()
     ft_state = json.loads((seed / "ft" / "trainer_state.json").read_text())
     assert f"- steps: {ft_state['global_step']}\n" in (seed / "ft" / "README.md").read_text()
     manifest = json.loads((seed / "processed" / "kard_hf.json").read_text())
