@@ -62,7 +62,8 @@ class PipelineArguments:
         "help": "Rows of the results table, name -> options of kard-hf evaluate ('student' is a students key). "
                 "Default: one row per student (kard with bm25, and with the reranker when one is trained)."})
     dry_run: bool = field(default=False, metadata={
-        "help": "Check every step's options (as its command would) and print the plan, running nothing."})
+        "help": "Check every step's options (as its command would), inputs (paths, Hub ids) and precision against "
+                "this machine; print the plan and where each step writes; run and write nothing (exit 2 on a problem)."})
 
     def __post_init__(self):
         for name in ("rationales", "build_kb", "augment", "train", "students", "train_reranker", "evaluate", "table"):
@@ -358,10 +359,9 @@ def run_pipeline(args: PipelineArguments) -> dict[str, dict]:
     root = Path(args.output_dir)
     steps = pipeline_steps(args)
     if args.dry_run:
-        for step in steps:
-            if step.check is not None:
-                step.check()
-            print(f"{step.name}: {'complete' if _marker(root, step).is_file() else 'to run'}")
+        from .preflight import dry_run
+
+        dry_run(steps, partial(_marker, root))
         return {}
     start = time.perf_counter()
     timings = run_steps(steps, root)

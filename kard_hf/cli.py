@@ -18,9 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .version import __version__
+from .console import readable_console
 from .parsing import option_value, parse_args
 from .errors import KardError
 from .fileio import command_scope
+from .hub.repo import fail_fast_on_the_hub
 
 # OS errors a user causes on input or output (a path that is a file, a read-only folder, a full
 # disk, a file over the size limit): one line each, like a KardError. Others are bugs: a traceback.
@@ -83,11 +85,14 @@ class Command:
         picked = isinstance(value, str) and next((f for f in self.families if value.startswith(f.prefix)), None)
         return picked or None, value
 
+    def make_parser(self, argv: list[str], recipe: dict | None = None):
+        """The parser of the family that ``argv`` (or ``recipe``) picks, or the command's own."""
+        family, value = self.family(argv, recipe)
+        return self.load(family.parser)(value) if family else self.load(self.parser)()
+
     def parse(self, argv: list[str], *, recipe: dict | None = None, source: str | None = None) -> tuple:
         """The dataclasses of ``argv`` (and of ``recipe``, a recipe given as a dict, see :func:`parse_args`)."""
-        family, value = self.family(argv, recipe)
-        parser = self.load(family.parser)(value) if family else self.load(self.parser)()
-        return parse_args(parser, argv, recipe=recipe, source=source)
+        return parse_args(self.make_parser(argv, recipe), argv, recipe=recipe, source=source)
 
     def __call__(self, argv: list[str], *, recipe: dict | None = None, source: str | None = None):
         """Parse ``argv`` (and ``recipe``) and run; returns what the run function returns."""
@@ -135,7 +140,10 @@ def _usage() -> str:
 def main(argv: list[str] | None = None) -> int:
     """Dispatch ``argv`` (default: ``sys.argv[1:]``) to a subcommand; return the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] in ("-h", "--help"):
+    if not argv:
+        print(f"kard-hf: error: no command given\n\n{_usage()}", file=sys.stderr)
+        return 2
+    if argv[0] in ("-h", "--help"):
         print(_usage())
         return 0
     if argv[0] == "--version":
@@ -145,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     if name not in COMMANDS:
         print(f"kard-hf: error: unknown command '{name}'\n\n{_usage()}", file=sys.stderr)
         return 2
+    fail_fast_on_the_hub()
+    readable_console()
     try:
         with command_scope():
             COMMANDS[name](rest)

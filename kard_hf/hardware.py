@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from .errors import ConfigError
 
 DATALOADER_WORKERS_ON_CUDA = 2
+GPU_ADVICE = "this recipe is for a GPU; pass --bf16 false to try it on a CPU (in a pipeline YAML: bf16: false)"
 
 
 def cuda_in_use(use_cpu: bool = False) -> bool:
@@ -32,6 +33,13 @@ def cuda_in_use(use_cpu: bool = False) -> bool:
     import torch
 
     return not use_cpu and torch.cuda.is_available()
+
+
+def gpu_available() -> bool:
+    """True where torch sees a CUDA or an Apple (MPS) GPU."""
+    import torch
+
+    return torch.cuda.is_available() or torch.backends.mps.is_available()
 
 
 def bf16_available() -> bool:
@@ -66,6 +74,9 @@ class HardwareDefaults:
     def resolve_hardware_defaults(self) -> None:
         """Fill the ``None`` fields from the machine; call before ``TrainingArguments.__post_init__``."""
         cuda = cuda_in_use(getattr(self, "use_cpu", False))
+        half = next((name for name in ("bf16", "fp16") if getattr(self, name, False)), None)
+        if half and not getattr(self, "use_cpu", False) and not gpu_available():
+            raise ConfigError(f"{half} is on and this machine has no GPU: {GPU_ADVICE.replace('bf16', half)}", field=half)
         if self.optim is None:
             self.optim = "adamw_torch_fused" if cuda else "adamw_torch"
         if self.tf32 is None and cuda and tf32_available():

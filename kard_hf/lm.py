@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .errors import ModelError
+from .lora import peft_wrapping
 
 
 def is_seq2seq(config) -> bool:
@@ -51,7 +52,8 @@ def load_lm(name_or_path: str | Path, *, purpose: str, merge_adapter: bool = Fal
             from peft import AutoPeftModelForCausalLM, AutoPeftModelForSeq2SeqLM
 
             auto = AutoPeftModelForSeq2SeqLM if seq2seq else AutoPeftModelForCausalLM
-            model = auto.from_pretrained(name_or_path, **options).merge_and_unload()
+            with peft_wrapping():
+                model = auto.from_pretrained(name_or_path, **options).merge_and_unload()
         else:
             model = (AutoModelForSeq2SeqLM if seq2seq else AutoModelForCausalLM).from_pretrained(name_or_path, **options)
     except (OSError, ValueError) as e:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from .errors import ConfigError
@@ -38,3 +40,13 @@ def get_peft_config(args: LoraArguments, *, task_type=None, default_targets: lis
     targets = args.lora_target_modules or default_targets
     return LoraConfig(task_type=task_type, r=args.lora_r, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout,
                       target_modules=list(targets) if targets else None, modules_to_save=modules_to_save)
+
+
+@contextmanager
+def peft_wrapping():
+    """Around peft's wrapping of a model (``get_peft_model``, ``AutoPeftModel*.from_pretrained``): peft reads the
+    model's ``is_gradient_checkpointing``, which transformers deprecated (a FutureWarning on every call) in favour
+    of ``is_activation_checkpointing``; kard_hf's own code reads neither. Only that warning is silenced."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+        yield

@@ -357,7 +357,7 @@ def test_a_missing_local_path_is_not_sent_to_the_hub(world, tmp_path):
     """``processed/typo``: ``processed/`` is a local folder, so this is a typo of a path, not a Hub id."""
     result = cli("evaluate", "--student", world / "student", "--dataset", "processed/typo", "--output_dir",
                  tmp_path / "eval", cwd=world, env={"HF_HUB_OFFLINE": "0", "HF_ENDPOINT": "http://127.0.0.1:9"})
-    one_error_line(result, "processed/typo", "looks like a local path")
+    one_error_line(result, "processed/typo", "no such file or folder")
 
 
 # ---- leftovers -------------------------------------------------------------------------------------------

@@ -161,7 +161,7 @@ for student in ("alice/student-chat", out + "/student-chat"):
     folder = out + "/eval-" + str(len(evaluations))
     assert main(["evaluate", "--student", student, "--dataset", root + "/student-data", "--output_dir", folder,
                  "--decoding", "greedy", "--max_new_tokens", "8"]) == 0
-    evaluations.append([(r["id"], r["rationales"], r["prediction"]) for r in map(json.loads, open(folder + "/predictions.jsonl"))])
+    evaluations.append([(r["id"], r["rationales"], r["letter"]) for r in map(json.loads, open(folder + "/predictions.jsonl"))])
 report["student-chat-use"] = {{
     "template": AutoTokenizer.from_pretrained("alice/student-chat").chat_template
                 == AutoTokenizer.from_pretrained(out + "/student-chat").chat_template

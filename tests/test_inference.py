@@ -61,9 +61,10 @@ def test_kard_reads_the_passages_of_its_retrieval_mode(world, retrieval, column)
     assert len(rows) == 2 and metrics["retrieval"] == retrieval and metrics["num_passages"] == 2
     for row in rows:
         assert row["passage_ids"] == test[row["id"]][column][:2]
-        assert set(row) == {"seed", "id", "passage_ids", "passages", "rationales", "votes", "prediction", "gold",
-                            "correct"}
-        assert row["gold"] == "ABCD"[test[row["id"]]["answer"]] and len(row["rationales"]) == 1
+        assert set(row) == {"seed", "id", "passage_ids", "passages", "rationales", "votes", "letter", "index",
+                            "gold_letter", "gold_index", "correct"}
+        assert row["gold_letter"] == "ABCD"[test[row["id"]]["answer"]] == "ABCD"[row["gold_index"]]
+        assert len(row["rationales"]) == 1
 
 
 def test_oracle_leaves_out_questions_without_a_teacher_rationale(world, fixtures_dir, tmp_path):
@@ -190,7 +191,7 @@ def test_knife_student_through_the_same_evaluate(world, tiny_t5_path):
     rows = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["method"] == "knife" and metrics["retrieval"] == "none" and len(rows) == 2
-    assert all(row["passages"] == [] and row["prediction"] in "ABCD" for row in rows)
+    assert all(row["passages"] == [] and row["letter"] in "ABCD" for row in rows)
     with pytest.raises(ConfigError, match="KNIFE student reads no passages"):
         from kard_hf.inference import load_pipeline
 

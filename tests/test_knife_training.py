@@ -157,7 +157,7 @@ def test_the_teacher_is_evaluated_reading_each_questions_rationale(tiny_t5_path,
     collator = KnifeCollator(tokenizer, with_rationale=True, max_task_length=40, max_rationale_length=24)
     with torch.no_grad():
         expected = model(**collator(list(test))).logits.argmax(-1).tolist()
-    assert [row["prediction"] for row in predictions] == [LETTERS[i] for i in expected]
+    assert [(row["letter"], row["index"]) for row in predictions] == [(LETTERS[i], i) for i in expected]
 
     dataset_dict, manifest = load_dataset_dict(processed)  # a question whose rationales were all dropped
     without = dataset_dict["test"].map(lambda row, i: {"rationales": [] if i == 0 else row["rationales"]},

@@ -115,15 +115,18 @@ def test_a_killed_pipeline_resumes_where_it_stopped(tmp_path, fixtures_dir, tiny
     assert list(json.loads((run / "results.json").read_text())["accuracy"]) == ["FT", "KARD (BM25)"]
 
 
-def test_the_medqa_example_recipe_parses_step_by_step(tmp_path, capsys):
+def test_the_medqa_example_recipe_parses_step_by_step(tmp_path, capsys, monkeypatch):
     recipe = yaml.safe_load((TESTS.parent / "recipes" / "pipelines" / "medqa-flan-t5-base.yaml").read_text())
     for section in ("train", "train_reranker"):  # no bf16 on this CPU
         recipe[section].update(bf16=False, use_cpu=True)
     recipe["output_dir"] = str(tmp_path / "run")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "psgs_w100.tsv").write_text("id\ttext\ttitle\n")
     config = tmp_path / "medqa.yaml"
     config.write_text(yaml.safe_dump(recipe, sort_keys=False))
     assert main(["pipeline", "--config", str(config), "--dry_run", "true"]) == 0
-    plan = capsys.readouterr().out.splitlines()
+    plan = [line.split(" -> ")[0] for line in capsys.readouterr().out.splitlines()[:12]]
     assert plan[:4] == ["rationales: to run", "build-kb: to run", "augment: to run", "train ft: to run"]
     assert plan[-1] == "evaluate KARD (oracle passages) on test: to run" and len(plan) == 12
     recipe["students"]["kard"]["num_pasages"] = 1  # a typo is an error naming the step

@@ -1,12 +1,17 @@
 """kard-hf quickstart --preset fast: the whole pipeline's plumbing (not its numbers) on the bundled benchmark."""
 
 import json
+import sys
 from pathlib import Path
 
 from huggingface_hub import ModelCard
 
 from kard_hf.benchmark.quickstart import COLUMNS, PASSAGES, ROWS
 from kard_hf.cli import main
+from test_card_facts import card_faults
+
+sys.path.insert(0, str(Path(__file__).parent.parent / "benchmarks"))
+import quickstart_tables  # noqa: E402
 
 
 def test_fast_quickstart_runs_every_step_and_writes_the_results(tmp_path, capsys):
@@ -31,6 +36,13 @@ def test_fast_quickstart_runs_every_step_and_writes_the_results(tmp_path, capsys
         names = [data.base_model] if isinstance(data.base_model, str) else list(data.base_model or [])
         assert not [name for name in names + list(data.datasets or []) if Path(name).exists() or name.count("/") > 1]
         assert data.base_model is None and not data.datasets, card  # every quickstart input is local, with no Hub id
+        assert card_faults(card.read_text()) == [], card
+    # what the cards say is what the runs did (the reranker's recipe freezes the passage side)
+    assert "passage side frozen" in (seed / "reranker" / "README.md").read_text()
+    assert "fingerprint" not in (seed / "ft" / "README.md").read_text().split("## Citation")[0]
+    assert "(`KnifeBartForMultipleChoice`, model type `knife_bart`)" in (seed / "knife" / "README.md").read_text()
+    ft_state = json.loads((seed / "ft" / "trainer_state.json").read_text())
+    assert f"- steps: {ft_state['global_step']}\n" in (seed / "ft" / "README.md").read_text()
     manifest = json.loads((seed / "processed" / "kard_hf.json").read_text())
     assert manifest["teacher"]["kind"] == "programmatic" and manifest["teacher"]["dropped"] > 0
     from kard_hf.data.store import load_dataset_dict
@@ -44,3 +56,12 @@ def test_fast_quickstart_runs_every_step_and_writes_the_results(tmp_path, capsys
     assert sum(named) >= 0.9 * len(named)
     assert (tmp_path / "results.png").stat().st_size > 1000
     assert "| KARD (reranker)" in out and "seen entities (%)" in out and "Finished in" in out
+    assert "fast preset: it checks the plumbing, not accuracy" in out
+    assert set(results["versions"]) == {"kard_hf", "torch", "transformers", "tokenizers", "datasets", "peft"}
+    # the docs' tables are written from results.json by benchmarks/quickstart_tables.py
+    doc = tmp_path / "doc.md"
+    doc.write_text("before\n<!-- results:fast -->\nstale\n<!-- /results:fast -->\nafter\n")
+    quickstart_tables.main(str(tmp_path / "results.json"), str(doc), "fast")
+    written = doc.read_text()
+    assert "stale" not in written and written.startswith("before\n") and written.endswith("after\n")
+    assert "| KARD (BM25) | " in written and f"transformers {results['versions']['transformers']}" in written

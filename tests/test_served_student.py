@@ -49,7 +49,7 @@ def evaluate(student, processed, out, *extra):
 
 
 def answers(rows):
-    return [(row["id"], row["prediction"], [text.strip() for text in row["rationales"]], row["passage_ids"]) for row in rows]
+    return [(row["id"], row["letter"], [text.strip() for text in row["rationales"]], row["passage_ids"]) for row in rows]
 
 
 @pytest.mark.parametrize("api", ["completions", "chat"])

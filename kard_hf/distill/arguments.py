@@ -33,11 +33,10 @@ class StudentModelArguments(LoraArguments):
 
     model_name_or_path: str = field(metadata={"help": "Hub id or folder of a seq2seq (T5, Flan-T5) or decoder-only "
                                                       "(OPT, GPT-2, Llama...) model."})
-    merge_lora: bool = field(default=True, metadata={"help": "Merge the adapters into the weights when saving the final "
-                                                            "model, so it loads without peft (not under DeepSpeed)."})
+    merge_lora: bool = field(default=True, metadata={"help": "Merge LoRA adapters into the saved model, which then "
+                                                            "loads without peft (not under DeepSpeed)."})
     attn_implementation: str | None = field(default=None, metadata={
-        "help": "transformers' attention implementation (eager, sdpa, flash_attention_2...); flash_attention_2 falls "
-                "back to sdpa, with a warning, where the flash-attn package is not installed. Default: transformers'."})
+        "help": "eager, sdpa, flash_attention_2... (without the flash-attn package, sdpa and a warning)."})
 
 
 @dataclass
@@ -60,7 +59,8 @@ class StudentTrainingArguments(HardwareDefaults, Seq2SeqTrainingArguments):
     """``Seq2SeqTrainingArguments`` plus the distillation method, the knowledge budget and the prompt layout."""
 
     method: str = field(default="kard", metadata={"help": "ft (question -> answer letter), rd (question -> rationale) "
-                                                         "or kard (question + passages -> rationale)."})
+                                                         "or kard (question + passages -> rationale); knife-teacher and knife train KNIFE "
+                                                         "models, with their own options (--method knife --help)."})
     num_passages: int = field(default=1, metadata={"help": "k: passages shown to the student (kard)."})
     sample_passages: bool = field(default=False, metadata={
         "help": "Draw the k passages at random among the stored ones, anew each epoch (seeded); else the top k."})

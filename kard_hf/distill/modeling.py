@@ -6,7 +6,7 @@ import logging
 
 from ..errors import ConfigError
 from ..lm import load_lm
-from ..lora import get_peft_config
+from ..lora import get_peft_config, peft_wrapping
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +62,7 @@ def add_lora(model, model_args, *, gradient_checkpointing: bool = False):
         # Checkpointed blocks need an input that requires grad, or no gradient reaches the adapters.
         model.enable_input_require_grads()
     try:
-        return get_peft_model(model, config)
+        with peft_wrapping():
+            return get_peft_model(model, config)
     except ValueError as e:  # no default targets for this architecture, or a target that does not exist
         raise ConfigError(f"cannot add LoRA adapters: {e}; set lora_target_modules", field="lora_target_modules") from None

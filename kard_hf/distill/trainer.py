@@ -219,7 +219,7 @@ class StudentTrainer(SeededSamplerMixin, HubCardMixin, Seq2SeqTrainer):
             num_passages=args.num_passages, sample_passages=args.sample_passages,
             max_source_length=args.max_source_length, max_target_length=args.max_target_length,
             lora={"r": next(iter(lora.values())).r, "alpha": next(iter(lora.values())).lora_alpha} if lora else None,
-            hyperparameters={"learning_rate": args.learning_rate, "num_train_epochs": args.num_train_epochs,
+            hyperparameters={**self.run_facts(), "learning_rate": args.learning_rate,
                              "per_device_train_batch_size": args.per_device_train_batch_size,
                              "gradient_accumulation_steps": args.gradient_accumulation_steps,
                              "bf16": args.bf16, "seed": args.seed},

@@ -96,6 +96,26 @@ def describe(path_or_id: str | Path | None, repo_type: str = "model") -> str:
 _environment = jinja2.Environment(undefined=jinja2.StrictUndefined)
 
 
+def plain(value) -> str:
+    """A value as a card's prose shows it: a mapping as ``key: value; ...``, a list comma-separated, None as
+    "none" (never a Python repr such as ``{'kind': ...}`` or ``[False]``)."""
+    if isinstance(value, dict):
+        return "; ".join(f"{key}: {plain(item)}" for key, item in value.items()) or "none"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(plain(item) for item in value) or "none"
+    return "none" if value is None else str(value)
+
+
+def code(text) -> str:
+    """``text`` as a Markdown code span, newlines written ``\\n``; "(empty)" for an empty one (an empty span
+    renders as two stray backticks)."""
+    text = plain(text).replace("\n", "\\n")
+    return f"`{text}`" if text.strip() else "(empty)"
+
+
+_environment.filters.update(plain=plain, code=code)
+
+
 def from_template(card_class, data, template_name: str, **context):
     """``card_class.from_template(data, template_str=...)``, strict: a card of ``card_class`` from ``hub_cards/``."""
     text = _environment.from_string(template(template_name)).render(

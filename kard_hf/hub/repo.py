@@ -70,15 +70,40 @@ def push_folder(folder: str | Path, repo_id: str, *, repo_type: str = "model", p
                                  commit_message=commit_message).commit_url
 
 
+HUB_RETRIES = 1
+DATA_FILE_SUFFIXES = (".json", ".jsonl", ".csv", ".tsv", ".parquet", ".arrow", ".txt", ".gz", ".yaml", ".yml")
+
+
+def fail_fast_on_the_hub(retries: int = HUB_RETRIES) -> None:
+    """Hub calls retry ``retries`` times, not five over ~25 s, and without a warning line per retry.
+
+    huggingface_hub retries a failed request (no network, a refused connection, HTTP 5xx) with a
+    doubling wait and logs each retry; no setting shortens that, so the default of its
+    ``http_backoff`` functions is lowered here. A Hub failure then reaches the command's one-line
+    error within seconds.
+    """
+    import inspect
+    import logging
+
+    from huggingface_hub.utils import _http
+
+    for function in (_http.http_backoff, _http.http_stream_backoff):
+        inspect.unwrap(function).__kwdefaults__["max_retries"] = retries
+    logging.getLogger("huggingface_hub.utils._http").setLevel(logging.ERROR)
+
+
 def looks_like_a_local_path(path_or_id: str | Path) -> bool:
     """Whether a name that is not an existing folder was meant as a local path rather than a Hub id.
 
     The rule (docs/reliability.md): it starts with ``/``, ``.`` or ``~``, ends with ``/``, holds a
-    backslash or more than one ``/`` (a Hub id is ``name`` or ``owner/name``), or its first part is
-    an existing local folder (``outputs/kb`` when ``outputs/`` exists).
+    backslash or more than one ``/`` (a Hub id is ``name`` or ``owner/name``), ends with a data file's
+    suffix (``data/psgs_w100.tsv``), or its first part is an existing local folder (``outputs/kb`` when
+    ``outputs/`` exists).
     """
     text = str(path_or_id)
     if text.startswith(("/", ".", "~")) or text.endswith("/") or "\\" in text or text.count("/") > 1:
+        return True
+    if text.lower().endswith(DATA_FILE_SUFFIXES):
         return True
     return "/" in text and Path(text.split("/")[0]).is_dir()
 
@@ -86,7 +111,7 @@ def looks_like_a_local_path(path_or_id: str | Path) -> bool:
 def refuse_missing_local_path(path_or_id: str | Path, *, what: str = "artifact") -> None:
     """Raise :class:`InputError` for a missing local path, so that a typo is never sent to the Hub as an id."""
     if not Path(path_or_id).exists() and looks_like_a_local_path(path_or_id):
-        raise InputError(f"no such {what} folder (it looks like a local path, so it is not looked up on the Hub)",
+        raise InputError(f"no such file or folder (a local path, so it is not looked up on the Hub as a {what})",
                          file=path_or_id)
 
 
@@ -102,5 +127,15 @@ def resolve_folder(path_or_id: str | Path, *, repo_type: str = "model", what: st
     try:
         return Path(snapshot_download(str(path_or_id), repo_type=repo_type, revision=revision))
     except Exception as e:  # not found, offline without a cached copy, bad id: one message for all
-        message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise InputError(f"cannot find this {what} locally or on the Hub: {message}", file=path_or_id) from None
+        raise InputError(f"cannot find this {what} locally or on the Hub: {hub_failure(e)}", file=path_or_id) from None
+
+
+def hub_failure(error: Exception) -> str:
+    """Why a Hub download failed, in one line: offline, the variables that make it so; else the error's first line."""
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return ("not in the local Hub cache, and HF_HUB_OFFLINE is set, so the Hub is not asked (unset "
+                "HF_HUB_OFFLINE, HF_DATASETS_OFFLINE and TRANSFORMERS_OFFLINE to download it)")
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

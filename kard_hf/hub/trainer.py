@@ -65,6 +65,11 @@ class HubCardMixin:
         """Whether the model is saved as an unmerged peft adapter (its card then says ``library_name: peft``)."""
         return hasattr(self.accelerator.unwrap_model(self.model), "peft_config")
 
+    def run_facts(self) -> dict:
+        """What the run did, for its card: optimizer steps and epochs actually run (a run that stops at
+        ``max_steps`` runs a fraction of ``num_train_epochs``), not what the arguments asked for."""
+        return {"steps": self.state.global_step, "epochs": round(self.state.epoch or 0.0, 2)}
+
     def default_model_name(self) -> str:
         return (self.hub_id or self.args.hub_model_id or Path(self.args.output_dir).name).split("/")[-1]
 

@@ -38,22 +38,31 @@ class Decoding:
 
 @dataclass
 class Prediction:
-    """One answered question: what the student read, wrote and chose."""
+    """One answered question: what the student read, wrote and chose. The chosen option and the gold one are
+    each given as a 0-based ``index`` and as a ``letter`` (A, B...), the letters ``votes`` is keyed by; None
+    when no sample gave an answer (or the question has no gold answer)."""
 
     id: str
     passages: list[str]
     passage_ids: list[str]
     generations: list[str]
     votes: dict[str, int]
-    prediction: int | None
-    gold: int | None
+    index: int | None
+    gold_index: int | None
+
+    @property
+    def letter(self) -> str | None:
+        return None if self.index is None else LETTERS[self.index]
+
+    @property
+    def gold_letter(self) -> str | None:
+        return None if self.gold_index is None else LETTERS[self.gold_index]
 
     def to_dict(self) -> dict:
-        letter = None if self.prediction is None else LETTERS[self.prediction]
-        gold = None if self.gold is None else LETTERS[self.gold]
         return {"id": self.id, "passage_ids": self.passage_ids, "passages": self.passages,
-                "rationales": self.generations, "votes": self.votes, "prediction": letter, "gold": gold,
-                "correct": self.gold is not None and self.prediction == self.gold}
+                "rationales": self.generations, "votes": self.votes, "letter": self.letter, "index": self.index,
+                "gold_letter": self.gold_letter, "gold_index": self.gold_index,
+                "correct": self.gold_index is not None and self.index == self.gold_index}
 
 
 @dataclass

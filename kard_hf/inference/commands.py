@@ -133,7 +133,7 @@ def evaluate(pipeline_args: InferenceArguments, args: EvaluateArguments) -> dict
     runs, rows, rouge = [], [], []
     for seed in args.seeds:
         predictions = pipeline(examples, candidates=pool, silver=pool, decoding=decoding, seed=seed, show_progress=True)
-        runs.append(accuracy([p.prediction for p in predictions], [e.answer for e in examples]))
+        runs.append(accuracy([p.index for p in predictions], [e.answer for e in examples]))
         rows += [{"seed": seed, **p.to_dict()} for p in predictions]
         if args.rouge:
             rouge.append(_rouge_l(predictions, examples))
@@ -182,5 +182,5 @@ def predict(pipeline_args: InferenceArguments, args: PredictArguments) -> None:
     check_student_knowledge_base(getattr(pipeline, "knowledge_base", None), pipeline.spec, pipeline_args.student)
     for prediction in pipeline(examples, decoding=pipeline_args.decoding_config(), seed=args.seed):
         row = prediction.to_dict()
-        del row["gold"], row["correct"]
+        del row["gold_letter"], row["gold_index"], row["correct"]
         print(json.dumps(row, ensure_ascii=False))

@@ -61,9 +61,11 @@ class _KnifeHubFiles(HubCardMixin):
     def hub_card(self, model_name: str):
         context = dict(self.card_context)
         base_model, dataset, teacher = (context.pop(key, None) for key in ("base_model", "dataset", "teacher"))
+        model = self.accelerator.unwrap_model(self.model)
         return model_card("knife", model_name=model_name, base_model=base_model, datasets=[dataset],
                           tags=["knife", "multiple-choice", "distillation", f"knife-{context.get('role')}"],
                           repo_id=self.hub_id or "<this repo id or a local folder>", teacher_text=describe(teacher),
+                          model_class=type(model).__name__, model_type=model.config.model_type, run=self.run_facts(),
                           **context)
 
 

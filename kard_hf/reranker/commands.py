@@ -19,7 +19,6 @@ from ..errors import ConfigError
 from ..lora import LoraArguments
 from ..resume import claim_trainer_output, resolve_checkpoint
 from .candidates import build_candidates
-from .metrics import format_comparison
 from .modeling import KardRerankerModel
 from .trainer import RerankerTrainer, RerankerTrainingArguments, apply_lora
 
@@ -112,6 +111,6 @@ def train_reranker(model_args: RerankerModelArguments, data_args: RerankerDataAr
                               processing_class=tokenizer, base_model=model_args.backbone, dataset_name=data_args.dataset,
                               lora_args=model_args)
     # the saved and pushed reranker is one plain model: its LoRA adapters are merged
-    metrics = trainer.train_and_save(resume, merge_lora=model_args.use_lora)
+    trainer.train_and_save(resume, merge_lora=model_args.use_lora)
     if trainer.is_world_process_zero():
-        print(f"reranker saved to {args.output_dir}" + (f"\n{format_comparison(metrics, prefix='eval_')}" if metrics else ""))
+        print(f"reranker saved to {args.output_dir}")  # its Hits@k table was printed by the evaluation

@@ -13,7 +13,7 @@ from transformers import Trainer, TrainerCallback, TrainingArguments
 from ..errors import ConfigError
 from ..hardware import HardwareDefaults
 from ..hub import HubCardMixin
-from ..lora import LoraArguments, get_peft_config
+from ..lora import LoraArguments, get_peft_config, peft_wrapping
 from .collator import RerankerCollator
 from .candidates import CandidateSampler
 from .losses import DEFAULT_TAU1, DEFAULT_TAU2, LOSS_TYPES, BM25DistillationLoss
@@ -68,7 +68,8 @@ def apply_lora(model, lora_args: LoraArguments):
     """Wrap ``model`` with LoRA on ``lora_args.lora_target_modules``; the projection stays fully trainable."""
     from peft import get_peft_model
 
-    return get_peft_model(model, get_peft_config(lora_args, modules_to_save=["projection"]))
+    with peft_wrapping():
+        return get_peft_model(model, get_peft_config(lora_args, modules_to_save=["projection"]))
 
 
 class _SamplerEpoch(TrainerCallback):
@@ -118,7 +119,7 @@ class RerankerTrainer(HubCardMixin, Trainer):
     def hub_card(self, model_name: str):
         args = self.args
         lora = self.lora_args or LoraArguments(use_lora=self.is_adapter())
-        training = {**{name: getattr(args, name) for name in CARD_ARGUMENTS}, "epochs": args.num_train_epochs,
+        training = {**{name: getattr(args, name) for name in CARD_ARGUMENTS}, **self.run_facts(),
                     "batch_size": args.per_device_train_batch_size, "use_lora": lora.use_lora, "lora_r": lora.lora_r}
         evaluations = [entry for entry in self.state.log_history if any(k.startswith("eval_reranker_") for k in entry)]
         metrics = {k: v for k, v in evaluations[-1].items() if k.startswith("eval_")} if evaluations else None
