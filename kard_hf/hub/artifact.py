@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from ..errors import ConfigError
+from ..errors import DataError
 from ..fileio import read_json, write_json
 
 logger = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ def read_spec(folder: str | Path) -> dict | None:
         return None
     spec = read_json(path)
     if not isinstance(spec, dict):
-        raise ConfigError("not a kard_hf spec (a JSON object)", file=path)
+        raise DataError("not a kard_hf spec (a JSON object)", file=path)
     if path.name != SPEC_NAME:
         if path.parent.resolve() not in _warned:
             _warned.add(path.parent.resolve())
