@@ -50,7 +50,7 @@ def index_at(revision: str, folder: Path, num_docs: int):
     module_at(revision, "maxscore")
     module = module_at(revision, "index", lambda source: source.replace("from . import maxscore",
                                                                         "from . import _before_maxscore as maxscore"))
-    manifest = json.loads((folder.parent / "kard_hf_kb.json").read_text())
+    manifest = json.loads((folder.parent / "kard_hf.json").read_text())
     takes_slab = "slab_size" in inspect.signature(module.Index).parameters
     return module.Index(folder, num_docs, *([manifest["slab_size"]] if takes_slab else []))
 

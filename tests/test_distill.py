@@ -110,6 +110,12 @@ def test_decoder_only_batch_masks_the_prompt_and_pads_right(causal_tokenizer, ro
     generation = collator.generation_inputs([r["question"] for r in rows[:3]])
     assert generation["attention_mask"][:, -1].eq(1).all()  # left padding: prompts end together
     assert generation["input_ids"][0, -generation["attention_mask"][0].sum():].tolist() == prompts[0]
+    assert generation["input_ids"][0, :-len(prompts[0])].eq(causal_tokenizer.pad_token_id).all()
+    flipped = copy.deepcopy(causal_tokenizer)  # the sides are the collator's, whatever the tokenizer's padding_side
+    flipped.padding_side = "left" if causal_tokenizer.padding_side == "right" else "right"
+    again = StudentDataCollator(flipped, method="rd", decoder_only=True)
+    assert all(torch.equal(batch[key], again(rows[:3])[key]) for key in batch)
+    assert torch.equal(generation["input_ids"], again.generation_inputs([r["question"] for r in rows[:3]])["input_ids"])
 
 
 def test_passage_sampling_is_seeded_and_changes_between_epochs(t5_tokenizer, rows):
@@ -250,14 +256,21 @@ def test_lora_with_gradient_checkpointing_updates_the_adapters(tiny_t5, t5_token
 
 
 def test_length_column_feeds_the_length_grouped_sampler(tiny_t5, t5_tokenizer, rows, tmp_path):
-    from transformers.trainer_pt_utils import LengthGroupedSampler
-
-    trainer = StudentTrainer(model=copy.deepcopy(tiny_t5), args=student_args(tmp_path),
+    trainer = StudentTrainer(model=copy.deepcopy(tiny_t5), args=student_args(tmp_path, per_device_train_batch_size=1),
                              train_dataset=Dataset.from_list(rows), processing_class=t5_tokenizer)
     lengths = trainer.train_dataset["length"]
     prompts, targets = trainer.data_collator.encode({k: [r[k] for r in rows] for k in rows[0]})
     assert lengths == [len(p) + len(t) for p, t in zip(prompts, targets)]
-    assert isinstance(trainer._get_train_sampler(), LengthGroupedSampler)
+    from transformers.trainer_pt_utils import get_length_grouped_indices
+
+    loader = trainer.get_train_dataloader()
+    orders = []
+    for epoch in (0, 1):  # the rows the Trainer feeds: transformers' length-grouped order, seeded by (seed, epoch)
+        loader.set_epoch(epoch)
+        orders.append([int(batch["attention_mask"].sum() + (batch["labels"] != -100).sum()) for batch in loader])
+        generator = torch.Generator().manual_seed(hash((0, epoch)) & 0x7FFFFFFFFFFFFFFF)
+        assert orders[-1] == [lengths[i] for i in get_length_grouped_indices(lengths, 1, generator=generator)]
+    assert orders[0][0] == max(lengths) and orders[0] != orders[1]
 
 
 def test_eval_split_loss_with_length_grouping(tiny_causal, causal_tokenizer, rows, tmp_path):

@@ -52,7 +52,7 @@ def _build(tmp_path, name, content, *extra):
 
 
 def _passages(tmp_path, name):
-    return json.loads((tmp_path / f"kb-{name}" / "kard_hf_kb.json").read_text())["num_passages"]
+    return json.loads((tmp_path / f"kb-{name}" / "kard_hf.json").read_text())["num_passages"]
 
 
 def test_corpora_are_read_exactly_or_refused_naming_the_line(tmp_path):
@@ -138,7 +138,7 @@ def test_the_pipeline_never_deletes_what_it_did_not_write_and_reruns_on_changed_
     assert "== rationales: already complete, skipped" in changed.stdout
     assert f"== build-kb: complete, but its input {corpus} changed: running it again" in changed.stdout, changed.stdout
     assert "== augment: complete, but 'build-kb' ran again: running it again" in changed.stdout
-    kb = json.loads((tmp_path / "run" / "kb" / "kard_hf_kb.json").read_text())
+    kb = json.loads((tmp_path / "run" / "kb" / "kard_hf.json").read_text())
     processed = json.loads((tmp_path / "run" / "processed" / "kard_hf.json").read_text())
     assert processed["knowledge_base"]["fingerprint"] == kb["fingerprint"]
     rows = [json.loads(line) for line in test.read_text().splitlines()]

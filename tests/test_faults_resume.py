@@ -71,12 +71,12 @@ def test_the_length_grouped_order_never_reads_the_global_random_state(inputs, un
          "--per_device_train_batch_size", "1", "--output_dir", str(tmp_path / "unused"), "--report_to", "none"])
     train, _, _ = load_splits(data_args)
     model, tokenizer = load_student(model_args, args)
-    sampler = StudentTrainer(model=model, args=args, train_dataset=train, processing_class=tokenizer)._get_train_sampler()
+    trainer = StudentTrainer(model=model, args=args, train_dataset=train, processing_class=tokenizer)
     orders = []
-    for state in (0, 1):
+    for state in (0, 1):  # the batches the Trainer feeds, in order, under two global random states
         torch.manual_seed(state)
-        orders.append(list(sampler))
-    assert orders[0] == orders[1]
+        orders.append([batch["input_ids"].tolist() for batch in trainer.get_train_dataloader()])
+    assert orders[0] == orders[1] and len({str(ids) for ids in orders[0]}) > 1
 
 
 def test_a_pickled_rng_state_is_refused_naming_that_file(tmp_path, inputs, uninterrupted, tiny_t5_path):  # noqa: F811

@@ -174,8 +174,22 @@ def test_processed_dataset_card_records_teacher_kb_and_retrieval(kb):
     assert kb.fingerprint in card and "gpt-3.5-turbo" in card and "abc123" in card and "top 100 candidates" in card
 
 
-def test_check_augmented_refuses_a_dataset_made_with_another_kb(kb):
-    kb.check_augmented({"knowledge_base": {"fingerprint": kb.fingerprint}}, "data/ok")
-    kb.check_augmented({}, "data/imported")  # no fingerprint recorded: nothing to compare
+def test_check_fingerprints_compares_what_it_is_given(kb, caplog):
+    from kard_hf.data import PromptTemplate
+    from kard_hf.data.processed import check_fingerprints
+    from kard_hf.distill.spec import StudentSpec
+
+    ok, other = {"knowledge_base": {"fingerprint": kb.fingerprint}}, {"knowledge_base": {"fingerprint": "0" * 64}}
+    check_fingerprints(knowledge_base=kb, manifest=ok, dataset="data/ok")
+    check_fingerprints(knowledge_base=kb, manifest={}, dataset="data/imported")  # nothing recorded: nothing to compare
     with pytest.raises(KnowledgeBaseError, match="data/other, field 'knowledge_base': its fingerprint .* differs"):
-        kb.check_augmented({"knowledge_base": {"fingerprint": "0" * 64}}, "data/other")
+        check_fingerprints(knowledge_base=kb, manifest=other, dataset="data/other")
+    trained_here, trained_elsewhere = (StudentSpec("kard", PromptTemplate(), 1, 64, 32, fingerprint)
+                                       for fingerprint in (kb.fingerprint, "1" * 64))
+    check_fingerprints(knowledge_base=kb, spec=trained_here, student="s")
+    with pytest.raises(KnowledgeBaseError, match="of the knowledge base the student s was trained with"):
+        check_fingerprints(knowledge_base=kb, spec=trained_elsewhere, student="s")  # predict: the KB is searched
+    with caplog.at_level("WARNING", logger="kard_hf.data.processed"):  # evaluate: the dataset's passages are read
+        check_fingerprints(knowledge_base=kb, manifest=ok, dataset="data/ok", spec=trained_elsewhere, student="s")
+    assert [r.getMessage() for r in caplog.records] == [
+        f"the student was trained with knowledge base {'1' * 12}, the dataset uses {kb.fingerprint[:12]}"]

@@ -150,9 +150,9 @@ def test_a_kb_with_int32_postings_gets_a_one_line_rebuild_error(corpus, tmp_path
     KnowledgeBase.build(corpus, show_progress=False).save_pretrained(folder)
     for name in ("slabs.offsets", "slabs.numbers", "slabs.starts"):
         (folder / "index" / name).unlink()
-    manifest = json.loads((folder / "kard_hf_kb.json").read_text())
+    manifest = json.loads((folder / "kard_hf.json").read_text())
     del manifest["slab_size"]
-    (folder / "kard_hf_kb.json").write_text(json.dumps({**manifest, "format_version": 2}))
+    (folder / "kard_hf.json").write_text(json.dumps({**manifest, "format_version": 2}))
     with pytest.raises(KnowledgeBaseError, match=r"index format 2, this one reads 4\); rebuild it with 'kard-hf build-kb'"):
         KnowledgeBase.load(folder)
 

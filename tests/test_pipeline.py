@@ -146,15 +146,15 @@ def test_a_completed_step_whose_output_went_stale_runs_again(tmp_path):
                   stale=partial(stale_knowledge_base, kb)),
              Step("augment", {"k": 1}, lambda mode: ran.append("augment"))]
     kb.mkdir()
-    (kb / "kard_hf_kb.json").write_text(json.dumps({"format_version": FORMAT_VERSION}))
+    (kb / "kard_hf.json").write_text(json.dumps({"kind": "knowledge-base", "format_version": FORMAT_VERSION}))
     run_steps(steps, tmp_path, log=lambda line: None)
     assert ran == ["build-kb", "augment"]
     lines = []
-    (kb / "kard_hf_kb.json").write_text(json.dumps({"format_version": 2}))
+    (kb / "kard_hf.json").write_text(json.dumps({"kind": "knowledge-base", "format_version": 2}))
     run_steps(steps, tmp_path, log=lines.append)
     assert ran == ["build-kb", "augment", "build-kb", "augment"]
     assert f"== build-kb: complete, but its knowledge base has index format 2 (this kard_hf reads {FORMAT_VERSION}): " \
            "running it again" in lines and "== augment: complete, but 'build-kb' ran again: running it again" in lines
-    (kb / "kard_hf_kb.json").unlink()
+    (kb / "kard_hf.json").unlink()
     run_steps(steps, tmp_path, log=lines.append)
     assert ran[-2:] == ["build-kb", "augment"]

@@ -22,9 +22,9 @@ def test_fast_quickstart_runs_every_step_and_writes_the_results(tmp_path, capsys
     assert all(list(cells) == list(COLUMNS) and all(0 <= cell["mean"] <= 1 for cell in cells.values())
                for cells in results["accuracy"].values())
     seed = tmp_path / "seed-0"
-    for artifact in ("benchmark/test.jsonl", "rationales/kard_hf.json", "kb/kard_hf_kb.json", "processed/kard_hf.json",
-                     "kard/kard_hf_student.json", "rd/README.md", "reranker/config.json", "benchmark/test_seen.jsonl",
-                     "knife-teacher/kard_hf_student.json", "knife/kard_hf_student.json",
+    for artifact in ("benchmark/test.jsonl", "rationales/kard_hf.json", "kb/kard_hf.json", "processed/kard_hf.json",
+                     "kard/kard_hf.json", "rd/README.md", "reranker/config.json", "benchmark/test_seen.jsonl",
+                     "knife-teacher/kard_hf.json", "knife/kard_hf.json",
                      "eval/test_seen/knife/metrics.json", "eval/test/knife-teacher-reads-the-rationale/metrics.json"):
         assert (seed / artifact).is_file(), artifact
     # every card the quickstart writes parses as the Hub reads it, and names no local path as a Hub id

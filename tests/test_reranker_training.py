@@ -159,7 +159,7 @@ def test_cli_trains_evaluates_and_saves_a_loadable_reranker(processed, tiny_bert
     assert len(result.ids[0]) == 2
     card = ModelCard.load(tmp_path / "out" / "README.md")  # through the Trainer's own save_model
     assert "tau1 = 5.0" in card.text and card.data.library_name == "kard_hf" and card.data.base_model is None
-    assert (tmp_path / "out" / "kard_hf_model.json").is_file() and not (tmp_path / "out" / "final").exists()
+    assert (tmp_path / "out" / "kard_hf.json").is_file() and not (tmp_path / "out" / "final").exists()
 
 
 def test_cli_errors_are_one_line(processed, tmp_path, capsys):

@@ -2,14 +2,16 @@
 
 It is saved with :func:`kard_hf.data.store.save_dataset_dict` (a ``kard_hf.json`` manifest
 records the KB fingerprint, retrieval settings and teacher). Columns are documented in
-docs/data-format.md; the constants below are the single source of truth for them.
+docs/data-format.md; the constants below are the single source of truth for them. :func:`check_fingerprints`
+is the one check, used by every command, that a knowledge base, a processed dataset and a student belong together.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
-from ..errors import DataError
+from ..errors import DataError, KnowledgeBaseError
 
 logger = logging.getLogger(__name__)
 
@@ -99,3 +101,43 @@ def leave_out(dataset, *, retrieval: str, reads_rationale: bool, split: str, fil
     logger.warning("%d question(s) have no %s (none of their teacher rationales was kept) and are left out: "
                    "%s", len(ids), what, ", ".join(ids[:10]))
     return dataset.select(usable), {f"left_out_without_{key}": ids}
+
+
+def check_fingerprints(*, knowledge_base=None, manifest: dict | None = None, dataset=None, spec=None,
+                       student=None) -> None:
+    """The one fingerprint check of every command (docs/reliability.md), on whichever of the three it is given.
+
+    - ``knowledge_base`` with a processed dataset's ``manifest``: refused when the dataset records another KB
+      (another fingerprint: corpus, BM25 parameters or normalisation, so retrieval and the reranker's targets
+      would differ); the same corpus with other BM25 parameters is named parameter by parameter.
+    - a student's ``spec`` (its ``knowledge_base_fingerprint``) against where its passages come from: the dataset,
+      when one is given (a warning: evaluating on passages of another KB is a measurement, not a mistake), else the
+      ``knowledge_base`` it searches (refused: its retrieval would not be the one it learnt from).
+    ``dataset`` and ``student`` name them in the messages.
+    """
+    record = (manifest or {}).get("knowledge_base") or {}
+    if knowledge_base is not None and manifest is not None:
+        actual = dataclasses.asdict(knowledge_base.parameters)
+        differ = [name for name, value in (record.get("parameters") or {}).items()
+                  if name in actual and actual[name] != value]
+        if differ and record.get("corpus_fingerprint") == knowledge_base.corpus_fingerprint:
+            said = ", ".join(f"{name}={actual[name]!r} (the dataset's: {record['parameters'][name]!r})"
+                             for name in differ)
+            raise KnowledgeBaseError(f"same corpus but other BM25 parameters than the dataset {dataset} was "
+                                     f"augmented with: {said}; rebuild it with those parameters", field="knowledge_base")
+        recorded = record.get("fingerprint")
+        if recorded and recorded != knowledge_base.fingerprint:
+            raise KnowledgeBaseError(f"its fingerprint {knowledge_base.fingerprint[:12]} differs from the "
+                                     f"{recorded[:12]} that the dataset {dataset} was augmented with", file=dataset,
+                                     field="knowledge_base")
+    trained = getattr(spec, "knowledge_base_fingerprint", None)
+    if not trained:
+        return
+    if manifest is not None:
+        recorded = record.get("fingerprint")
+        if recorded and trained != recorded:
+            logger.warning("the student was trained with knowledge base %s, the dataset uses %s", trained[:12],
+                           recorded[:12])
+    elif knowledge_base is not None and trained != knowledge_base.fingerprint:
+        raise KnowledgeBaseError(f"its fingerprint {knowledge_base.fingerprint[:12]} differs from the {trained[:12]} "
+                                 f"of the knowledge base the student {student} was trained with", field="knowledge_base")

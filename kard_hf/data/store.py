@@ -1,5 +1,6 @@
-"""A DatasetDict saved together with a ``kard_hf.json`` manifest: how rationale datasets (``kard-hf
-rationales``) and processed datasets (``kard-hf augment``) are stored, locally or on the Hub."""
+"""A DatasetDict saved together with a ``kard_hf.json`` manifest (the artifact's spec, :mod:`kard_hf.hub.artifact`):
+how rationale datasets (``kard-hf rationales``) and processed datasets (``kard-hf augment``) are stored, locally
+or on the Hub."""
 
 from __future__ import annotations
 
@@ -8,11 +9,11 @@ import tempfile
 from pathlib import Path
 
 from ..errors import DataError
-from ..fileio import atomic_path, read_json, write_json
+from ..fileio import atomic_path
+from ..hub import SPEC_NAME, dataset_kind, read_spec, write_spec
 
 logger = logging.getLogger(__name__)
 
-MANIFEST_NAME = "kard_hf.json"
 FORMAT_VERSION = 1
 CARD_TAGS = {"rationale_dataset": ["rationales", "chain-of-thought", "distillation"],
              "processed_dataset": ["knowledge-augmented-reasoning-distillation", "retrieval"]}
@@ -23,7 +24,8 @@ def save_dataset_dict(dataset_dict, manifest: dict, path: str | Path, *, card_te
     """Save the DatasetDict, its manifest and (with ``card_template``) its card together, atomically.
 
     ``hub_id`` (the repository the dataset is pushed to) is recorded in the manifest, so that a model trained
-    from this folder can name the dataset in its card. The card's ``configs`` metadata lets
+    from this folder can name the dataset in its card; its ``kind`` is ``card_template``'s (``processed-dataset``,
+    ``rationale-dataset``), else the manifest's (:func:`~kard_hf.hub.dataset_kind`). The card's ``configs`` metadata lets
     ``datasets.load_dataset`` read a Hub copy of the folder as well as :func:`load_dataset_dict` does.
     """
     from ..hub import dataset_card, saved_dataset_configs
@@ -31,7 +33,8 @@ def save_dataset_dict(dataset_dict, manifest: dict, path: str | Path, *, card_te
     full_manifest = {"format_version": FORMAT_VERSION, **manifest, "hub_id": hub_id}
     with atomic_path(path) as tmp:
         dataset_dict.save_to_disk(str(tmp))
-        write_json(tmp / MANIFEST_NAME, full_manifest)
+        kind = card_template.replace("_", "-") if card_template else manifest.get("kind") or dataset_kind(manifest)
+        write_spec(tmp, {**full_manifest, "kind": kind})
         if card_template:
             dataset_card(card_template, configs=saved_dataset_configs(dataset_dict), tags=CARD_TAGS[card_template],
                          task_categories=["question-answering"], manifest=full_manifest,
@@ -50,21 +53,19 @@ def load_dataset_dict(path_or_id: str | Path, *, revision: str | None = None):
     path = resolve_folder(path_or_id, repo_type="dataset", what="dataset", revision=revision)
     if not (path / "dataset_dict.json").is_file():
         raise DataError("not a saved DatasetDict (no dataset_dict.json)", file=path_or_id)
-    manifest_path = path / MANIFEST_NAME
-    manifest = read_json(manifest_path) if manifest_path.is_file() else {}
-    return datasets.load_from_disk(str(path)), manifest
+    return datasets.load_from_disk(str(path)), read_spec(path) or {}
 
 
 def read_manifest(path_or_id: str | Path) -> dict:
     """The ``kard_hf.json`` manifest of a dataset folder or Hub dataset; ``{}`` for a dataset without one."""
     path = Path(path_or_id)
     if path.is_dir():
-        return read_json(path / MANIFEST_NAME) if (path / MANIFEST_NAME).is_file() else {}
+        return read_spec(path) or {}
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import LocalEntryNotFoundError, RemoteEntryNotFoundError
 
     try:
-        return read_json(hf_hub_download(str(path_or_id), MANIFEST_NAME, repo_type="dataset"))
+        return read_spec(Path(hf_hub_download(str(path_or_id), SPEC_NAME, repo_type="dataset")).parent) or {}
     except RemoteEntryNotFoundError:  # a dataset not made by kard_hf (e.g. GBaker/MedQA-USMLE-4-options)
         return {}
     except LocalEntryNotFoundError:

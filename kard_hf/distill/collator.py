@@ -167,16 +167,20 @@ class StudentDataCollator:
 
     # ---- padding -----------------------------------------------------------------------------------
 
-    @staticmethod
-    def _pad(sequences: list[list[int]], value: int, *, left: bool = False) -> torch.Tensor:
-        width = max(map(len, sequences))
-        return torch.tensor([[value] * (width - len(ids)) + ids if left else ids + [value] * (width - len(ids))
-                             for ids in sequences], dtype=torch.long)
-
-    def _batch(self, sequences: list[list[int]], *, left: bool = False) -> dict[str, torch.Tensor]:
-        input_ids = self._pad(sequences, self.tokenizer.pad_token_id, left=left)
-        attention_mask = self._pad([[1] * len(s) for s in sequences], 0, left=left)
-        return {"input_ids": input_ids, "attention_mask": attention_mask}
+    def _batch(self, sequences: list[list[int]], *, left: bool = False, labels: list[list[int]] | None = None
+               ) -> dict[str, torch.Tensor]:
+        """``input_ids`` and ``attention_mask`` padded by ``tokenizer.pad`` on the side asked for (not the
+        tokenizer's own ``padding_side``: training pads on the right, generation of a decoder-only student on the
+        left), and ``labels`` padded with -100 on the same side by torch's ``pad_sequence`` (``tokenizer.pad``
+        pads model inputs only; ``DataCollatorForSeq2Seq`` would follow the tokenizer's side)."""
+        side = "left" if left else "right"
+        batch = dict(self.tokenizer.pad({"input_ids": sequences}, padding=True, padding_side=side,
+                                        return_attention_mask=True, return_tensors="pt"))
+        if labels is not None:
+            batch["labels"] = torch.nn.utils.rnn.pad_sequence([torch.tensor(y, dtype=torch.long) for y in labels],
+                                                              batch_first=True, padding_value=IGNORE_INDEX,
+                                                              padding_side=side)
+        return batch
 
     def __call__(self, features: list[dict]) -> dict[str, torch.Tensor]:
         columns = {key: [f[key] for f in features] for key in features[0]}
@@ -189,12 +193,8 @@ class StudentDataCollator:
                 # Every row starts with prompt tokens, so the -100 it puts on each row's first label changes nothing.
                 return DataCollatorWithFlattening(return_tensors="pt")(
                     [{"input_ids": p + t, "labels": y} for p, t, y in zip(prompts, targets, labels)])
-            batch = self._batch([p + t for p, t in zip(prompts, targets)])
-            batch["labels"] = self._pad(labels, IGNORE_INDEX)
-        else:
-            batch = self._batch(prompts)
-            batch["labels"] = self._pad(targets, IGNORE_INDEX)
-        return batch
+            return self._batch([p + t for p, t in zip(prompts, targets)], labels=labels)
+        return self._batch(prompts, labels=targets)
 
     def generation_inputs(self, questions: Sequence[str],
                           passages: Sequence[Sequence[str]] | None = None) -> dict[str, torch.Tensor]:

@@ -16,7 +16,7 @@ What it changes, each in the narrowest hook:
   its mid-epoch value: a resumed run sees the batches of the uninterrupted one;
 - a decoder-only student's chat format (its tokenizer's chat template) is resolved here and recorded in
   its spec, so that test time rebuilds the training input;
-- :class:`~kard_hf.hub.HubCardMixin` writes the card (``hub_cards/student.md.j2``) and ``kard_hf_student.json``
+- :class:`~kard_hf.hub.HubCardMixin` writes the card (``hub_cards/student.md.j2``) and ``kard_hf.json``
   on every save and push.
 """
 
@@ -33,7 +33,7 @@ from ..errors import ConfigError, DataError
 from .chat import resolve_chat_format
 from .collator import METHOD_COLUMNS, StudentDataCollator
 from .losses import token_nll
-from .spec import SPEC_NAME, StudentSpec
+from .spec import StudentSpec
 
 METHOD_NAMES = {"ft": "fine-tuning (question → answer)", "rd": "reasoning distillation (RD)",
                 "kard": "knowledge-augmented reasoning distillation (KARD)"}
@@ -137,7 +137,6 @@ class StudentTrainer(SeededSamplerMixin, HubCardMixin, Seq2SeqTrainer):
 
     # compute_loss divides by num_items_in_batch itself: the Trainer must not divide again.
     loss_is_scaled_for_ga = True
-    spec_name = SPEC_NAME
 
     def __init__(self, model=None, args=None, data_collator=None, train_dataset=None, eval_dataset=None,
                  processing_class=None, *, dataset_name: str | None = None, dataset_manifest: dict | None = None,
@@ -189,7 +188,7 @@ class StudentTrainer(SeededSamplerMixin, HubCardMixin, Seq2SeqTrainer):
     # ---- card and spec (written by HubCardMixin on every save and push) ---------------------------------
 
     def student_spec(self) -> StudentSpec:
-        """What inference needs to rebuild this student's inputs (saved as kard_hf_student.json)."""
+        """What inference needs to rebuild this student's inputs (saved in kard_hf.json)."""
         args = self.args
         return StudentSpec(args.method, args.template, args.num_passages, args.max_source_length, args.max_target_length,
                            (self.dataset_manifest.get("knowledge_base") or {}).get("fingerprint"),

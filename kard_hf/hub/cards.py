@@ -17,7 +17,7 @@ from pathlib import Path
 import jinja2
 
 from ..version import __version__
-from ..fileio import read_json
+from .artifact import read_spec
 
 CITATIONS = {
     "kard": """@inproceedings{kang2023knowledge,
@@ -34,8 +34,6 @@ CITATIONS = {
 }""",
 }
 
-# The kard_hf metadata files in which a saved artifact records the Hub id it was pushed to ("hub_id").
-SPEC_FILES = ("kard_hf_student.json", "kard_hf_model.json", "kard_hf.json", "kard_hf_kb.json")
 # A snapshot in a Hugging Face cache: <cache>/models--org--name/snapshots/<commit>.
 _CACHE_SNAPSHOT = re.compile(r"^(models|datasets)--(.+)$")
 
@@ -59,8 +57,9 @@ def hub_id(path_or_id: str | Path | None, repo_type: str = "model") -> str | Non
     """The Hub id of a model or dataset named by a path or an id, or None when there is none to name.
 
     An existing local path has a Hub id only if it records one: a snapshot inside a Hugging Face
-    cache (``models--org--name/snapshots/<commit>``), or a kard_hf artifact whose metadata file
-    (one of :data:`SPEC_FILES`) holds the ``hub_id`` it was pushed to. Anything else that is not an existing path is taken as an id if it is a valid one.
+    cache (``models--org--name/snapshots/<commit>``), or a kard_hf artifact whose spec file
+    (:func:`~kard_hf.hub.read_spec`) holds the ``hub_id`` it was pushed to. Anything else that is not an existing
+    path is taken as an id if it is a valid one.
     """
     if path_or_id is None or str(path_or_id) == "":
         return None
@@ -70,11 +69,8 @@ def hub_id(path_or_id: str | Path | None, repo_type: str = "model") -> str | Non
         if len(parts) >= 3 and parts[-2] == "snapshots" and (match := _CACHE_SNAPSHOT.match(parts[-3])):
             if match.group(1) == f"{repo_type}s":
                 return match.group(2).replace("--", "/")
-        for name in SPEC_FILES:
-            if path.is_dir() and (path / name).is_file():
-                recorded = read_json(path / name).get("hub_id")
-                return recorded if recorded and _is_repo_id(recorded) else None
-        return None
+        recorded = (read_spec(path) or {}).get("hub_id") if path.is_dir() else None
+        return recorded if recorded and _is_repo_id(recorded) else None
     return str(path_or_id) if _is_repo_id(str(path_or_id)) else None
 
 

@@ -3,8 +3,8 @@
 Mixed in before the Trainer class, it follows TRL's ``_BaseTrainer``: the narrowest hooks of the
 Trainer's own paths, no parallel save or push. On every ``_save`` (final model and checkpoints) and
 in ``create_model_card`` (which ``push_to_hub`` calls after saving) it writes the model card
-(``README.md``) and the kard_hf spec (the JSON file a loader needs, with the ``hub_id`` the model is
-pushed to, so that a model trained from this folder can name it in its own card). ``init_hf_repo``
+(``README.md``) and the kard_hf spec (``kard_hf.json``, :mod:`.artifact`: what a loader needs, with the
+``hub_id`` the model is pushed to, so that a model trained from this folder can name it in its own card). ``init_hf_repo``
 also creates the ``hub_revision`` branch, and Hub failures become one-line :class:`~kard_hf.errors.HubError`.
 """
 
@@ -15,28 +15,24 @@ from pathlib import Path
 
 from ..version import __version__
 from ..errors import ConfigError
-from ..fileio import write_json
+from .artifact import write_spec
 from .repo import hub_errors, require_token
 
 logger = logging.getLogger(__name__)
 
 
-MODEL_SPEC_NAME = "kard_hf_model.json"
-
-
-def save_card_and_spec(folder, card, spec: dict, *, hub_id: str | None, spec_name: str = MODEL_SPEC_NAME) -> None:
-    """The one card path of every saved model: the spec (with ``hub_id`` and the kard_hf version) and ``README.md``
-    (``card``) into ``folder``. The trainers write through :class:`HubCardMixin`, the reranker's façade directly."""
+def save_card_and_spec(folder, card, spec: dict, *, hub_id: str | None) -> None:
+    """The one card path of every saved model: the spec (``kard_hf.json``; ``spec`` names its ``kind``, and
+    ``hub_id`` and the kard_hf version are added) and ``README.md`` (``card``) into ``folder``. The trainers write
+    through :class:`HubCardMixin`, the reranker's façade directly."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    write_json(folder / spec_name, {**spec, "hub_id": hub_id, "kard_hf_version": __version__})
+    write_spec(folder, {**spec, "hub_id": hub_id, "kard_hf_version": __version__})
     card.save(folder / "README.md")
 
 
 class HubCardMixin:
     """Writes card and spec on every save and push. Subclasses define :meth:`hub_card` and :meth:`hub_spec`."""
-
-    spec_name = MODEL_SPEC_NAME
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -53,8 +49,9 @@ class HubCardMixin:
         raise NotImplementedError
 
     def hub_spec(self) -> dict:
-        """What a loader needs besides the weights; saved as :attr:`spec_name` with ``hub_id`` and the version."""
-        return {}
+        """What a loader needs besides the weights, with its ``kind`` (:data:`~kard_hf.hub.KINDS`); saved as
+        ``kard_hf.json`` with ``hub_id`` and the version."""
+        raise NotImplementedError
 
     @property
     def hub_id(self) -> str | None:
@@ -76,7 +73,7 @@ class HubCardMixin:
     def write_hub_files(self, folder, *, model_name: str | None = None) -> None:
         """Write ``README.md`` and the spec into ``folder``."""
         save_card_and_spec(folder, self.hub_card(model_name or self.default_model_name()), self.hub_spec(),
-                           hub_id=self.hub_id, spec_name=self.spec_name)
+                           hub_id=self.hub_id)
 
     # -- the end of a run -----------------------------------------------------------------------------
     def train_and_save(self, resume_from_checkpoint=None, *, merge_lora: bool = False) -> dict | None:

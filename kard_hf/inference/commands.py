@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import logging
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..parsing import make_parser
-from ..consistency import check_student_knowledge_base
 from ..data.loaders import FORMATS, load_mcq, parse_rows
-from ..data.processed import RETRIEVAL_COLUMNS, RETRIEVAL_MODES, evaluated_columns, leave_out, require_columns
+from ..data.processed import (RETRIEVAL_COLUMNS, RETRIEVAL_MODES, check_fingerprints, evaluated_columns, leave_out,
+                              require_columns)
 from ..data.schema import MCQExample
 from ..data.store import load_dataset_dict
 from ..errors import ConfigError, DataError
@@ -20,8 +19,6 @@ from .metrics import accuracy, format_table, summarize
 from .base import Decoding, Pipeline, Retrieved
 from .pipeline import load_pipeline
 from .served import ServedPipeline, ServedStudentArguments
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -78,15 +75,6 @@ def _examples(dataset) -> list[MCQExample]:
             for row in dataset]
 
 
-def _check_fingerprints(pipeline: Pipeline, manifest: dict, dataset_name: str) -> None:
-    if pipeline.knowledge_base is not None:
-        pipeline.knowledge_base.check_augmented(manifest, dataset_name)
-    recorded = (manifest.get("knowledge_base") or {}).get("fingerprint")
-    trained = pipeline.spec.knowledge_base_fingerprint
-    if trained and recorded and trained != recorded:
-        logger.warning("the student was trained with knowledge base %s, the dataset uses %s", trained[:12], recorded[:12])
-
-
 def _rouge_l(predictions, examples) -> float:
     from rouge_score import rouge_scorer
 
@@ -120,7 +108,7 @@ def evaluate(pipeline_args: InferenceArguments, args: EvaluateArguments) -> dict
     if len(dataset) == 0:
         raise DataError(f"the {args.split} split is empty", file=args.dataset)
     pipeline = pipeline_args.pipeline()
-    _check_fingerprints(pipeline, manifest, args.dataset)
+    check_fingerprints(knowledge_base=pipeline.knowledge_base, manifest=manifest, dataset=args.dataset, spec=pipeline.spec)
     require_columns(dataset, evaluated_columns(pipeline.retrieval, pipeline.reads_rationale), file=args.dataset,
                     split=args.split, purpose=f"for retrieval '{pipeline.retrieval}'" + (
                         " and the rationale" if pipeline.reads_rationale else ""))
@@ -179,7 +167,7 @@ def predict(pipeline_args: InferenceArguments, args: PredictArguments) -> None:
     else:
         examples = load_mcq(args.questions, args.questions_format)
     pipeline = pipeline_args.pipeline()
-    check_student_knowledge_base(getattr(pipeline, "knowledge_base", None), pipeline.spec, pipeline_args.student)
+    check_fingerprints(knowledge_base=pipeline.knowledge_base, spec=pipeline.spec, student=pipeline_args.student)
     for prediction in pipeline(examples, decoding=pipeline_args.decoding_config(), seed=args.seed):
         row = prediction.to_dict()
         del row["gold_letter"], row["gold_index"], row["correct"]

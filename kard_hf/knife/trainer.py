@@ -1,6 +1,6 @@
 """Trainers of the KNIFE teacher and student (Trainer subclasses; the student overrides compute_loss only).
 
-Both write the KNIFE model card (hub_cards/knife.md.j2) and ``kard_hf_model.json`` next to every saved model and
+Both write the KNIFE model card (hub_cards/knife.md.j2) and ``kard_hf.json`` next to every saved model and
 before a push, through :class:`~kard_hf.hub.HubCardMixin`.
 """
 
@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from transformers import Trainer
 
-from ..distill.spec import SPEC_NAME, StudentSpec
+from ..distill.spec import StudentSpec
 from ..distill.trainer import SeededSamplerMixin
 from ..errors import ModelError
 from ..hub import HubCardMixin, describe, model_card
@@ -44,19 +44,15 @@ class _KnifeHubFiles(HubCardMixin):
     """The KNIFE card and spec, from ``card_context`` (role, title, base_model, dataset, teacher, losses...).
 
     Teacher and student also record their ``input_spec`` (the token budgets they trained with) in
-    ``kard_hf_student.json``, as KARD students do, so that :class:`~kard_hf.inference.knife.KnifePipeline` cuts its
+    ``kard_hf.json``, as KARD students do, so that :class:`~kard_hf.inference.knife.KnifePipeline` cuts its
     inputs the same way."""
 
     card_context: dict
     input_spec: StudentSpec | None = None
-
-    @property
-    def spec_name(self) -> str:
-        return SPEC_NAME if self.input_spec is not None else HubCardMixin.spec_name
+    artifact_kind: str  # what the saved model's kard_hf.json says it is
 
     def hub_spec(self) -> dict:
-        return {"kind": f"knife-{self.card_context.get('role', 'model')}",
-                **(self.input_spec.to_dict() if self.input_spec is not None else {})}
+        return {**(self.input_spec.to_dict() if self.input_spec is not None else {}), "kind": self.artifact_kind}
 
     def hub_card(self, model_name: str):
         context = dict(self.card_context)
@@ -78,6 +74,7 @@ class KnifeTeacherTrainer(SeededSamplerMixin, _KnifeHubFiles, Trainer):
     """
 
     loss_is_scaled_for_ga = False  # a per-batch mean; the Trainer divides by the accumulation steps
+    artifact_kind = "knife-teacher"
 
     def __init__(self, *args, card_context: dict | None = None, input_spec: StudentSpec | None = None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -96,6 +93,7 @@ class KnifeTrainer(SeededSamplerMixin, _KnifeHubFiles, Trainer):
     """
 
     loss_is_scaled_for_ga = False
+    artifact_kind = "knife-student"
 
     def __init__(self, model, args: KnifeTrainingArguments, *, teacher: KnifeForMultipleChoice, train_dataset=None,
                  card_context: dict | None = None, input_spec: StudentSpec | None = None, **kwargs):

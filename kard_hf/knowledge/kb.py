@@ -2,8 +2,8 @@
 
 Saved as a folder: ``passages/`` (ids, titles and texts as memory-mapped string tables, with a
 hashed id -> row lookup), ``index/`` (the postings of ``index.py``, memory-mapped),
-``kard_hf_kb.json`` (a manifest with the format version, the fingerprint, the corpus fingerprint and
-the BM25 parameters) and a ``README.md`` card. The same folder is what ``push_to_hub`` uploads as a dataset
+``kard_hf.json`` (the artifact's spec, :mod:`kard_hf.hub.artifact`, of kind ``knowledge-base``: the format
+version, the fingerprint, the corpus fingerprint and the BM25 parameters) and a ``README.md`` card. The same folder is what ``push_to_hub`` uploads as a dataset
 repository and ``from_pretrained`` reads back. Opening one reads only the small per-term arrays.
 """
 
@@ -26,15 +26,15 @@ from tqdm.auto import tqdm
 
 from ..version import __version__
 from ..errors import KnowledgeBaseError
-from ..fileio import atomic_path, read_json, write_json
-from ..hub import dataset_card, push_folder, resolve_folder
+from ..fileio import atomic_path
+from ..hub import SPEC_NAME, dataset_card, push_folder, read_spec, resolve_folder, spec_file, write_spec
 from ..bm25.analysis import NORMALIZATION, Analyzer
 from ..bm25.build import CHUNK_SIZE, resolve_workers, write_index_folder
 from ..bm25.index import INDEX_FILES, Index
 from ..bm25.maxscore import SLAB
 from ..bm25.strings import StringTable
 
-MANIFEST_NAME = "kard_hf_kb.json"
+KIND = "knowledge-base"
 FORMAT_VERSION = 4  # 1: the bm25s index of kard_hf <= 0.1.0.dev0; 2: int32 passage rows in the postings; 3: text
 # not Unicode-normalised, a fingerprint of the corpus alone (none is readable any more: the load error says to rebuild)
 PASSAGE_FILES = [*StringTable.files("ids", hashed=True), *StringTable.files("titles", hashed=False),
@@ -202,7 +202,7 @@ class KnowledgeBase:
             if self._pool is not None:
                 self._pool[1].shutdown()
             pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(),
-                                       initializer=_open_for_search, initargs=(str(self.folder),))
+                                       initializer=_open_for_search, initargs=(str(self.folder), self.manifest()))
             weakref.finalize(self, pool.shutdown)
             self._pool = (workers, pool)
         return self._pool[1]
@@ -239,23 +239,6 @@ class KnowledgeBase:
         """The texts of the given passages, in order."""
         return self._texts.get(self.rows(passage_ids)) if len(passage_ids) else []
 
-    def check_augmented(self, manifest: dict, dataset) -> None:
-        """Refuse a processed dataset whose manifest records another knowledge base: another fingerprint (corpus,
-        BM25 parameters or normalisation: retrieval and the reranker's targets would differ)."""
-        record = manifest.get("knowledge_base") or {}
-        actual = dataclasses.asdict(self.parameters)
-        differ = [name for name, value in (record.get("parameters") or {}).items()
-                  if name in actual and actual[name] != value]
-        if differ and record.get("corpus_fingerprint") == self.corpus_fingerprint:
-            said = ", ".join(f"{name}={actual[name]!r} (the dataset's: {record['parameters'][name]!r})"
-                             for name in differ)
-            raise KnowledgeBaseError(f"same corpus but other BM25 parameters than the dataset {dataset} was "
-                                     f"augmented with: {said}; rebuild it with those parameters", field="knowledge_base")
-        recorded = record.get("fingerprint")
-        if recorded and recorded != self.fingerprint:
-            raise KnowledgeBaseError(f"its fingerprint {self.fingerprint[:12]} differs from the {recorded[:12]} that the "
-                                     f"dataset {dataset} was augmented with", file=dataset, field="knowledge_base")
-
     # -- saving and loading -----------------------------------------------------------------
     def manifest(self, hub_id: str | None = None) -> dict:
         return {"format_version": FORMAT_VERSION, "kard_hf_version": __version__, "fingerprint": self.fingerprint,
@@ -279,14 +262,11 @@ class KnowledgeBase:
         Everything is memory-mapped (``mmap`` is kept for compatibility: there is no other way).
         """
         path = Path(path)
-        if not (path / MANIFEST_NAME).is_file():
-            raise KnowledgeBaseError(f"not a complete knowledge base: {MANIFEST_NAME} is missing", file=path)
-        manifest = read_json(path / MANIFEST_NAME)
+        manifest, manifest_file = _read_manifest(path), spec_file(path)
         if manifest.get("format_version") != FORMAT_VERSION:
             raise KnowledgeBaseError(
                 f"built by an older kard_hf (index format {manifest.get('format_version')!r}, this one reads "
-                f"{FORMAT_VERSION}); rebuild it with 'kard-hf build-kb'", file=path / MANIFEST_NAME,
-                field="format_version")
+                f"{FORMAT_VERSION}); rebuild it with 'kard-hf build-kb'", file=manifest_file, field="format_version")
         for name in [f"passages/{f}" for f in PASSAGE_FILES] + [f"index/{f}" for f in INDEX_FILES]:
             if not (path / name).is_file():
                 raise KnowledgeBaseError(f"not a complete knowledge base: {name} is missing", file=path)
@@ -294,13 +274,13 @@ class KnowledgeBase:
             parameters = BM25Parameters(**manifest["parameters"])
             kb = cls(path, manifest)
         except (KeyError, TypeError) as e:
-            raise KnowledgeBaseError(f"unreadable manifest ({e})", file=path / MANIFEST_NAME) from None
+            raise KnowledgeBaseError(f"unreadable manifest ({e})", file=manifest_file) from None
         if expected is not None:
             for name, wanted in dataclasses.asdict(expected).items():
                 if getattr(parameters, name) != wanted:
                     raise KnowledgeBaseError(
                         f"built with {name}={getattr(parameters, name)!r}, but {wanted!r} was asked for; rebuild it "
-                        "with 'kard-hf build-kb'", file=path / MANIFEST_NAME, field=f"parameters.{name}")
+                        "with 'kard-hf build-kb'", file=manifest_file, field=f"parameters.{name}")
         counts = (len(kb), len(kb._titles), len(kb._texts), manifest["num_passages"])
         if len(set(counts)) != 1 or len(kb.index.offsets) != manifest["num_terms"] + 1:
             raise KnowledgeBaseError(f"the passages and the manifest disagree on the number of passages or terms "
@@ -323,19 +303,30 @@ class KnowledgeBase:
                                commit_message=f"Upload knowledge base ({len(self)} passages)")
 
 
+def _read_manifest(folder: Path) -> dict:
+    """The spec of the knowledge base in ``folder``; an error when it has none or is another kind of artifact."""
+    manifest = read_spec(folder)
+    if manifest is None:
+        raise KnowledgeBaseError(f"not a complete knowledge base: {SPEC_NAME} is missing", file=folder)
+    if manifest["kind"] != KIND:
+        raise KnowledgeBaseError(f"not a knowledge base: its {SPEC_NAME} says it is a {manifest['kind']}; build one "
+                                 "with 'kard-hf build-kb'", file=spec_file(folder))
+    return manifest
+
+
 def stale_format(folder: str | Path) -> str | None:
     """Why the KB folder cannot be opened as it is (no manifest, or another index format), or None."""
-    manifest = Path(folder) / MANIFEST_NAME
-    if not manifest.is_file():
-        return f"{folder} has no {MANIFEST_NAME}"
-    version = read_json(manifest).get("format_version")
+    manifest = read_spec(folder)
+    if manifest is None:
+        return f"{folder} has no {SPEC_NAME}"
+    version = manifest.get("format_version")
     if version != FORMAT_VERSION:
         return f"its knowledge base has index format {version!r} (this kard_hf reads {FORMAT_VERSION})"
     return None
 
 
 def _write_manifest_and_card(folder: Path, manifest: dict) -> None:
-    write_json(folder / MANIFEST_NAME, manifest)
+    write_spec(folder, {"kind": KIND, **manifest})
     dataset_card("knowledge_base", tags=["knowledge-base", "bm25", "retrieval"], manifest=manifest,
                  repo_id=manifest.get("hub_id") or "<this repo id or a local folder>").save(folder / "README.md")
 
@@ -343,9 +334,9 @@ def _write_manifest_and_card(folder: Path, manifest: dict) -> None:
 _worker_kb: KnowledgeBase | None = None
 
 
-def _open_for_search(folder: str) -> None:
+def _open_for_search(folder: str, manifest: dict) -> None:
     global _worker_kb
-    _worker_kb = KnowledgeBase(folder, read_json(Path(folder) / MANIFEST_NAME))
+    _worker_kb = KnowledgeBase(folder, manifest)
 
 
 def _search_batch(queries: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -1,7 +1,7 @@
 """``kard-hf train-reranker``: build candidate sets from a processed dataset and its KB, train, evaluate, save.
 
 Checkpoints go to ``output_dir/checkpoint-*`` (``--resume_from_checkpoint`` resumes); the final model
-(LoRA merged, tokenizer, model card, kard_hf_model.json) is saved to ``output_dir`` by the Trainer, which
+(LoRA merged, tokenizer, model card, kard_hf.json) is saved to ``output_dir`` by the Trainer, which
 also pushes it to ``hub_model_id`` when ``push_to_hub`` is set, as for every kard_hf trainer.
 """
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from transformers.trainer_utils import IntervalStrategy
 
 from ..parsing import make_parser
-from ..data.processed import TRAIN_SPLIT
+from ..data.processed import TRAIN_SPLIT, check_fingerprints
 from ..data.store import load_dataset_dict
 from ..errors import ConfigError
 from ..lora import LoraArguments
@@ -66,7 +66,8 @@ def _candidate_splits(data_args: RerankerDataArguments, args: RerankerTrainingAr
     if data_args.knowledge_base:
         from ..knowledge import KnowledgeBase
 
-        KnowledgeBase.from_pretrained(data_args.knowledge_base).check_augmented(manifest, data_args.dataset)
+        check_fingerprints(knowledge_base=KnowledgeBase.from_pretrained(data_args.knowledge_base), manifest=manifest,
+                           dataset=data_args.dataset)
     stored = manifest.get("retrieval") or {}
     for name in ("rationale_pool", "question_pool"):  # None: the pools augment stored (recorded in the card)
         if getattr(args, name) is None:

@@ -20,7 +20,7 @@ from ..fileio import atomic_path
 from ..hub import model_card, push_folder, resolve_folder, save_card_and_spec
 from .modeling import KardRerankerModel, late_interaction_scores
 
-RERANKER_SPEC = {"kind": "reranker"}  # what kard_hf_model.json says of a reranker, from the trainer or the façade
+RERANKER_SPEC = {"kind": "reranker"}  # what kard_hf.json says of a reranker, from the trainer or the façade
 
 
 def reranker_card(config, *, model_name: str, base_model=None, dataset=None, training: dict | None = None,

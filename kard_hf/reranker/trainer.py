@@ -1,7 +1,7 @@
 """Training the reranker: its arguments dataclass, LoRA wrapping and a Trainer whose loss is KL to BM25.
 
 The Trainer saves and pushes through its own paths; :class:`~kard_hf.hub.HubCardMixin` adds the card
-(hub_cards/reranker.md.j2) and ``kard_hf_model.json`` on every save and push.
+(hub_cards/reranker.md.j2) and ``kard_hf.json`` on every save and push.
 """
 
 from __future__ import annotations
