@@ -135,3 +135,37 @@ def test_rank_zero_refuses_a_chunk_missing_or_answered_twice():
         in_order(shares[:1], examples, [0], 1)
     with pytest.raises(DataError, match="not the evaluated questions"):
         in_order([{(0, 0): answer[0], (0, 1): answer[0], (0, 2): answer[2]}], examples, [0], 1)
+
+
+def test_each_chunk_is_answered_alone_with_its_own_seed(tmp_path):
+    """Shard (i, n) answers chunks i, i + n, ...; each with chunk_seed(seed, chunk), after emptying the reranker's
+    passage cache; a journal of other options is not replayed."""
+    from kard_hf.data import MCQExample
+    from kard_hf.inference.base import Decoding, Prediction
+    from kard_hf.inference.chunks import answer_share, chunk_seed
+
+    calls = []
+
+    class Reranker:
+        def clear_cache(self):
+            calls.append("clear")
+
+    class Pipeline:
+        reranker = Reranker()
+
+        def __call__(self, examples, *, seed, **_):
+            calls.append((seed, [e.id for e in examples]))
+            return [Prediction(e.id, [], [], ["A"], {"A": 1}, 0, 0) for e in examples]
+
+    examples = [MCQExample(f"q{i}", "?", ["a", "b"], 0) for i in range(5)]
+    share = answer_share(Pipeline(), examples, None, decoding=Decoding(), seeds=[7], chunk_size=2, shard=(1, 2),
+                         journal=tmp_path / "j", asked={"student": "a"})
+    assert list(share) == [(7, 1)] and calls == ["clear", (chunk_seed(7, 1), ["q2", "q3"])]
+    assert chunk_seed(7, 0) == 7 and len({chunk_seed(s, c) for s in range(3) for c in range(3)}) == 9
+    calls.clear()
+    answer_share(Pipeline(), examples, None, decoding=Decoding(), seeds=[7], chunk_size=2, shard=(1, 2),
+                 journal=tmp_path / "j", asked={"student": "a"})
+    assert calls == []  # replayed from the journal
+    answer_share(Pipeline(), examples, None, decoding=Decoding(), seeds=[7], chunk_size=2, shard=(1, 2),
+                 journal=tmp_path / "j", asked={"student": "b"})
+    assert calls == ["clear", (chunk_seed(7, 1), ["q2", "q3"])]  # another student: answered again

@@ -2,9 +2,9 @@
 and that the resume journal records.
 
 A chunk is ``CHUNK_BATCHES`` generate batches of consecutive questions. The pipeline answers each chunk as a
-whole (retrieval, reranking, length-sorted batches) after seeding with :func:`chunk_seed` ``(seed, chunk)``, so a
-chunk's predictions depend only on its questions, the seed and its index: not on which rank answers it, nor on
-what else that rank answers. Under ``torchrun`` / ``accelerate launch`` rank r takes chunks r, r + n, r + 2n, ...
+whole (retrieval, reranking with an empty passage cache, length-sorted batches) after seeding with
+:func:`chunk_seed` ``(seed, chunk)``, so a chunk's predictions depend only on its questions, the seed and its
+index: not on which rank answers it, nor on what else that rank answers. Under ``torchrun`` / ``accelerate launch`` rank r takes chunks r, r + n, r + 2n, ...
 and rank 0 puts them back in order (:func:`in_order`): the one-process output, byte for byte.
 
 Each answered chunk is appended to the rank's journal (one JSON line, fsynced) keyed by what was asked; a rerun
@@ -96,6 +96,8 @@ def answer_share(pipeline: Pipeline, examples: list, pool: Retrieved | None, *, 
         for seed, c in mine:
             if (seed, c) in answered:
                 continue
+            if getattr(pipeline, "reranker", None) is not None:  # a chunk's reranking owes nothing to earlier ones
+                pipeline.reranker.clear_cache()
             part = slice(c * chunk_size, (c + 1) * chunk_size)
             chunk_pool = None if pool is None else Retrieved(pool.texts[part], pool.ids[part])
             predictions = pipeline(examples[part], candidates=chunk_pool, silver=chunk_pool, decoding=decoding,
