@@ -7,9 +7,10 @@ list is found without a search. Query terms come in scoring order (decreasing up
 time, so the float32 accumulator stays in a core's cache, and one top-k heap runs across the slabs.
 Once it is full, its worst score ``theta`` is a lower bound of the final k-th score: the terms whose
 remaining bound is below it are *non-essential* (a passage that matches only those cannot enter the
-top k). In each slab the essential lists are added whole; the passages they reach that can still
-reach ``theta`` are then looked up in the non-essential lists by galloping search, except where
-adding a list whole costs less than that many lookups.
+top k). In each slab the essential lists are added whole, then the non-essential ones in order: each
+is added whole while looking up the passages that can still reach ``theta`` would cost more, and
+every list added lowers the bar the others must reach, so the candidates thin out; the rest are
+looked up for the candidates left, by galloping search.
 
 Every addition notes the passages whose sum crosses the heap's worst score, so a slab whose lists
 were all added whole ranks just those (no pass over the slab); until the heap is full a slab is
