@@ -7,9 +7,10 @@ list is found without a search. Query terms come in scoring order (decreasing up
 time, so the float32 accumulator stays in a core's cache, and one top-k heap runs across the slabs.
 Once it is full, its worst score ``theta`` is a lower bound of the final k-th score: the terms whose
 remaining bound is below it are *non-essential* (a passage that matches only those cannot enter the
-top k). In each slab the essential lists are added whole; the passages they reach that can still
-reach ``theta`` are then looked up in the non-essential lists by galloping search, except where
-adding a list whole costs less than that many lookups.
+top k). In each slab the essential lists are added whole, then the non-essential ones in order: each
+is added whole while looking up the passages that can still reach ``theta`` would cost more, and
+every list added lowers the bar the others must reach, so the candidates thin out; the rest are
+looked up for the candidates left, by galloping search.
 
 Every addition notes the passages whose sum crosses the heap's worst score, so a slab whose lists
 were all added whole ranks just those (no pass over the slab); until the heap is full a slab is
@@ -27,8 +28,9 @@ from numba import njit
 
 SLAB = 1 << 16  # passages scored together (at most 2**16: offsets in a slab are 16-bit); their float32
 # accumulator (256 KiB) stays in a core's L2 cache
-PROBE_COST = 8  # looking a passage up in a posting list costs about as much as adding this many postings
-SAMPLE = 16  # a dense slab estimates its candidates from every SAMPLE-th passage
+PROBE_COST = 32  # looking a passage up in a posting list (a galloping search: unpredictable branches) costs
+# about as much as adding this many postings (measured: benchmarks in docs/knowledge.md)
+SAMPLE = 64  # a dense slab estimates its candidates from every SAMPLE-th passage (an estimate per list added)
 SWEEP_BLOCK = 64  # passages a dense slab's sweep compares with the heap at once
 SPARSE = 4  # a slab with fewer than SLAB / SPARSE essential postings notes the passages they touch
 
@@ -212,13 +214,14 @@ def search(offsets, slab_offsets, slab_numbers, slab_starts, docs, scores, ids, 
                                                crossings, touched, count)
             else:
                 crossings = _add(docs, scores, cursor[t], stop[t], weights[t], acc, limit, crossed, crossings)
-        # A list added whole after these makes the slab dense: it is then ranked from its crossings.
+        # Non-essential lists are added whole while looking their candidates up would cost more; each one
+        # added lowers the bar the others must reach, so the candidates thin out as they go. A list added
+        # whole makes the slab dense: if all are, it is ranked from its crossings.
         first = essential  # the first list not added whole
-        if first < terms and _reaching(acc, touched, count, high - low, sparse, remaining[first], theta) \
+        while first < terms and _reaching(acc, touched, count, high - low, sparse, remaining[first], theta) \
                 * PROBE_COST >= stop[first] - cursor[first]:
-            for t in range(first, terms):  # looking the candidates up would cost more than adding
-                crossings = _add(docs, scores, cursor[t], stop[t], weights[t], acc, limit, crossed, crossings)
-            first, sparse = terms, False
+            crossings = _add(docs, scores, cursor[first], stop[first], weights[first], acc, limit, crossed, crossings)
+            first, sparse = first + 1, False
         if first == terms and not sparse and size == k:  # every list added: rank the passages that crossed
             for j in range(crossings):
                 i = crossed[j]
@@ -244,15 +247,16 @@ def search(offsets, slab_offsets, slab_numbers, slab_starts, docs, scores, ids, 
             found = _collect(acc, touched, count, high - low, sparse, remaining[first], theta, candidates)
             for u in range(first, terms):  # the other lists, for the candidates only where that is cheaper
                 start, end, weight = cursor[u], stop[u], weights[u]
-                if found * PROBE_COST >= end - start:
-                    _add(docs, scores, start, end, weight, acc, np.float32(np.inf), crossed, 0)
-                    sparse = False
-                    continue
                 bar, kept = remaining[u], 0
                 for j in range(found):  # drop those that cannot reach theta any more
                     candidates[kept] = candidates[j]
                     kept += acc[candidates[j]] + bar >= theta
-                found, position, previous = kept, start, -1
+                found = kept
+                if found * PROBE_COST >= end - start:
+                    _add(docs, scores, start, end, weight, acc, np.float32(np.inf), crossed, 0)
+                    sparse = False
+                    continue
+                position, previous = start, -1
                 for j in range(found):
                     offset = candidates[j]
                     position = _first_at_least(docs, position if offset > previous else start, end, offset)

@@ -14,9 +14,11 @@ from ..data.processed import (RETRIEVAL_COLUMNS, RETRIEVAL_MODES, check_fingerpr
 from ..data.schema import MCQExample
 from ..data.store import load_dataset_dict
 from ..errors import ConfigError, DataError
-from ..fileio import atomic_path, claim_output, jsonl_rows, write_json
+from ..fileio import atomic_path, check_output, claim_output, jsonl_rows, write_json
+from ..launcher import gather_to_first, join_launcher, launcher_rank, leave_launcher
 from .metrics import accuracy, format_table, summarize
 from .base import Decoding, Pipeline, Retrieved
+from .chunks import CHUNK_BATCHES, answer_share, in_order
 from .pipeline import load_pipeline
 from .served import ServedPipeline, ServedStudentArguments
 
@@ -91,14 +93,32 @@ def make_evaluate_parser():
     return make_parser((InferenceArguments, EvaluateArguments), prog="kard-hf evaluate")
 
 
-def evaluate(pipeline_args: InferenceArguments, args: EvaluateArguments) -> dict:
+def _file_stamps(path: str) -> list:
+    """``(file, size, mtime)`` of the files under a local folder (nothing for a Hub id; not datasets' ``cache-*``
+    files nor hidden ones, which reading writes): a student trained on, or a dataset augmented again, in the same
+    folder keys another journal, so its old chunks are not replayed."""
+    folder = Path(path)
+    if not folder.is_dir():
+        return []
+    return sorted([str(file.relative_to(folder)), file.stat().st_size, file.stat().st_mtime_ns]
+                  for file in folder.rglob("*") if file.is_file() and not file.name.startswith(("cache-", ".")))
+
+
+def evaluate(pipeline_args: InferenceArguments, args: EvaluateArguments) -> dict | None:
     """Answer a processed split with a student, write predictions.jsonl and metrics.json, print the table;
-    returns the metrics."""
-    claim_output(args.output_dir, overwrite=args.overwrite_output_dir, inputs=(
-        args.dataset, pipeline_args.student, pipeline_args.reranker, pipeline_args.knowledge_base))
+    returns the metrics. Under ``torchrun`` / ``accelerate launch`` each rank answers its share of the chunks
+    (:mod:`~kard_hf.inference.chunks`) and rank 0 writes the one-process output (the other ranks return None)."""
+    rank, world = launcher_rank()
+    inputs = (args.dataset, pipeline_args.student, pipeline_args.reranker, pipeline_args.knowledge_base)
+    if rank == 0:
+        claim_output(args.output_dir, overwrite=args.overwrite_output_dir, inputs=inputs)
+    else:  # the same check as rank 0's, so that every rank stops on a bad output folder
+        check_output(args.output_dir, overwrite=args.overwrite_output_dir, inputs=inputs)
     if args.record_in_card and not (Path(pipeline_args.student) / "README.md").is_file():
         raise ConfigError("record_in_card needs a local student folder with its model card", file=pipeline_args.student,
                           field="record_in_card")
+    if world > 1:
+        join_launcher()
     dataset_dict, manifest = load_dataset_dict(args.dataset)
     if args.split not in dataset_dict:
         raise DataError(f"no split {args.split!r}; it has {', '.join(dataset_dict)}", file=args.dataset)
@@ -118,9 +138,23 @@ def evaluate(pipeline_args: InferenceArguments, args: EvaluateArguments) -> dict
     pool = Retrieved(dataset[columns[0]], dataset[columns[1]]) if columns else None
     examples = _examples(dataset)
     decoding = pipeline_args.decoding_config()
+    chunk_size = CHUNK_BATCHES * pipeline_args.batch_size
+    out = Path(args.output_dir)
+    # chunks answered so far (one journal a rank): a rerun after a kill resumes here
+    journal = out.with_name(f".{out.name}.journal" + (f"-rank{rank}-of-{world}" if world > 1 else ""))
+    asked = {"dataset": args.dataset, "split": args.split, "pipeline": asdict(pipeline_args),
+             "spec": pipeline.spec.to_dict(), "chunk_size": chunk_size,
+             "files": {"student": _file_stamps(pipeline_args.student), "dataset": _file_stamps(args.dataset)}}
+    shares = [answer_share(pipeline, examples, pool, decoding=decoding, seeds=args.seeds, chunk_size=chunk_size,
+                           shard=(rank, world), journal=journal, asked=asked)]
+    if world > 1:  # rank 0 gathers every rank's chunks
+        shares = gather_to_first(shares[0])
+        if rank:  # the journal stays until rank 0 has saved: a failed save resumes from it
+            leave_launcher()
+            journal.unlink(missing_ok=True)
+            return None
     runs, rows, rouge = [], [], []
-    for seed in args.seeds:
-        predictions = pipeline(examples, candidates=pool, silver=pool, decoding=decoding, seed=seed, show_progress=True)
+    for seed, predictions in zip(args.seeds, in_order(shares, examples, args.seeds, chunk_size)):
         runs.append(accuracy([p.index for p in predictions], [e.answer for e in examples]))
         rows += [{"seed": seed, **p.to_dict()} for p in predictions]
         if args.rouge:
@@ -137,6 +171,9 @@ def evaluate(pipeline_args: InferenceArguments, args: EvaluateArguments) -> dict
         with open(tmp / "predictions.jsonl", "w", encoding="utf-8") as f:
             f.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
         write_json(tmp / "metrics.json", metrics)
+    if world > 1:
+        leave_launcher()
+    journal.unlink(missing_ok=True)
     name = args.name or f"{Path(pipeline_args.student).name} ({pipeline.retrieval})"
     print(format_table([(name, metrics["accuracy"])]))
     print(f"predictions and metrics written to {args.output_dir}")

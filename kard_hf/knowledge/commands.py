@@ -18,7 +18,8 @@ from .augment import augment_splits
 from ..bm25.build import CHUNK_SIZE
 from ..bm25.corpus import CORPUS_FORMATS, CorpusColumns, iter_corpus
 from .kb import BM25Parameters, KnowledgeBase
-from .shards import gather_to_first, join_launcher, launcher_rank, leave_launcher, merge_datasets
+from ..launcher import gather_to_first, join_launcher, launcher_rank, leave_launcher
+from .shards import merge_datasets
 
 logger = logging.getLogger(__name__)
 

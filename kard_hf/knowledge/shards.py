@@ -9,8 +9,6 @@ or present twice (checked against the id list every shard recorded for the whole
 
 from __future__ import annotations
 
-import datetime
-import os
 from itertools import groupby
 
 from ..errors import DataError
@@ -74,36 +72,3 @@ def merge_datasets(shards: list[tuple[str, object, dict]], *, record: bool = Tru
     if record:
         manifest["merged_shards"] = count
     return merged, manifest
-
-
-def launcher_rank() -> tuple[int, int]:
-    """``(rank, world size)`` under ``torchrun`` or ``accelerate launch`` (from the RANK and WORLD_SIZE they
-    set, on one machine or many), ``(0, 1)`` otherwise."""
-    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
-
-
-def join_launcher() -> None:
-    """Join the launcher's process group (gloo: CPU only, any number of machines). Ranks wait for each
-    other only at :func:`gather_to_first`, possibly hours apart: the timeout is a week."""
-    import torch.distributed as dist
-
-    if not dist.is_initialized():
-        dist.init_process_group("gloo", timeout=datetime.timedelta(days=7))
-
-
-def gather_to_first(value):
-    """Every rank's ``value`` (picklable) as a list on rank 0, in rank order; ``None`` on the other ranks."""
-    import torch.distributed as dist
-
-    rank, world = launcher_rank()
-    gathered = [None] * world if rank == 0 else None
-    dist.gather_object(value, gathered, dst=0)
-    return gathered
-
-
-def leave_launcher() -> None:
-    """Wait until every rank is here (rank 0: its output saved), then leave the process group."""
-    import torch.distributed as dist
-
-    dist.barrier()
-    dist.destroy_process_group()

@@ -111,6 +111,11 @@ class Reranker:
         while len(self._cache) > max(self.cache_size, len(set(keys))):
             self._cache.popitem(last=False)
 
+    def clear_cache(self) -> None:
+        """Forget every cached passage encoding (``evaluate`` does, per chunk: an encoding computed in another
+        batch may differ in its last bits, so a chunk's scores would depend on what was reranked before)."""
+        self._cache.clear()
+
     @staticmethod
     def _check(questions, candidates, candidate_ids) -> list[list[str]]:
         if len(questions) != len(candidates) or (candidate_ids is not None and len(candidate_ids) != len(candidates)):
