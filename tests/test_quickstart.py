@@ -25,11 +25,14 @@ def test_fast_quickstart_runs_every_step_and_writes_the_results(tmp_path, capsys
     for artifact in ("benchmark/test.jsonl", "rationales/kard_hf.json", "kb/kard_hf_kb.json", "processed/kard_hf.json",
                      "kard/kard_hf_student.json", "rd/README.md", "reranker/config.json", "benchmark/test_seen.jsonl",
                      "knife-teacher/kard_hf_student.json", "knife/kard_hf_student.json",
-                     "eval/test_seen/knife/metrics.json", "eval/test/knife-teacher-reads-the-rationale/metrics.json"):
+                     "eval/test_seen/knife/metrics.json", "eval/test/knife-teacher-reads-the-rationale/metrics.json",
+                     "decoder-rd/kard_hf_student.json", "decoder-kard/kard_hf_student.json",
+                     "eval/test/decoder-only-rd/metrics.json", "eval/test_seen/decoder-only-kard-reranker/metrics.json"):
         assert (seed / artifact).is_file(), artifact
     # every card the quickstart writes parses as the Hub reads it, and names no local path as a Hub id
     cards = sorted(seed.rglob("README.md"))
-    assert {"rationales", "kb", "processed", "ft", "rd", "kard", "reranker", "knife-teacher", "knife"} <= {
+    assert {"rationales", "kb", "processed", "ft", "rd", "kard", "reranker", "knife-teacher", "knife", "decoder-rd",
+            "decoder-kard"} <= {
         card.parent.name for card in cards}
     for card in cards:
         data = ModelCard.load(card).data
@@ -41,6 +44,17 @@ def test_fast_quickstart_runs_every_step_and_writes_the_results(tmp_path, capsys
     assert "passage side frozen" in (seed / "reranker" / "README.md").read_text()
     assert "fingerprint" not in (seed / "ft" / "README.md").read_text().split("## Citation")[0]
     assert "(`KnifeBartForMultipleChoice`, model type `knife_bart`)" in (seed / "knife" / "README.md").read_text()
+    # the decoder-only rows: a Llama trained and evaluated in its chat template's turns, KARD reading the passage
+    for student, method in (("decoder-rd", "rd"), ("decoder-kard", "kard")):
+        spec = json.loads((seed / student / "kard_hf_student.json").read_text())
+        assert spec["method"] == method and spec["chat_format"] == {
+            "prefix": "<|im_start|>user\n", "separator": "<|im_end|>\n<|im_start|>assistant\n", "end": "<|im_end|>"}
+        assert json.loads((seed / student / "config.json").read_text())["architectures"] == ["LlamaForCausalLM"]
+        card = (seed / student / "README.md").read_text()
+        assert "A decoder-only student" in card and "the prompt is the user turn" in card
+    read = [json.loads(line) for line in (seed / "eval" / "test" / "decoder-only-kard-reranker" / "predictions.jsonl").open()]
+    assert read and all(len(row["passage_ids"]) == PASSAGES for row in read)
+    assert {"decoder init", "decoder pretraining"} <= set(results["seconds_per_step"])
     ft_state = json.loads((seed / "ft" / "trainer_state.json").read_text())
     assert f"- steps: {ft_state['global_step']}\n" in (seed / "ft" / "README.md").read_text()
     manifest = json.loads((seed / "processed" / "kard_hf.json").read_text())

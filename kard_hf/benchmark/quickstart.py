@@ -21,6 +21,7 @@ from ..errors import ConfigError
 from ..inference.metrics import summarize
 from ..chain import PipelineArguments, Step, collect_accuracy, pipeline_steps, run_steps, write_results
 from .generator import BenchmarkConfig, write_benchmark
+from .decoder import DecoderShape, make_decoder_student
 from .student import StudentShape, make_student, pretrain_student
 
 
@@ -43,24 +44,34 @@ class Preset:
     knife_steps: int
     knife_lr: float
     knife_rationale_tokens: int
+    decoder: DecoderShape
+    decoder_pretrain_steps: int
+    decoder_steps: int
+    decoder_batch: int
+    decoder_lr: float
 
 
 PRESETS = {
     "full": Preset(BenchmarkConfig(num_train=3000, num_validation=100, num_test=200),
                    StudentShape(d_model=128, layers=2, heads=4, d_ff=256, vocab_size=3000), pretrain_steps=400,
-                   student_steps=800, student_batch=32, student_lr=2e-3, max_new_tokens=128, candidates=10,
+                   student_steps=800, student_batch=16, student_lr=2e-3, max_new_tokens=128, candidates=10,
                    reranker_steps=60, reranker_batch=8, reranker_lr=5e-4, knife_teacher_steps=150, knife_steps=1600,
-                   knife_lr=2e-3, knife_rationale_tokens=16),
+                   knife_lr=2e-3, knife_rationale_tokens=16,
+                   decoder=DecoderShape(hidden=128, layers=2, heads=4, kv_heads=2, ffn=256, vocab_size=3000),
+                   decoder_pretrain_steps=300, decoder_steps=600, decoder_batch=16, decoder_lr=2e-3),
     "fast": Preset(BenchmarkConfig(num_train=120, num_validation=10, num_test=20),
                    StudentShape(d_model=32, layers=1, heads=2, d_ff=64, vocab_size=800), pretrain_steps=4,
                    student_steps=4, student_batch=8, student_lr=1e-3, max_new_tokens=24, candidates=5,
                    reranker_steps=2, reranker_batch=4, reranker_lr=5e-4, knife_teacher_steps=2, knife_steps=2,
-                   knife_lr=2e-3, knife_rationale_tokens=16),
+                   knife_lr=2e-3, knife_rationale_tokens=16,
+                   decoder=DecoderShape(hidden=32, layers=2, heads=2, kv_heads=1, ffn=64, vocab_size=800),
+                   decoder_pretrain_steps=4, decoder_steps=4, decoder_batch=8, decoder_lr=1e-3),
 }
 PASSAGES = 1  # k: passages a KARD student reads, in training and at test time (the paper's default)
 ROWS = (("FT", "ft", "none"), ("RD", "rd", "none"), ("KNIFE", "knife", "none"), ("KARD (BM25)", "kard", "bm25"),
         ("KARD (reranker)", "kard", "reranker"), ("KARD (oracle passages)", "kard", "oracle"),
-        ("KNIFE teacher (reads the rationale)", "knife-teacher", "none"))
+        ("KNIFE teacher (reads the rationale)", "knife-teacher", "none"),
+        ("decoder-only RD", "decoder-rd", "none"), ("decoder-only KARD (reranker)", "decoder-kard", "reranker"))
 # the two test files (benchmark/test_seen.jsonl, test.jsonl): what memorisation can answer, what only reading can
 COLUMNS = {"test_seen": "seen entities (%)", "test": "held-out entities (%)"}
 
@@ -113,6 +124,8 @@ def seed_pipeline(root: Path, preset: Preset, seed: int, backbone: str) -> Pipel
              "learning_rate": preset.knife_lr, "lr_scheduler_type": "linear", "warmup_steps": 0.05,
              "max_rationale_length": preset.knife_rationale_tokens, "save_strategy": "no", "logging_steps": 50,
              "seed": seed, "report_to": "none"}
+    decoder = {"model_name_or_path": root / "decoder-init", "prompt_format": "chat", "max_steps": preset.decoder_steps,
+               "per_device_train_batch_size": preset.decoder_batch, "learning_rate": preset.decoder_lr}
     return PipelineArguments(
         output_dir=str(root),
         rationales={"teacher": "kard_hf.benchmark.teacher:BenchmarkTeacher", "prompt": "zero-shot", "n": 3,
@@ -133,7 +146,10 @@ def seed_pipeline(root: Path, preset: Preset, seed: int, backbone: str) -> Pipel
         # FT gets KNIFE's step budget: the two methods that read nothing must memorise the training provinces
         students={"ft": {"max_steps": preset.knife_steps}, "rd": {}, "kard": {"num_passages": PASSAGES},
                   "knife-teacher": {**knife, "max_steps": preset.knife_teacher_steps},
-                  "knife": {**knife, "max_steps": preset.knife_steps, "cache_teacher_states": True}},
+                  "knife": {**knife, "max_steps": preset.knife_steps, "cache_teacher_states": True},
+                  # the decoder-only student (decoder.py): a chat-format user and assistant turn
+                  "decoder-rd": {**decoder, "method": "rd"},
+                  "decoder-kard": {**decoder, "method": "kard", "num_passages": PASSAGES}},
         train_reranker={"backbone": backbone, "max_steps": preset.reranker_steps,
                         "per_device_train_batch_size": preset.reranker_batch, "learning_rate": preset.reranker_lr,
                         "rationale_samples": 2, "question_samples": 2,
@@ -159,7 +175,7 @@ def seed_steps(root: Path, preset: Preset, seed: int, backbone: str) -> list[Ste
         corpus = [json.loads(line)["text"] for line in (bench / "corpus.jsonl").read_text().splitlines()]
         return corpus, sorted(set(train["question"])) + list(train["rationale"])
 
-    def init(mode=None):  # run_steps' mode: both steps rewrite their folder whole
+    def init(mode=None):  # run_steps' mode: the init and pretraining steps rewrite their folder whole
         corpus, train_text = student_text()
         make_student(root / "student-init", corpus + train_text, preset.student, seed)
 
@@ -167,13 +183,26 @@ def seed_steps(root: Path, preset: Preset, seed: int, backbone: str) -> list[Ste
         pretrain_student(root / "student-init", student_text()[1], steps=preset.pretrain_steps,
                          batch_size=preset.student_batch, learning_rate=preset.student_lr, seed=seed)
 
+    def decoder_init(mode=None):
+        corpus, train_text = student_text()
+        make_decoder_student(root / "decoder-init", corpus + train_text, preset.decoder, seed)
+
+    def decoder_pretrain(mode=None):
+        pretrain_student(root / "decoder-init", student_text()[1], steps=preset.decoder_pretrain_steps,
+                         batch_size=preset.decoder_batch, learning_rate=preset.decoder_lr, seed=seed,
+                         decoder_only=True)
+
     steps = pipeline_steps(seed_pipeline(root, preset, seed, backbone))
     first_student = next(i for i, step in enumerate(steps) if step.name.startswith("train "))
-    shape = dataclasses.asdict(preset.student)
+    shape, decoder_shape = dataclasses.asdict(preset.student), dataclasses.asdict(preset.decoder)
     steps[first_student:first_student] = [
         Step("student init", {"shape": shape, "seed": seed}, init),
         Step("student pretraining", {"shape": shape, "seed": seed, "steps": preset.pretrain_steps,
-                                     "batch_size": preset.student_batch, "learning_rate": preset.student_lr}, pretrain)]
+                                     "batch_size": preset.student_batch, "learning_rate": preset.student_lr}, pretrain),
+        Step("decoder init", {"shape": decoder_shape, "seed": seed}, decoder_init),
+        Step("decoder pretraining", {"shape": decoder_shape, "seed": seed, "steps": preset.decoder_pretrain_steps,
+                                     "batch_size": preset.decoder_batch, "learning_rate": preset.decoder_lr},
+             decoder_pretrain)]
     return [Step("benchmark", dataclasses.asdict(config), lambda mode: write_benchmark(config, bench)), *steps]
 
 
