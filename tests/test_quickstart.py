@@ -79,3 +79,21 @@ def test_fast_quickstart_runs_every_step_and_writes_the_results(tmp_path, capsys
     written = doc.read_text()
     assert "stale" not in written and written.startswith("before\n") and written.endswith("after\n")
     assert "| KARD (BM25) | " in written and f"transformers {results['versions']['transformers']}" in written
+
+
+def test_the_measured_times_are_stated_alike_in_help_readme_and_docs():
+    """The full and fast presets' times (measured, docs/quickstart.md "Results") read the same in `--help`, the
+    README and docs/quickstart.md."""
+    import re
+
+    from kard_hf.benchmark.quickstart import make_quickstart_parser
+
+    root = Path(__file__).parent.parent
+    usage = " ".join(make_quickstart_parser().format_help().split())
+    full, fast = re.search(r"full \(.*?: ([\d.]+) min on 2 cores, measured\) or fast \(.*?; (\d+) s on 2 cores", usage).groups()
+    readme = " ".join((root / "README.md").read_text().split())
+    assert f"One run takes **{full} minutes** on 2 cores" in readme and f"checks the plumbing and not accuracy, {fast} s" in readme
+    assert f"table on seen and held-out entities in {full} min on 2 cores" in readme
+    docs = (root / "docs" / "quickstart.md").read_text()
+    assert f"# {full} min on 2 cores (measured, \"Results\"); --preset fast: {fast} s" in docs
+    assert f"near-chance numbers are expected. {fast} s on this machine" in " ".join(docs.split())
