@@ -4,8 +4,8 @@
 
 replaces the block between ``<!-- results:NAME -->`` and ``<!-- /results:NAME -->`` in the document with the
 run's table: one row per quickstart row, each column's per-seed accuracies and their mean ± std, then the
-library versions, the seconds of each step and the total, all read from results.json. ``summary`` (the
-README's) keeps the means ± std, the total time and the versions.
+library versions and the seconds of each seed's steps, all read from results.json. ``summary`` (the README's)
+keeps the means ± std, each seed's minutes and the versions.
 """
 
 from __future__ import annotations
@@ -33,16 +33,19 @@ def table(results: dict, style: str = "full") -> str:
             parts.append(f"{100 * cell['mean']:.1f} ± {100 * cell['std']:.1f}")
         lines.append(f"| {row} | " + " | ".join(parts) + " |")
     versions = ", ".join(f"{name} {version}" for name, version in results.get("versions", {}).items())
-    lines += ["", f"Seeds {results['seeds']}, preset {results['preset']}, {results['seconds'] / 60:.1f} min for the command"
+    # each seed's steps as that seed ran them (a seed reused from an earlier run keeps its own record), else the
+    # command's; the command's own time says nothing when it reused finished seeds
+    per_seed = results.get("seconds_per_seed") or {"all": results.get("seconds_per_step", {})}
+    minutes = ", ".join(f"seed {seed} {sum(seconds.values()) / 60:.1f} min" for seed, seconds in per_seed.items())
+    lines += ["", f"Seeds {results['seeds']}, preset {results['preset']}; steps: {minutes}"
               + (f"; {versions}" if versions else "") + "."]
     if full:
-        # as each seed's steps ran (a seed reused from an earlier run keeps its own record), else this command's
-        for seed, seconds in (results.get("seconds_per_seed") or {"all": results.get("seconds_per_step", {})}).items():
+        for seed, seconds in per_seed.items():
             evaluations = [value for name, value in seconds.items() if name.startswith("evaluate ")]
             shown = {name: value for name, value in seconds.items() if not name.startswith("evaluate ")}
             shown[f"{len(evaluations)} evaluations"] = sum(evaluations)
             steps = ", ".join(f"{name} {value:.0f} s" for name, value in shown.items() if value >= 1)
-            lines += ["", f"Seconds per step, seed {seed} ({sum(seconds.values()) / 60:.1f} min of steps): {steps}."]
+            lines += ["", f"Seconds per step, seed {seed}: {steps}."]
     return "\n".join(lines)
 
 
