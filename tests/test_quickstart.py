@@ -55,6 +55,11 @@ def test_fast_quickstart_runs_every_step_and_writes_the_results(tmp_path, capsys
     read = [json.loads(line) for line in (seed / "eval" / "test" / "decoder-only-kard-reranker" / "predictions.jsonl").open()]
     assert read and all(len(row["passage_ids"]) == PASSAGES for row in read)
     assert {"decoder init", "decoder pretraining"} <= set(results["seconds_per_step"])
+    # a second run reuses every step, and results.json keeps what each step cost when it ran
+    assert main(["quickstart", "--preset", "fast", "--output_dir", str(tmp_path)]) == 0
+    again = json.loads((tmp_path / "results.json").read_text())
+    assert not any(again["seconds_per_step"].values()) and again["seconds_per_seed"] == results["seconds_per_seed"]
+    assert again["seconds_per_seed"]["0"]["train decoder-kard"] > 0 and again["accuracy"] == results["accuracy"]
     ft_state = json.loads((seed / "ft" / "trainer_state.json").read_text())
     assert f"- steps: {ft_state['global_step']}\n" in (seed / "ft" / "README.md").read_text()
     manifest = json.loads((seed / "processed" / "kard_hf.json").read_text())
