@@ -300,6 +300,13 @@ def run_steps(steps: list[Step], root: str | Path, *, log: Callable[[str], None]
     return timings
 
 
+def recorded_seconds(steps: list[Step], root: str | Path) -> dict[str, float]:
+    """The seconds each completed step of ``steps`` took when it ran (its marker's record, so a step skipped
+    on resume still counts what it cost)."""
+    markers = {step.name: _marker(Path(root), step) for step in steps}
+    return {name: read_json(marker)["seconds"] for name, marker in markers.items() if marker.is_file()}
+
+
 def collect_accuracy(steps: list[Step]) -> dict[str, dict[str, dict]]:
     """``{row name: {split: accuracy summary (mean, std, runs)}}`` from the metrics.json of every evaluate step."""
     table: dict[str, dict[str, dict]] = {}

