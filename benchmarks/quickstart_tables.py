@@ -4,7 +4,7 @@
 
 replaces the block between ``<!-- results:NAME -->`` and ``<!-- /results:NAME -->`` in the document with the
 run's table: one row per quickstart row, each column's per-seed accuracies and their mean ± std, then the
-library versions, the seconds of each step and the total, all read from results.json.
+library versions, torch's CPU kernels and threads, the seconds of each step and the total, all read from results.json.
 """
 
 from __future__ import annotations
@@ -28,6 +28,9 @@ def table(results: dict) -> str:
             parts.append(f"{100 * cell['mean']:.1f} ± {100 * cell['std']:.1f}")
         lines.append(f"| {row} | " + " | ".join(parts) + " |")
     versions = ", ".join(f"{name} {version}" for name, version in results.get("versions", {}).items())
+    path = results.get("float_path")  # the thread count and CPU kernels move the weights too (docs/quickstart.md)
+    if path:
+        versions += f"; torch CPU kernels {path['cpu_capability']}, {path['threads']} threads"
     steps = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in results.get("seconds_per_step", {}).items()
                       if seconds >= 1)
     lines += ["", f"Seeds {results['seeds']}, preset {results['preset']}, {results['seconds'] / 60:.1f} min in all"
