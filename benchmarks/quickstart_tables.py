@@ -4,8 +4,9 @@
 
 replaces the block between ``<!-- results:NAME -->`` and ``<!-- /results:NAME -->`` in the document with the
 run's table: one row per quickstart row, each column's per-seed accuracies and their mean ± std, then the
-library versions and the seconds of each seed's steps, all read from results.json. ``summary`` (the README's)
-keeps the means ± std, each seed's minutes and the versions.
+library versions, torch's CPU kernels and threads (of the run that wrote results.json) and the seconds of each
+seed's steps, all read from results.json. ``summary`` (the README's) keeps the means ± std, each seed's minutes
+and the versions.
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ def table(results: dict, style: str = "full") -> str:
             parts.append(f"{100 * cell['mean']:.1f} ± {100 * cell['std']:.1f}")
         lines.append(f"| {row} | " + " | ".join(parts) + " |")
     versions = ", ".join(f"{name} {version}" for name, version in results.get("versions", {}).items())
+    path = results.get("float_path")  # the thread count and CPU kernels move the weights too (docs/quickstart.md)
+    if path:
+        versions += f"; torch CPU kernels {path['cpu_capability']}, {path['threads']} threads"
     # each seed's steps as that seed ran them (a seed reused from an earlier run keeps its own record), else the
     # command's; the command's own time says nothing when it reused finished seeds
     per_seed = results.get("seconds_per_seed") or {"all": results.get("seconds_per_step", {})}

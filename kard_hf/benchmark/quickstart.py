@@ -92,6 +92,14 @@ def library_versions() -> dict[str, str]:
     return {"kard_hf": __version__, **{name: version(name) for name in LIBRARIES}}
 
 
+def float_path() -> dict:
+    """What the weights depend on besides the versions: torch's CPU kernel level and thread count change the order
+    of floating-point sums, and a last-bit difference grows into another student (docs/quickstart.md)."""
+    import torch
+
+    return {"cpu_capability": torch.backends.cpu.get_cpu_capability(), "threads": torch.get_num_threads()}
+
+
 @dataclass
 class QuickstartArguments:
     output_dir: str = field(default="kard-quickstart", metadata={"help": "Where every artifact and the results go."})
@@ -233,7 +241,8 @@ def quickstart(args: QuickstartArguments) -> None:
     table = write_results(out, rows, COLUMNS, title=title, chart_title="kard-hf quickstart", chance=0.25,
                           preset=args.preset, seeds=args.seeds, seconds=elapsed, seconds_per_step=timings,
                           seconds_per_seed=per_seed,
-                          preset_config=dataclasses.asdict(preset), versions=library_versions())
+                          preset_config=dataclasses.asdict(preset), versions=library_versions(),
+                          float_path=float_path())
     print(f"\n{title}\n\n{table}")
     print(f"\nFinished in {elapsed / 60:.1f} min. Artifacts in {out}/seed-<N>/: benchmark/ (questions, corpus), "
           "rationales/, kb/, processed/, ft/ rd/ kard/ knife-teacher/ knife/ (students), reranker/, "
