@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from kard_hf.cli import main
+from inference_fixtures import build_kb_and_processed, ok
 from kard_hf.errors import KnowledgeBaseError, ModelError
 from kard_hf.hub import KINDS, SPEC_NAME, hub_id, read_spec
 from kard_hf.inference import load_trained_student
@@ -19,22 +19,14 @@ OLD_NAMES = {"kb": "kard_hf_kb.json", "kard": "kard_hf_student.json", "reranker"
 KIND_OF = {"kb": "knowledge-base", "kard": "student", "reranker": "reranker", "processed": "processed-dataset"}
 
 
-def _ok(*argv):
-    assert main([str(a) for a in argv]) == 0, argv
-
-
 @pytest.fixture(scope="module")
 def world(tmp_path_factory, fixtures_dir, tiny_t5_path, tiny_bert, bert_tokenizer):
     """A KB, a processed dataset, a kard student and a reranker in today's layout, and copies in the old one."""
     from kard_hf.reranker import KardRerankerConfig, KardRerankerModel, Reranker
 
     root = tmp_path_factory.mktemp("artifacts")
-    _ok("build-kb", "--corpus", fixtures_dir / "corpus.jsonl", "--output_dir", root / "kb")
-    _ok("augment", "--knowledge_base", root / "kb", "--train_file", fixtures_dir / "medqa_usmle_hf_train.jsonl",
-        "--train_rationales", fixtures_dir / "rationales", "--test_file", fixtures_dir / "medqa_usmle_hf_test.jsonl",
-        "--test_rationales", fixtures_dir / "test_rationales.jsonl", "--candidates", 6, "--silver_passages", 2,
-        "--train_passages", 3, "--output_dir", root / "processed")
-    _ok("train", "--model_name_or_path", tiny_t5_path, "--dataset", root / "processed", "--method", "kard",
+    build_kb_and_processed(root, fixtures_dir)
+    ok("train", "--model_name_or_path", tiny_t5_path, "--dataset", root / "processed", "--method", "kard",
         "--max_steps", 2, "--per_device_train_batch_size", 4, "--save_strategy", "no", "--disable_tqdm", "true",
         "--max_target_length", 48, "--output_dir", root / "kard")
     config = KardRerankerConfig(backbone=tiny_bert.config.to_dict(), projection_dim=16)
@@ -60,7 +52,7 @@ def test_every_artifact_saves_one_spec_with_its_kind(world):
 
 
 def _evaluate(world, prefix, out, *extra):
-    _ok("evaluate", "--student", world / f"{prefix}kard", "--dataset", world / f"{prefix}processed",
+    ok("evaluate", "--student", world / f"{prefix}kard", "--dataset", world / f"{prefix}processed",
         "--knowledge_base", world / f"{prefix}kb", "--reranker", world / f"{prefix}reranker", "--retrieval", "reranker",
         "--output_dir", out, "--max_new_tokens", 24, "--decoding", "greedy", *extra)
     return (out / "predictions.jsonl").read_text()

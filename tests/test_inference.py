@@ -6,15 +6,12 @@ import json
 import pytest
 
 from hub_cache import populate_hub_cache
+from inference_fixtures import build_kb_and_processed, ok
 from kard_hf.cli import main
 from kard_hf.data import MCQExample
 from kard_hf.data.store import load_dataset_dict
 from kard_hf.errors import ConfigError, ModelError
 from kard_hf.inference import Decoding, KARDPipeline, load_trained_student
-
-
-def _ok(*argv):
-    assert main([str(a) for a in argv]) == 0, argv
 
 
 @pytest.fixture(scope="module")
@@ -23,17 +20,13 @@ def world(tmp_path_factory, fixtures_dir, tiny_t5_path, tiny_bert, bert_tokenize
     from kard_hf.reranker import KardRerankerConfig, KardRerankerModel, Reranker
 
     root = tmp_path_factory.mktemp("inference")
-    _ok("build-kb", "--corpus", fixtures_dir / "corpus.jsonl", "--output_dir", root / "kb")
-    _ok("augment", "--knowledge_base", root / "kb", "--train_file", fixtures_dir / "medqa_usmle_hf_train.jsonl",
-        "--train_rationales", fixtures_dir / "rationales", "--test_file", fixtures_dir / "medqa_usmle_hf_test.jsonl",
-        "--test_rationales", fixtures_dir / "test_rationales.jsonl", "--candidates", 6, "--silver_passages", 2,
-        "--train_passages", 3, "--output_dir", root / "processed")
+    build_kb_and_processed(root, fixtures_dir)
     common = ["--model_name_or_path", tiny_t5_path, "--dataset", root / "processed", "--max_steps", 2,
               "--per_device_train_batch_size", 4, "--save_strategy", "no", "--disable_tqdm", "true",
               "--max_target_length", 48]
     for method in ("kard", "rd", "ft"):
-        _ok("train", *common, "--method", method, "--output_dir", root / method)
-    _ok("train", *common, "--method", "kard", "--use_lora", "true", "--merge_lora", "false", "--output_dir", root / "lora")
+        ok("train", *common, "--method", method, "--output_dir", root / method)
+    ok("train", *common, "--method", "kard", "--use_lora", "true", "--merge_lora", "false", "--output_dir", root / "lora")
     config = KardRerankerConfig(backbone=tiny_bert.config.to_dict(), projection_dim=16)
     Reranker(KardRerankerModel(config).eval(), bert_tokenizer).save_pretrained(root / "reranker")
     return root
@@ -41,7 +34,7 @@ def world(tmp_path_factory, fixtures_dir, tiny_t5_path, tiny_bert, bert_tokenize
 
 def _evaluate(world, student, *extra):
     out = world / "eval" / f"{student}-{len(list((world).glob('eval/*')))}"
-    _ok("evaluate", "--student", world / student, "--dataset", world / "processed", "--output_dir", out,
+    ok("evaluate", "--student", world / student, "--dataset", world / "processed", "--output_dir", out,
         "--max_new_tokens", 24, *extra)
     rows = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
     return rows, json.loads((out / "metrics.json").read_text())
@@ -71,11 +64,11 @@ def test_oracle_leaves_out_questions_without_a_teacher_rationale(world, fixtures
     """A test question none of whose teacher rationales was kept has no silver passages, hence no oracle row."""
     kept, dropped = (fixtures_dir / "test_rationales.jsonl").read_text().splitlines()
     (tmp_path / "rationales.jsonl").write_text(kept + "\n")
-    _ok("augment", "--knowledge_base", world / "kb", "--train_file", fixtures_dir / "medqa_usmle_hf_train.jsonl",
+    ok("augment", "--knowledge_base", world / "kb", "--train_file", fixtures_dir / "medqa_usmle_hf_train.jsonl",
         "--train_rationales", fixtures_dir / "rationales", "--test_file", fixtures_dir / "medqa_usmle_hf_test.jsonl",
         "--test_rationales", tmp_path / "rationales.jsonl", "--candidates", 6, "--silver_passages", 2,
         "--output_dir", tmp_path / "processed")
-    _ok("evaluate", "--student", world / "kard", "--dataset", tmp_path / "processed", "--output_dir", tmp_path / "eval",
+    ok("evaluate", "--student", world / "kard", "--dataset", tmp_path / "processed", "--output_dir", tmp_path / "eval",
         "--max_new_tokens", 24, "--retrieval", "oracle", "--num_passages", 2)
     rows = [json.loads(line) for line in (tmp_path / "eval" / "predictions.jsonl").read_text().splitlines()]
     metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
@@ -159,7 +152,7 @@ def test_bad_inputs(world, tmp_path, capsys):
 
     other_kb = tmp_path / "other.jsonl"
     other_kb.write_text('{"id": "x", "text": "a different corpus"}\n')
-    _ok("build-kb", "--corpus", other_kb, "--output_dir", tmp_path / "kb2")
+    ok("build-kb", "--corpus", other_kb, "--output_dir", tmp_path / "kb2")
     base = ["evaluate", "--student", world / "kard", "--dataset", world / "processed", "--output_dir", tmp_path / "out"]
     cases = [
         (["--knowledge_base", tmp_path / "kb2"], "differs from the"),
@@ -179,8 +172,8 @@ def test_bad_inputs(world, tmp_path, capsys):
 def test_knife_student_through_the_same_evaluate(world, tiny_t5_path):
     common = ["--dataset", world / "processed", "--max_steps", 1, "--per_device_train_batch_size", 2, "--use_cpu",
               "true", "--save_strategy", "no"]
-    _ok("train", "--method", "knife-teacher", "--model_name_or_path", tiny_t5_path, "--output_dir", world / "kt", *common)
-    _ok("train", "--method", "knife", "--model_name_or_path", tiny_t5_path, "--teacher_model_name_or_path", world / "kt",
+    ok("train", "--method", "knife-teacher", "--model_name_or_path", tiny_t5_path, "--output_dir", world / "kt", *common)
+    ok("train", "--method", "knife", "--model_name_or_path", tiny_t5_path, "--teacher_model_name_or_path", world / "kt",
         "--output_dir", world / "knife", *common)
     import subprocess
     import sys
