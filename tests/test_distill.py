@@ -3,6 +3,7 @@ the trainer and ``kard-hf train`` end to end (seq2seq and decoder-only, each met
 save -> reload -> generate, resume, and the errors bad input gets."""
 
 import copy
+import dataclasses
 import itertools
 import json
 
@@ -12,7 +13,7 @@ from datasets import Dataset
 
 from distill_fixtures import MANIFEST, processed_dataset_dict, save_processed, train_rows
 from kard_hf.cli import main
-from kard_hf.data import PromptTemplate
+from kard_hf.distill.arguments import TEMPLATES
 from kard_hf.distill import (StudentDataCollator, StudentTrainer, StudentTrainingArguments, check_precision,
                              is_seq2seq, token_nll)
 from kard_hf.errors import ConfigError, DataError, ModelError
@@ -92,7 +93,8 @@ def test_method_layouts(t5_tokenizer, rows):
     assert "Knowledge" not in decode(rd["input_ids"][0]) and decode(rd["input_ids"][0]).endswith("Explanation:")
     ft = StudentDataCollator(t5_tokenizer, method="ft")([row])
     assert decode(ft["input_ids"][0]).endswith("Answer:") and decode(ft["labels"][0]) == "A"
-    bare = StudentDataCollator(t5_tokenizer, method="rd", template=PromptTemplate(instruction="", suffix=" So:"))([row])
+    bare_layout = dataclasses.replace(TEMPLATES["bare"], suffix=" So:")  # what --template bare --suffix " So:" builds
+    bare = StudentDataCollator(t5_tokenizer, method="rd", template=bare_layout)([row])
     assert decode(bare["input_ids"][0]).startswith("Question:") and decode(bare["input_ids"][0]).endswith("So:")
 
 
