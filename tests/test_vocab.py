@@ -4,7 +4,6 @@ import pytest
 
 from kard_hf.benchmark.generator import BenchmarkConfig, generate
 from kard_hf.benchmark.vocab import train_tokenizer
-from kard_hf.data.formatting import format_target
 
 
 @pytest.mark.parametrize("kind", ["t5", "causal", "bert"])
@@ -32,8 +31,6 @@ def test_special_tokens_and_round_trip():
     ids = t5("The province of Guayas belongs to Ecuador.").input_ids
     assert ids[-1] == t5.eos_token_id == 1 and t5.pad_token_id == 0
     assert t5.decode(ids, skip_special_tokens=True) == "The province of Guayas belongs to Ecuador."
-    target = format_target("Guayas belongs to Ecuador.", "B")  # a newline its training texts never held
-    assert t5.decode(t5(target).input_ids, skip_special_tokens=True) == "Guayas belongs to Ecuador.\nAnswer: B"
     bert = train_tokenizer(texts, "bert", 200)
     ids = bert("Answer: B").input_ids
     assert (ids[0], ids[-1]) == (bert.cls_token_id, bert.sep_token_id)

@@ -37,11 +37,9 @@ def train_tokenizer(texts: Iterable[str], kind: str = "t5", vocab_size: int = 20
         # Punctuation split from words: "Uganda:" is "Uganda" + ":", not a token unrelated to "Uganda".
         tokenizer.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Metaspace(), pre_tokenizers.Punctuation()])
         tokenizer.decoder = decoders.Metaspace()
-        # "\n" always: kard_hf's targets put ``Answer: X`` on a line of its own (``format_target``), and a
-        # student that can only write <unk> there runs its rationale into the answer when decoded.
-        words = (word for text in texts
-                 for word, _ in tokenizer.pre_tokenizer.pre_tokenize_str(tokenizer.normalizer.normalize_str(text)))
-        alphabet = {"\n"} | {char for word in words for char in word}
+        alphabet = {char for text in texts
+                    for word, _ in tokenizer.pre_tokenizer.pre_tokenize_str(tokenizer.normalizer.normalize_str(text))
+                    for char in word}
     alphabet = sorted(alphabet)
     tokenizer.train_from_iterator(texts, trainer=trainers.BpeTrainer(
         vocab_size=vocab_size, special_tokens=specials, initial_alphabet=alphabet, limit_alphabet=len(alphabet)))
