@@ -37,6 +37,8 @@ def train_tokenizer(texts: Iterable[str], kind: str = "t5", vocab_size: int = 20
         # Punctuation split from words: "Uganda:" is "Uganda" + ":", not a token unrelated to "Uganda".
         tokenizer.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Metaspace(), pre_tokenizers.Punctuation()])
         tokenizer.decoder = decoders.Metaspace()
+        # Only the texts' characters: a "\n" added here shifts every id, and both seeds tried lost most of
+        # their KARD accuracy (docs/quickstart.md, "The newline before `Answer:`"); the newlines stay <unk>.
         alphabet = {char for text in texts
                     for word, _ in tokenizer.pre_tokenizer.pre_tokenize_str(tokenizer.normalizer.normalize_str(text))
                     for char in word}
