@@ -36,12 +36,14 @@ def table(results: dict, style: str = "full") -> str:
     versions = ", ".join(f"{name} {version}" for name, version in results.get("versions", {}).items())
     path = results.get("float_path")  # the thread count and CPU kernels move the weights too (docs/quickstart.md)
     if path:
-        versions += f"; torch CPU kernels {path['cpu_capability']}, {path['threads']} threads"
+        threads = path["threads"]
+        versions += f"; torch CPU kernels {path['cpu_capability']}, {threads} thread{'s' if threads > 1 else ''} a step"
     # each seed's steps as that seed ran them (a seed reused from an earlier run keeps its own record), else the
     # command's; the command's own time says nothing when it reused finished seeds
     per_seed = results.get("seconds_per_seed") or {"all": results.get("seconds_per_step", {})}
-    minutes = ", ".join(f"seed {seed} {sum(seconds.values()) / 60:.1f} min" for seed, seconds in per_seed.items())
-    lines += ["", f"Seeds {results['seeds']}, preset {results['preset']}; steps: {minutes}"
+    wall = results.get("wall_seconds_per_seed") or {seed: sum(seconds.values()) for seed, seconds in per_seed.items()}
+    minutes = ", ".join(f"seed {seed} {seconds / 60:.1f} min" for seed, seconds in wall.items())
+    lines += ["", f"Seeds {results['seeds']}, preset {results['preset']}; wall time: {minutes}"
               + (f"; {versions}" if versions else "") + "."]
     if full:
         for seed, seconds in per_seed.items():

