@@ -365,26 +365,24 @@ def _outputs(step: Step) -> list[str]:
 def recorded_seconds(steps: list[Step], root: str | Path) -> dict[str, float]:
     """The seconds each completed step of ``steps`` took when it ran (its marker's record, so a step skipped
     on resume still counts what it cost)."""
-    return {name: record["seconds"] for name, record in _records(steps, root).items()}
+    markers = {step.name: _marker(Path(root), step) for step in steps}
+    return {name: read_json(marker)["seconds"] for name, marker in markers.items() if marker.is_file()}
 
 
 def recorded_wall_seconds(steps: list[Step], root: str | Path) -> float:
     """The seconds in which at least one of the completed ``steps`` was running, as their markers record them:
-    the wall-clock time of a run of steps side by side (``jobs`` > 1) with the pauses of a resumed run left out;
-    a marker with no start time (an older kard_hf) counts its seconds whole."""
-    spans = sorted((r["started_at"], r["started_at"] + r["seconds"]) for r in _records(steps, root).values()
-                   if "started_at" in r)
-    total = sum(r["seconds"] for r in _records(steps, root).values() if "started_at" not in r)
-    end = float("-inf")
-    for start, stop in spans:  # the length of the union of the intervals
+    the wall-clock time of a run of steps side by side (``jobs`` > 1) with the pauses of a resumed run left out.
+    A marker of an older kard_hf, with no start time, ends when it was written (its file's mtime)."""
+    spans = []
+    for marker in filter(Path.is_file, (_marker(Path(root), step) for step in steps)):
+        record = read_json(marker)
+        start = record.get("started_at", marker.stat().st_mtime - record["seconds"])
+        spans.append((start, start + record["seconds"]))
+    total, end = 0.0, float("-inf")
+    for start, stop in sorted(spans):  # the length of the union of the intervals
         total += max(0.0, stop - max(start, end))
         end = max(end, stop)
     return total
-
-
-def _records(steps: list[Step], root: str | Path) -> dict[str, dict]:
-    markers = {step.name: _marker(Path(root), step) for step in steps}
-    return {name: read_json(marker) for name, marker in markers.items() if marker.is_file()}
 
 
 def collect_accuracy(steps: list[Step]) -> dict[str, dict[str, dict]]:

@@ -50,6 +50,11 @@ def cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+def can_fork() -> bool:
+    """Whether steps can run side by side here (Linux and macOS can fork; Windows cannot)."""
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
 def set_threads(threads: int) -> None:
     """Run torch (and the libraries that read the OpenMP variables, in processes started from here) on ``threads``."""
     import torch
@@ -104,6 +109,9 @@ def run_jobs(jobs: list[Job], *, at_once: int, threads: int, started: Callable[[
     """Run ``jobs`` (in a valid order: each one's ``needs`` are earlier jobs or already done), ``at_once`` at a
     time, each forked with ``threads`` threads and ``prepare()`` called first in it. ``started(job)`` runs in
     this process before its fork, ``finished(job, seconds)`` once it ended well."""
+    if not can_fork():
+        raise KardError("steps side by side (jobs above 1) run in forked processes, and this platform cannot fork: "
+                        "run them one after the other (jobs 1)")
     context = multiprocessing.get_context("fork")  # the steps are closures: a fork runs them as they are
     pending, names = list(jobs), {job.name for job in jobs}
     running: dict[object, tuple[Job, object, float]] = {}
@@ -123,6 +131,8 @@ def run_jobs(jobs: list[Job], *, at_once: int, threads: int, started: Callable[[
                     process.start()
                     running[process.sentinel] = (job, process, time.perf_counter())
                     pending.remove(job)
+            if not running:
+                raise ValueError(f"steps that wait for each other: {', '.join(job.name for job in pending)}")
             for sentinel in wait(list(running)):
                 job, process, start = running.pop(sentinel)
                 process.join()

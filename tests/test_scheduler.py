@@ -3,12 +3,13 @@ most N run at once, each in a process of its own with its threads and its log; a
 names the step; a rerun skips what finished and resumes what was stopped."""
 
 import json
+import os
 import time
 from pathlib import Path
 
 import pytest
 
-from kard_hf.chain import Step, run_steps, step_needs
+from kard_hf.chain import Step, recorded_wall_seconds, run_steps, step_needs
 from kard_hf.scheduler import Job, StepFailed, run_jobs
 
 
@@ -58,6 +59,16 @@ def test_steps_wait_for_what_they_read_and_run_two_at_a_time(tmp_path):
     assert any(line == f"== train a (output: {steps_folder / 'train-a.log'})" for line in lines)
     assert sorted(p.name for p in steps_folder.glob("*.json")) == sorted(
         f"{name.replace(' ', '-')}.json" for name in timings)
+
+    # the run's wall time from the markers: a and b side by side count once
+    wall = recorded_wall_seconds(steps, tmp_path / "run")
+    assert max(timings.values()) <= wall < sum(timings.values()) - 0.5
+    marker = steps_folder / "train-a.json"  # an older kard_hf's marker, with no start: it ends at its mtime
+    record = json.loads(marker.read_text())
+    marker.write_text(json.dumps({key: value for key, value in record.items() if key != "started_at"}))
+    end = record["started_at"] + record["seconds"]
+    os.utime(marker, (end, end))
+    assert recorded_wall_seconds(steps, tmp_path / "run") == pytest.approx(wall, abs=0.01)
 
     lines.clear()  # a rerun skips them all
     assert not any(run_steps(steps, tmp_path / "run", jobs=2, log=lines.append).values())
@@ -129,3 +140,9 @@ run_jobs([Job("two threads", step, set(), Path({str(tmp_path / 'step.log')!r}))]
 """
     subprocess.run([sys.executable, "-c", script], check=True, timeout=120)
     assert json.loads((tmp_path / "done.json").read_text()) == 2
+
+
+def test_jobs_that_wait_for_each_other_are_refused_not_waited_on(tmp_path):
+    jobs = [Job("a", lambda: None, {"b"}, tmp_path / "a.log"), Job("b", lambda: None, {"a"}, tmp_path / "b.log")]
+    with pytest.raises(ValueError, match="steps that wait for each other: a, b"):
+        run_jobs(jobs, at_once=2, threads=1, started=lambda job: None, finished=lambda job, seconds: None)

