@@ -10,15 +10,16 @@ remaining bound is below it are *non-essential* (a passage that matches only tho
 top k). In each slab the essential lists are added whole, then the non-essential ones in order: each
 is added whole while looking up the passages that can still reach ``theta`` would cost more, and
 every list added lowers the bar the others must reach, so the candidates thin out; the rest are
-looked up for the candidates left, by galloping search.
+looked up for the candidates left, each search starting where the passage would sit if the list
+spread evenly over the slab.
 
-Every addition notes the passages whose sum crosses the heap's worst score, so a slab whose lists
-were all added whole ranks just those (no pass over the slab); until the heap is full a slab is
-swept. A slab with few postings notes the passages they touch, so clearing it costs what it
-touched. Every passage gets the same float32 additions in the same term order as the numpy
-reference (``Index.exhaustive``), so results agree with it to the bit; equal scores go by row,
-lower first. Compiled code is cached on disk (``cache=True``: an environment compiles it once) and
-releases the GIL.
+A slab whose lists were all added whole is swept for the passages above the heap's worst score;
+a dense slab's candidates are collected 64 passages at a time, compared at once (SIMD), looking
+passage by passage only into the blocks that hold one. A slab with few postings notes the passages
+they touch, so clearing it costs what it touched. Every passage gets the same float32 additions in
+the same term order as the numpy reference (``Index.exhaustive``), so results agree with it to the
+bit; equal scores go by row, lower first. Compiled code is cached on disk (``cache=True``: an
+environment compiles it once) and releases the GIL.
 """
 
 from __future__ import annotations
@@ -28,10 +29,10 @@ from numba import njit
 
 SLAB = 1 << 16  # passages scored together (at most 2**16: offsets in a slab are 16-bit); their float32
 # accumulator (256 KiB) stays in a core's L2 cache
-PROBE_COST = 32  # looking a passage up in a posting list (a galloping search: unpredictable branches) costs
-# about as much as adding this many postings (measured: benchmarks in docs/knowledge.md)
+PROBE_COST = 48  # looking a passage up in a posting list (a search from its interpolated place: unpredictable
+# branches, a cache miss) costs about as much as adding this many postings (measured: docs/benchmarks.md)
 SAMPLE = 64  # a dense slab estimates its candidates from every SAMPLE-th passage (an estimate per list added)
-SWEEP_BLOCK = 64  # passages a dense slab's sweep compares with the heap at once
+SWEEP_BLOCK = 64  # passages a dense slab's sweep or candidate collection compares at once
 SPARSE = 4  # a slab with fewer than SLAB / SPARSE essential postings notes the passages they touch
 
 
@@ -85,38 +86,48 @@ def _first_at_least(docs, low, high, row):
         low += step
         step *= 2
     if low < high and docs[low] < row:
-        high = min(low + step, high)
-        low += 1
-        while low < high:
-            middle = (low + high) // 2
-            if docs[middle] < row:
-                low = middle + 1
-            else:
-                high = middle
+        return _halve(docs, low + 1, min(low + step, high), row)
     return low
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _halve(docs, low, high, row):
+    """The first position in ``docs[low:high]`` holding ``row`` or more, known to be at most ``high``."""
+    while low < high:
+        middle = (low + high) // 2
+        if docs[middle] < row:
+            low = middle + 1
+        else:
+            high = middle
+    return low
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _find(docs, low, high, row, spread):
+    """:func:`_first_at_least` from where ``row`` would sit if ``docs[low:high]`` spread evenly over the
+    slab (``spread``: postings per passage): the first probe is a guess, not a chain of dependent misses."""
+    guess = min(low + np.int64(row * spread), high - 1)
+    if docs[guess] < row:
+        return _first_at_least(docs, guess, high, row)
+    step = 1  # gallop down, then halve
+    while guess - step >= low and docs[guess - step] >= row:
+        guess -= step
+        step *= 2
+    return _halve(docs, max(low, guess - step), guess, row)  # docs[guess] >= row
+
+
 @njit(cache=True, nogil=True)
-def _add(docs, scores, start, end, weight, acc, limit, crossed, count):
-    """Add ``weight`` times the postings ``start:end`` to the slab's ``acc``, appending to
-    ``crossed[count:]`` the passages whose sum passes ``limit`` (sums only grow: each passes once);
-    returns the new count."""
+def _add(docs, scores, start, end, weight, acc):
+    """Add ``weight`` times the postings ``start:end`` to the slab's ``acc``."""
     docs, scores = docs[start:end], scores[start:end]  # indices from 0 up: numba drops its negative-index test
     for p in range(len(docs)):
-        i = docs[p]
-        before = acc[i]
-        value = before + scores[p] * weight
-        acc[i] = value
-        if value > limit and before <= limit:  # rare once the heap is full: the branch is predicted
-            crossed[count] = i
-            count += 1
-    return count
+        acc[docs[p]] += scores[p] * weight
 
 
 @njit(cache=True, nogil=True)
-def _add_noting(docs, scores, start, end, weight, acc, limit, crossed, count, touched, reached):
+def _add_noting(docs, scores, start, end, weight, acc, touched, reached):
     """:func:`_add`, also appending the passages reached for the first time to ``touched[reached:]``;
-    returns both counts. (A loop of its own: this test in the dense loop doubles its cost.)"""
+    returns their new count. (A loop of its own: this test in the dense loop doubles its cost.)"""
     docs, scores = docs[start:end], scores[start:end]
     for p in range(len(docs)):
         i = docs[p]
@@ -125,12 +136,8 @@ def _add_noting(docs, scores, start, end, weight, acc, limit, crossed, count, to
         if before == 0.0 and value != 0.0:  # scores are >= 0: a touched passage has a sum > 0
             touched[reached] = i
             reached += 1
-        total = before + value
-        acc[i] = total
-        if total > limit and before <= limit:
-            crossed[count] = i
-            count += 1
-    return count, reached
+        acc[i] = before + value
+    return reached
 
 
 @njit(cache=True, nogil=True)
@@ -156,13 +163,40 @@ def _collect(acc, touched, count, width, sparse, bar, theta, candidates):
         for j in range(count):
             candidates[found] = touched[j]
             found += acc[touched[j]] + bar >= theta
-    else:
-        for i in range(width):
-            value = acc[i]
-            if value + bar >= theta:  # rarely true once theta is known
-                candidates[found] = i
-                found += value != 0.0
+    else:  # candidates are rare: compare a block at once (SIMD), look only into blocks holding one
+        cut = np.float32(theta - bar - 1e-6 * (abs(theta) + abs(bar)))  # below every value that passes
+        for block in range(0, width, SWEEP_BLOCK):
+            part = acc[block:min(block + SWEEP_BLOCK, width)]  # indices from 0: plain vector loads
+            hits = 0
+            for i in range(len(part)):
+                hits += part[i] >= cut
+            if hits:
+                for i in range(len(part)):
+                    value = part[i]
+                    if value >= cut and value != 0.0 and value + bar >= theta:
+                        candidates[found] = block + i
+                        found += 1
     return found
+
+
+@njit(cache=True, nogil=True)
+def _sweep(acc, low, width, heap_scores, heap_rows, size, k):
+    """Offer the heap the slab's passages (rows ``low:low + width``) that beat its worst (until it is full,
+    those above 0), a block compared at once; return its new size. Rows ascend and exceed those in the
+    heap, so beating its worst takes a higher score."""
+    limit = heap_scores[0] if size == k else np.float32(0.0)
+    for block in range(0, width, SWEEP_BLOCK):
+        part = acc[block:min(block + SWEEP_BLOCK, width)]
+        beats = 0
+        for i in range(len(part)):
+            beats += part[i] > limit
+        if beats:
+            for i in range(len(part)):
+                if part[i] > limit:
+                    size = _push(heap_scores, heap_rows, size, k, part[i], low + block + i)
+                    if size == k:
+                        limit = heap_scores[0]
+    return size
 
 
 @njit(cache=True, nogil=True)
@@ -180,7 +214,6 @@ def search(offsets, slab_offsets, slab_numbers, slab_starts, docs, scores, ids, 
         entry[t] = slab_offsets[ids[t]]
     acc = np.zeros(slab, np.float32)
     touched = np.empty(slab, np.int32)
-    crossed = np.empty(slab, np.int32)
     candidates = np.empty(slab, np.int32)
     heap_scores = np.empty(k, np.float32)
     heap_rows = np.empty(k, np.int64)
@@ -204,44 +237,22 @@ def search(offsets, slab_offsets, slab_numbers, slab_starts, docs, scores, ids, 
             if t < essential:
                 postings += stop[t] - cursor[t]
         sparse = postings * SPARSE < high - low
-        # Passages whose sum passes the heap's worst score, noted as postings are added whole: once the
-        # heap is full, the only ones of a fully added slab that can enter it.
-        limit = heap_scores[0] if size == k else np.float32(np.inf)
-        count = crossings = 0
+        count = 0
         for t in range(essential):
             if sparse:
-                crossings, count = _add_noting(docs, scores, cursor[t], stop[t], weights[t], acc, limit, crossed,
-                                               crossings, touched, count)
+                count = _add_noting(docs, scores, cursor[t], stop[t], weights[t], acc, touched, count)
             else:
-                crossings = _add(docs, scores, cursor[t], stop[t], weights[t], acc, limit, crossed, crossings)
+                _add(docs, scores, cursor[t], stop[t], weights[t], acc)
         # Non-essential lists are added whole while looking their candidates up would cost more; each one
         # added lowers the bar the others must reach, so the candidates thin out as they go. A list added
-        # whole makes the slab dense: if all are, it is ranked from its crossings.
+        # whole makes the slab dense: if all are, the slab is swept.
         first = essential  # the first list not added whole
         while first < terms and _reaching(acc, touched, count, high - low, sparse, remaining[first], theta) \
                 * PROBE_COST >= stop[first] - cursor[first]:
-            crossings = _add(docs, scores, cursor[first], stop[first], weights[first], acc, limit, crossed, crossings)
+            _add(docs, scores, cursor[first], stop[first], weights[first], acc)
             first, sparse = first + 1, False
-        if first == terms and not sparse and size == k:  # every list added: rank the passages that crossed
-            for j in range(crossings):
-                i = crossed[j]
-                size = _push(heap_scores, heap_rows, size, k, acc[i], low + i)
-            acc[:high - low] = 0.0
-        elif first == terms and not sparse:  # the heap is not full yet: rank the slab as it is swept
-            # Rows ascend and exceed those in the heap, so beating its worst takes a higher score;
-            # until it is full, a score above 0.
-            limit = np.float32(0.0)
-            for block in range(low, high, SWEEP_BLOCK):
-                end = min(block + SWEEP_BLOCK, high) - low
-                beats = False
-                for i in range(block - low, end):  # vectorized: is any of the block above the limit?
-                    beats |= acc[i] > limit
-                if beats:
-                    for i in range(block - low, end):
-                        if acc[i] > limit:
-                            size = _push(heap_scores, heap_rows, size, k, acc[i], low + i)
-                            if size == k:
-                                limit = heap_scores[0]
+        if first == terms and not sparse:  # every list added: rank the slab as it is swept
+            size = _sweep(acc, low, high - low, heap_scores, heap_rows, size, k)
             acc[:high - low] = 0.0
         else:
             found = _collect(acc, touched, count, high - low, sparse, remaining[first], theta, candidates)
@@ -253,14 +264,15 @@ def search(offsets, slab_offsets, slab_numbers, slab_starts, docs, scores, ids, 
                     kept += acc[candidates[j]] + bar >= theta
                 found = kept
                 if found * PROBE_COST >= end - start:
-                    _add(docs, scores, start, end, weight, acc, np.float32(np.inf), crossed, 0)
+                    _add(docs, scores, start, end, weight, acc)
                     sparse = False
                     continue
-                position, previous = start, -1
+                if end == start:
+                    continue
+                spread = (end - start) / (high - low)
                 for j in range(found):
                     offset = candidates[j]
-                    position = _first_at_least(docs, position if offset > previous else start, end, offset)
-                    previous = offset
+                    position = _find(docs, start, end, offset, spread)
                     if position < end and docs[position] == offset:
                         acc[offset] += scores[position] * weight
             for j in range(found):
