@@ -59,7 +59,7 @@ def set_threads(threads: int) -> None:
     """Run torch (and the libraries that read the OpenMP variables, in processes started from here) on ``threads``."""
     import torch
 
-    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[name] = str(threads)
     torch.set_num_threads(threads)
 

@@ -15,7 +15,7 @@ import quickstart_tables  # noqa: E402
 
 
 def test_fast_quickstart_runs_every_step_and_writes_the_results(tmp_path, capsys):
-    assert main(["quickstart", "--preset", "fast", "--output_dir", str(tmp_path)]) == 0
+    assert main(["quickstart", "--preset", "fast", "--output_dir", str(tmp_path), "--jobs", "2"]) == 0  # side by side
     out = capsys.readouterr().out
     results = json.loads((tmp_path / "results.json").read_text())
     assert list(results["accuracy"]) == [name for name, _, _ in ROWS]
