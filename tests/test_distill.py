@@ -170,6 +170,36 @@ def test_dynamic_padding_gives_the_same_loss_as_max_length_padding(kind, request
     assert torch.allclose(dynamic, fixed, atol=1e-5)
 
 
+@pytest.mark.parametrize("kind", ["t5", "causal"])
+def test_training_runs_the_output_layer_only_at_target_tokens(kind, request, tmp_path, rows):
+    model, tokenizer = request.getfixturevalue(f"tiny_{kind}"), request.getfixturevalue(f"{kind}_tokenizer")
+    model = copy.deepcopy(model).train()
+    trainer = make_trainer(model, tokenizer, student_args(tmp_path), Dataset.from_list(rows))
+    batch = trainer.data_collator(rows[:4])
+    targets = batch["labels"] if kind == "t5" else torch.nn.functional.pad(batch["labels"], (0, 1), value=-100)[:, 1:]
+    seen = []
+    handle = model.get_output_embeddings().register_forward_hook(lambda m, args, out: seen.append(tuple(out.shape)))
+    loss = trainer.compute_loss(model, batch)
+    loss.backward()
+    selected = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    # the same loss from the whole logits, as the stock path computes them
+    inputs = {k: v for k, v in batch.items() if k != "labels"}
+    if kind == "t5":
+        inputs["decoder_input_ids"] = model.prepare_decoder_input_ids_from_labels(labels=batch["labels"])
+    whole = model(**inputs, use_cache=False).logits
+    reference = token_nll(whole, batch["labels"], shift=kind == "causal")
+    reference.backward()
+    handle.remove()
+    labelled = int(targets.ne(-100).sum())
+    assert seen[0] == (labelled, model.config.vocab_size) and labelled < targets.numel()
+    assert seen[1] == (*targets.shape, model.config.vocab_size)
+    assert torch.allclose(loss, reference, atol=1e-6)
+    assert all(torch.allclose(a, p.grad, atol=1e-6) for a, p in zip(selected, model.parameters()))
+    _, outputs = trainer.compute_loss(model, batch, return_outputs=True)  # evaluation: the whole logits
+    assert outputs.logits.shape == (*targets.shape, model.config.vocab_size)
+
+
 def one_sgd_step(model, tokenizer, tmp_path, rows, batch_size, accumulation, trainer_class=StudentTrainer):
     model = copy.deepcopy(model).train()
     args = student_args(tmp_path / f"{batch_size}x{accumulation}", per_device_train_batch_size=batch_size,

@@ -70,12 +70,17 @@ class DeletionNoiseCollator:
 
 def pretrain_student(folder: Path, texts: list[str], *, steps: int, batch_size: int, learning_rate: float,
                      seed: int, noise: float = 0.1, max_length: int = 128, decoder_only: bool = False) -> None:
-    """Denoising pretraining of the model in ``folder`` on ``texts`` with the stock Trainer; saved in place.
-    A ``decoder_only`` student denoises in its chat layout (:class:`~.decoder.ChatDenoisingCollator`)."""
+    """Denoising pretraining of the model in ``folder`` on ``texts`` with the stock Trainer and the students' loss
+    (:class:`~kard_hf.distill.trainer.TargetLossMixin`: the output layer only at the target tokens); saved in
+    place. A ``decoder_only`` student denoises in its chat layout (:class:`~.decoder.ChatDenoisingCollator`)."""
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer, Trainer, TrainingArguments
 
+    from ..distill.trainer import TargetLossMixin
     from .decoder import ChatDenoisingCollator
+
+    class DenoisingTrainer(TargetLossMixin, Trainer):
+        """The stock Trainer with the students' loss."""
 
     tokenizer = AutoTokenizer.from_pretrained(folder)
     model = (AutoModelForCausalLM if decoder_only else AutoModelForSeq2SeqLM).from_pretrained(folder)
@@ -86,6 +91,6 @@ def pretrain_student(folder: Path, texts: list[str], *, steps: int, batch_size: 
                                  learning_rate=learning_rate, lr_scheduler_type="constant", seed=seed,
                                  logging_steps=max(1, steps // 8), save_strategy="no", report_to="none",
                                  remove_unused_columns=False, dataloader_pin_memory=False)
-        Trainer(model=model, args=args, train_dataset=Dataset.from_dict({"input_ids": ids}),
+        DenoisingTrainer(model=model, args=args, train_dataset=Dataset.from_dict({"input_ids": ids}),
                 data_collator=collator).train()
     model.save_pretrained(folder)

@@ -2,12 +2,13 @@
 
 What it changes, each in the narrowest hook:
 
-- ``compute_loss``: :func:`~kard_hf.distill.losses.token_nll` divided by ``num_items_in_batch``, the
-  target-token count of the whole accumulated batch. transformers 5.23 passes that count to any
+- ``compute_loss`` (:class:`TargetLossMixin`): :func:`~kard_hf.distill.losses.token_nll` divided by
+  ``num_items_in_batch``, the target-token count of the whole accumulated batch. transformers 5.23 passes that count to any
   model whose ``forward`` takes ``**kwargs`` and then trusts the model's loss to be scaled for
   gradient accumulation, but T5 ignores it (a per-micro-batch mean): gradients come out
   ``gradient_accumulation_steps`` times too large and tokens are weighted by micro-batch. Computing the
-  loss here makes 8 x 1 and 2 x 4 the same step for every architecture.
+  loss here makes 8 x 1 and 2 x 4 the same step for every architecture. In training the output layer runs
+  only where a target token is (not at a decoder-only student's prompt, nor at padding);
 - the training dataset gets a ``length`` column (prompt + target tokens) so that the default
   ``group_by_length`` sampler works although tokenization happens late, in the collator;
 - a callback tells the collator the epoch (passage sampling);
@@ -23,6 +24,7 @@ What it changes, each in the narrowest hook:
 from __future__ import annotations
 
 import math
+from contextlib import nullcontext
 
 import torch
 from transformers import Seq2SeqTrainer, TrainerCallback
@@ -32,7 +34,7 @@ from ..hub import HubCardMixin, model_card
 from ..errors import ConfigError, DataError
 from .chat import resolve_chat_format
 from .collator import METHOD_COLUMNS, StudentDataCollator
-from .losses import token_nll
+from .losses import IGNORE_INDEX, OutputLayerSelection, next_token_labels, token_nll
 from .spec import StudentSpec
 
 METHOD_NAMES = {"ft": "fine-tuning (question → answer)", "rd": "reasoning distillation (RD)",
@@ -126,7 +128,42 @@ class SeededSamplerMixin:
         return sampler
 
 
-class StudentTrainer(SeededSamplerMixin, HubCardMixin, Seq2SeqTrainer):
+class TargetLossMixin:
+    """Trainer mixin: the loss of a seq2seq or decoder-only model trained on its ``labels``, computed here
+    (:func:`~kard_hf.distill.losses.token_nll` over ``num_items_in_batch``, see the module docstring), with the
+    output layer run only at the labelled positions in training (:class:`~kard_hf.distill.losses.OutputLayerSelection`).
+    Evaluation (``return_outputs``) gets the model's whole logits."""
+
+    # compute_loss divides by num_items_in_batch itself: the Trainer must not divide again.
+    loss_is_scaled_for_ga = True
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Let the Trainer count target tokens over the accumulated batch for every model (see module docstring).
+        self.model_accepts_loss_kwargs = True
+        self.output_layer = OutputLayerSelection(self.model)
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        # No KV cache in training: with one, transformers would not build a packed batch's per-row attention mask.
+        inputs = {**inputs, "use_cache": False}
+        labels = inputs.pop("labels")
+        unwrapped = self.accelerator.unwrap_model(model)
+        if unwrapped.config.is_encoder_decoder:
+            inputs["decoder_input_ids"] = unwrapped.prepare_decoder_input_ids_from_labels(labels=labels)
+            targets = labels
+        else:
+            targets = next_token_labels(labels)
+        keep = targets.ne(IGNORE_INDEX)
+        with nullcontext() if return_outputs else self.output_layer.at(keep):
+            outputs = model(**inputs)
+        loss = token_nll(outputs.logits, targets[keep] if outputs.logits.dim() == 2 else targets, num_items_in_batch)
+        if self.args.average_tokens_across_devices and num_items_in_batch is not None:
+            # num_items_in_batch is summed over ranks and DDP averages gradients: undo the average.
+            loss = loss * self.accelerator.num_processes
+        return (loss, outputs) if return_outputs else loss
+
+
+class StudentTrainer(TargetLossMixin, SeededSamplerMixin, HubCardMixin, Seq2SeqTrainer):
     """Train an ft / rd / kard student on a processed dataset.
 
     Same arguments as ``Seq2SeqTrainer`` (``args`` a :class:`StudentTrainingArguments`); the
@@ -134,9 +171,6 @@ class StudentTrainer(SeededSamplerMixin, HubCardMixin, Seq2SeqTrainer):
     ``dataset_name`` and ``dataset_manifest`` (the processed dataset's ``kard_hf.json``) go into the
     model card.
     """
-
-    # compute_loss divides by num_items_in_batch itself: the Trainer must not divide again.
-    loss_is_scaled_for_ga = True
 
     def __init__(self, model=None, args=None, data_collator=None, train_dataset=None, eval_dataset=None,
                  processing_class=None, *, dataset_name: str | None = None, dataset_manifest: dict | None = None,
@@ -153,8 +187,6 @@ class StudentTrainer(SeededSamplerMixin, HubCardMixin, Seq2SeqTrainer):
         self.dataset_name, self.dataset_manifest = dataset_name, dataset_manifest or {}
         super().__init__(model=model, args=args, data_collator=data_collator, train_dataset=train_dataset,
                          eval_dataset=eval_dataset, processing_class=processing_class, **kwargs)
-        # Let the Trainer count target tokens over the accumulated batch for every model (see module docstring).
-        self.model_accepts_loss_kwargs = True
         if isinstance(data_collator, StudentDataCollator) and data_collator.sample_passages:
             self.add_callback(_EpochToCollator(data_collator))
         if args.padding_free and not (self.is_deepspeed_enabled or self.is_fsdp_enabled):
@@ -170,20 +202,6 @@ class StudentTrainer(SeededSamplerMixin, HubCardMixin, Seq2SeqTrainer):
         # In memory: a cache file would be written into the user's processed-dataset folder.
         return dataset.map(lambda batch: {args.length_column_name: collator.lengths(batch)}, batched=True,
                            keep_in_memory=True, desc="Measuring lengths for group_by_length")
-
-    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        # No KV cache in training: with one, transformers would not build a packed batch's per-row attention mask.
-        inputs = {**inputs, "use_cache": False}
-        labels = inputs.pop("labels")
-        if self.is_encoder_decoder:
-            inputs["decoder_input_ids"] = self.accelerator.unwrap_model(model).prepare_decoder_input_ids_from_labels(
-                labels=labels)
-        outputs = model(**inputs)
-        loss = token_nll(outputs.logits, labels, num_items_in_batch, shift=not self.is_encoder_decoder)
-        if self.args.average_tokens_across_devices and num_items_in_batch is not None:
-            # num_items_in_batch is summed over ranks and DDP averages gradients: undo the average.
-            loss = loss * self.accelerator.num_processes
-        return (loss, outputs) if return_outputs else loss
 
     # ---- card and spec (written by HubCardMixin on every save and push) ---------------------------------
 
