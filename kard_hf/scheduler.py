@@ -64,7 +64,7 @@ def set_threads(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def _pause_openmp() -> None:
+def pause_openmp() -> None:
     """Free GNU OpenMP's threads before a fork. libgomp (torch's OpenMP on Linux) has no fork handler: a child
     that runs a parallel region on more than one thread, after its parent ran one, waits forever for threads
     that exist only in the parent. Paused, the parent's next region starts new threads, and so does the child's."""
@@ -126,7 +126,7 @@ def run_jobs(jobs: list[Job], *, at_once: int, threads: int, started: Callable[[
                     log(f"== {job.name} (output: {job.log})")
                     sys.stdout.flush()
                     sys.stderr.flush()
-                    _pause_openmp()
+                    pause_openmp()
                     process = context.Process(target=_child, args=(job, threads, prepare), name=job.name)
                     process.start()
                     running[process.sentinel] = (job, process, time.perf_counter())
