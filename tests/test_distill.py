@@ -57,6 +57,27 @@ def test_token_nll_is_summed_cross_entropy_over_the_given_count():
     assert torch.allclose(token_nll(logits, labels, shift=True), shifted)
 
 
+def test_output_layer_selection_keeps_the_marked_positions_and_leaves_other_layouts_whole():
+    from kard_hf.distill.losses import OutputLayerSelection
+
+    class Model(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.head = torch.nn.Linear(4, 7)
+
+        def get_output_embeddings(self):
+            return self.head
+
+    model, hidden = Model(), torch.randn(2, 5, 4)
+    keep = torch.tensor([[True, False, True, False, False], [False, False, False, True, True]])
+    selection = OutputLayerSelection(model)
+    assert model.head(hidden).shape == (2, 5, 7)  # outside `at`: whole
+    with selection.at(keep):
+        assert torch.equal(model.head(hidden), model.head.forward(hidden)[keep])  # the 4 kept rows, in row order
+        assert model.head(hidden.reshape(10, 4)).shape == (10, 7)  # another layout: left whole
+    assert model.head(hidden).shape == (2, 5, 7)
+
+
 # ---- collator ----------------------------------------------------------------------------------------
 
 
